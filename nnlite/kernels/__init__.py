@@ -1,0 +1,1 @@
+"""Numba kernels, one family per module, each with its NumPy reference beside it."""

@@ -1,0 +1,1 @@
+"""Training, export, evaluation, benchmarks and data preparation (may import torch)."""

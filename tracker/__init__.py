@@ -1,0 +1,1 @@
+"""Face tracking and makeup rendering on top of nnlite."""
