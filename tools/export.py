@@ -1,0 +1,91 @@
+"""Export a training checkpoint to the nnlite HDF5 weights file (batch-norm folded).
+
+    python -m tools.export runs/demo/best.pt weights/demo.h5
+
+The file layout is described in nnlite/weights.py (FORMAT, VERSION).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+
+from nnlite.weights import FORMAT, VERSION
+from tools.model import ConvBN, LandmarkNet
+
+
+def fold_bn(m: ConvBN) -> tuple[np.ndarray, np.ndarray]:
+    """ConvBN -> (weight (cout, cin/g, k, k), bias (cout,)) with BN folded in, float32."""
+    bn = m.bn
+    scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
+    w = m.conv.weight.detach() * scale[:, None, None, None]
+    b = bn.bias.detach() - bn.running_mean * scale
+    return w.numpy().astype(np.float32), b.numpy().astype(np.float32)
+
+
+def folded_arrays(model: LandmarkNet) -> dict[str, np.ndarray]:
+    """Every layer's folded weight and bias, keyed '<module path>.weight' / '.bias'."""
+    arrays = {}
+    for name, mod in model.named_modules():
+        if isinstance(mod, ConvBN):
+            w, b = fold_bn(mod)
+        elif isinstance(mod, torch.nn.Conv2d) and not name.endswith(".conv"):
+            w = mod.weight.detach().numpy().astype(np.float32)
+            b = mod.bias.detach().numpy().astype(np.float32)
+        else:
+            continue
+        arrays[f"{name}.weight"] = w
+        arrays[f"{name}.bias"] = b
+    return arrays
+
+
+def write_weights(path, config: dict, arrays: dict[str, np.ndarray], meta: dict | None = None):
+    """Write the HDF5 file atomically (temporary name, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with h5py.File(tmp, "w") as f:
+            f.attrs["format"] = FORMAT
+            f.attrs["version"] = VERSION
+            f.attrs["config"] = json.dumps(config)
+            f.attrs["meta"] = json.dumps(meta or {})
+            for key, arr in arrays.items():
+                layer, param = key.rsplit(".", 1)
+                f.require_group(layer).create_dataset(param, data=arr)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def load_checkpoint(path) -> LandmarkNet:
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    model = LandmarkNet(state["config"])
+    model.load_state_dict(state["model"])
+    return model.eval(), state
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("checkpoint")
+    ap.add_argument("output")
+    args = ap.parse_args(argv)
+    model, state = load_checkpoint(args.checkpoint)
+    arrays = folded_arrays(model)
+    meta = {"epoch": state.get("epoch"), "metrics": state.get("metrics", {}),
+            "params": int(sum(a.size for a in arrays.values()))}
+    write_weights(args.output, model.cfg, arrays, meta)
+    size = Path(args.output).stat().st_size
+    print(f"{args.output}: {len(arrays)} arrays, {meta['params']} params, {size / 1024:.0f} KB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

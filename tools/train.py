@@ -1,0 +1,254 @@
+"""Train the two-stage landmark model (PyTorch, CPU or GPU).
+
+    python -m tools.train --config demo --out runs/demo --epochs 120
+    python -m tools.train --out runs/demo --resume          # continue a run
+
+Writes runs/NAME/last.pt (model + optimizer, for resume), best.pt (model only,
+best validation NME) and log.csv (one line per epoch). Validation is a
+fixed-seed 10% split of the training folders by photo id (tools.data).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+import threading
+import queue
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from tools import data as D
+from tools.landmark_config import demo_config, full_config, make_config
+from tools.model import LandmarkNet, count_params
+
+CONFIGS = {"demo": demo_config, "full": full_config}
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "300w"
+
+
+def gaussian_targets(points, size, sigma):
+    """points (N, L, 2) in map pixels -> Gaussian maps (N, L, size, size) in [0, 1]."""
+    r = torch.arange(size, dtype=points.dtype, device=points.device)
+    dx = (r[None, None, :] - points[..., 0:1]) ** 2  # (N, L, W)
+    dy = (r[None, None, :] - points[..., 1:2]) ** 2  # (N, L, H)
+    d2 = dy[..., :, None] + dx[..., None, :]
+    return torch.exp(-d2 / (2 * sigma * sigma)), d2
+
+
+def heatmap_loss(logits, points, sigma, floor):
+    """Distance-weighted sigmoid cross-entropy (paper): w = 2 d^2 / (W^2 + H^2).
+
+    `floor` is added to w so the pixels at the landmark still get a gradient.
+    Summed over pixels, averaged over landmarks and batch.
+    """
+    size = logits.shape[-1]
+    target, d2 = gaussian_targets(points, size, sigma)
+    w = 2.0 * d2 / (2.0 * size * size) + floor
+    ce = F.binary_cross_entropy_with_logits(logits, target, weight=w, reduction="none")
+    return ce.sum((-1, -2)).mean()
+
+
+def compute_loss(out, gt, cfg, use_heatmap=True, use_l2=True, use_stage2=True):
+    """gt (N, L, 2) in input pixels. Returns (loss, parts dict)."""
+    lc = cfg["loss"]
+    s1 = cfg["heatmap"]["stride"]
+    rf = cfg["refine"]
+    r = rf["roi_size"]
+    g1 = (gt + 0.5) / s1 - 0.5
+    parts = {}
+    loss = 0.0
+    if use_heatmap:
+        parts["hm1"] = heatmap_loss(out["heatmaps"], g1, lc["sigma1"], lc["weight_floor"])
+        loss = loss + parts["hm1"]
+    if use_l2:
+        parts["l2_1"] = (((out["coarse"] - gt) / s1) ** 2).sum(-1).mean()
+        loss = loss + lc["lambda_l2"] * parts["l2_1"]
+    if use_stage2:
+        step = rf["roi_spacing"] * rf["stride"]
+        g2 = (gt - out["coarse"].detach()) / step + (r - 1) / 2.0
+        if use_heatmap:
+            parts["hm2"] = heatmap_loss(out["refine_heatmaps"], g2, lc["sigma2"], lc["weight_floor"])
+            loss = loss + parts["hm2"]
+        if use_l2:
+            parts["l2_2"] = (((out["refined"] - gt) / s1) ** 2).sum(-1).mean()
+            loss = loss + lc["lambda_l2"] * parts["l2_2"]
+    return loss, parts
+
+
+def nme(pred, gt):
+    """Per-face NME (fraction) by inter-ocular and inter-pupil distance. (N, 68, 2) arrays."""
+    err = np.linalg.norm(pred - gt, axis=-1).mean(-1)
+    io = np.linalg.norm(gt[:, 36] - gt[:, 45], axis=-1)
+    ip = np.linalg.norm(gt[:, 36:42].mean(1) - gt[:, 42:48].mean(1), axis=-1)
+    return err / io, err / ip
+
+
+def to_tensor(imgs, cfg, device):
+    """uint8 (N, S, S, 3) BGR -> normalised float (N, 3, S, S) channels_last."""
+    inp = cfg["input"]
+    x = torch.from_numpy(np.ascontiguousarray(imgs)).to(device).permute(0, 3, 1, 2).float()
+    x = (x - inp["mean"]) / inp["std"]
+    return x.contiguous(memory_format=torch.channels_last)
+
+
+class Batches:
+    """Augmented batches made in a background thread (OpenCV releases the GIL)."""
+
+    def __init__(self, samples, cfg, batch_size, seed, epoch):
+        self.samples, self.cfg, self.bs = samples, cfg, batch_size
+        self.rng = np.random.default_rng([seed, epoch])
+        self.q = queue.Queue(maxsize=4)
+        self.n = len(samples) // batch_size
+        threading.Thread(target=self._work, daemon=True).start()
+
+    def _work(self):
+        size = self.cfg["input"]["size"]
+        scale = self.cfg["crop"]["box_scale"]
+        order = self.rng.permutation(len(self.samples))
+        for b in range(self.n):
+            imgs, pts = [], []
+            for i in order[b * self.bs:(b + 1) * self.bs]:
+                im, p = D.augment_crop(self.samples[i], size, scale, self.rng)
+                imgs.append(im)
+                pts.append(p)
+            self.q.put((np.stack(imgs), np.stack(pts)))
+
+    def __iter__(self):
+        for _ in range(self.n):
+            yield self.q.get()
+
+
+def evaluate(model, val, cfg, device, batch=64):
+    size, scale = cfg["input"]["size"], cfg["crop"]["box_scale"]
+    crops = [D.eval_crop(s, size, scale) for s in val]
+    imgs = np.stack([c[0] for c in crops])
+    gts = np.stack([c[1] for c in crops])
+    model.eval()
+    coarse, refined, losses = [], [], []
+    with torch.no_grad():
+        for i in range(0, len(imgs), batch):
+            out = model(to_tensor(imgs[i:i + batch], cfg, device))
+            loss, _ = compute_loss(out, torch.from_numpy(gts[i:i + batch]).to(device), cfg)
+            losses.append(float(loss) * len(imgs[i:i + batch]))
+            coarse.append(out["coarse"].cpu().numpy())
+            refined.append(out["refined"].cpu().numpy())
+    model.train()
+    c_io, c_ip = nme(np.concatenate(coarse), gts)
+    r_io, r_ip = nme(np.concatenate(refined), gts)
+    return {"val_loss": sum(losses) / len(imgs), "val_nme_io": float(r_io.mean()),
+            "val_nme_ip": float(r_ip.mean()), "val_coarse_nme_io": float(c_io.mean())}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", default="demo", help="demo | full | JSON file")
+    ap.add_argument("--alpha", type=float, help="width multiplier (overrides --config)")
+    ap.add_argument("--data", nargs="+", default=[str(DEFAULT_DATA)])
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--epochs", type=int, help="total epochs (default 120, or the resumed run's)")
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--weight-decay", type=float, default=1e-4)
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--init", help="start from this checkpoint's weights (new schedule)")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--no-heatmap-loss", action="store_true")
+    ap.add_argument("--no-l2-loss", action="store_true")
+    ap.add_argument("--no-stage2", action="store_true")
+    args = ap.parse_args(argv)
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    last = out / "last.pt"
+    state = torch.load(last, map_location="cpu", weights_only=False) if args.resume else None
+    if state is not None:
+        cfg = state["config"]
+    elif args.alpha is not None:
+        cfg = make_config(alpha=args.alpha, name=f"alpha{args.alpha:g}")
+    elif args.config in CONFIGS:
+        cfg = CONFIGS[args.config]()
+    else:
+        cfg = json.loads(Path(args.config).read_text())
+    if state is None:
+        cfg["training"] = dict(use_heatmap=not args.no_heatmap_loss,
+                               use_l2=not args.no_l2_loss, use_stage2=not args.no_stage2)
+    flags = cfg["training"]
+
+    pairs = [p for root in args.data for p in D.find_pairs(root)]
+    train_pairs, val_pairs = D.split_pairs(pairs, 0.1, seed=0)
+    t0 = time.time()
+    train = D.load_samples(train_pairs)
+    val = D.load_samples(val_pairs)
+    print(f"data: {len(train)} train / {len(val)} val faces from {args.data} "
+          f"(decoded in {time.time() - t0:.1f}s)", flush=True)
+
+    device = torch.device(args.device)
+    model = LandmarkNet(cfg).to(device).to(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    start, best = 0, math.inf
+    if state is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        start, best = state["epoch"] + 1, state["best"]
+        args.epochs = args.epochs or state["epochs"]
+    elif args.init:
+        init = torch.load(args.init, map_location="cpu", weights_only=False)
+        model.load_state_dict(init["model"])
+    args.epochs = args.epochs or 120
+    print(f"model {cfg['name']}: {count_params(model)} params, epochs {start}..{args.epochs}",
+          flush=True)
+
+    log_path = out / "log.csv"
+    fields = ["epoch", "lr", "train_loss", "val_loss", "val_nme_io", "val_nme_ip",
+              "val_coarse_nme_io", "seconds"]
+    if not log_path.exists():
+        with open(log_path, "w", newline="") as f:
+            csv.writer(f).writerow(fields)
+    warmup = 2
+    for epoch in range(start, args.epochs):
+        t0 = time.time()
+        lr = args.lr * (min(1.0, (epoch + 1) / warmup) *
+                        0.5 * (1 + math.cos(math.pi * epoch / args.epochs)))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        total, n = 0.0, 0
+        for imgs, pts in Batches(train, cfg, args.batch, args.seed, epoch):
+            x = to_tensor(imgs, cfg, device)
+            gt = torch.from_numpy(pts).to(device)
+            loss, _ = compute_loss(model(x), gt, cfg, **flags)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(imgs)
+            n += len(imgs)
+        metrics = evaluate(model, val, cfg, device)
+        row = {"epoch": epoch, "lr": lr, "train_loss": total / max(n, 1), **metrics,
+               "seconds": time.time() - t0}
+        with open(log_path, "a", newline="") as f:
+            csv.writer(f).writerow([f"{row[k]:.6g}" if isinstance(row[k], float) else row[k]
+                                    for k in fields])
+        print(" ".join(f"{k}={row[k]:.4g}" if isinstance(row[k], float) else f"{k}={row[k]}"
+                       for k in fields), flush=True)
+        model_state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        if metrics["val_nme_io"] < best:
+            best = metrics["val_nme_io"]
+            torch.save({"config": cfg, "model": model_state, "epoch": epoch,
+                        "metrics": metrics}, out / "best.pt")
+        tmp = out / "last.pt.tmp"
+        torch.save({"config": cfg, "model": model_state, "optimizer": opt.state_dict(),
+                    "epoch": epoch, "epochs": args.epochs, "best": best}, tmp)
+        tmp.replace(last)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
