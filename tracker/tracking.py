@@ -1,0 +1,203 @@
+"""Face tracking: detect once, then follow each face with the landmark model.
+
+Per frame (streaming mode):
+
+1. every live track is cropped from its previous landmarks
+   (`geometry.landmarks_to_crop`, which also removes head roll) and the
+   landmark model runs on all those crops in one call; a track whose score is
+   below `min_tracking_score` is lost;
+2. when there are fewer tracks than `max_faces`, the detector runs: on every
+   frame while there is no track, otherwise every `redetect_interval` frames.
+   Detections with score >= `min_detection_score` that do not overlap a track
+   (IoU of landmark boxes) are cropped with `geometry.box_to_crop` and
+   landmarked; those the landmark model accepts start new tracks;
+3. each track's landmarks go through its own One Euro filter.
+
+In static-image mode every call is independent: detection on every frame, no
+tracks kept, no smoothing. Track ids start at 1 and only increase over the
+tracker's life (also across `reset()`).
+
+The landmark model is any object with
+    crop_scale : float   crop side / landmark-box side used at training;
+    predict(frame_bgr, crops: list[CropBox]) -> list[(float32 (68, 2) frame pixels, score in [0, 1])]
+and the detector any `tracker.detection.Detector`.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from tracker.detection.core import Detector
+from tracker.geometry import box_to_crop, landmark_box, landmarks_to_crop
+from tracker.smoothing import OneEuroFilter, SmoothingParams
+from tracker.types import Box, Face
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Track:
+    track_id: int
+    points: np.ndarray          # raw (unsmoothed) landmarks of the last frame, float32 (68, 2)
+    score: float
+    smoother: OneEuroFilter | None
+
+    def box(self) -> Box:
+        return Box(*landmark_box(self.points), self.score)
+
+
+class Tracker:
+    """Landmarks of up to `max_faces` faces per frame, tracked over a video.
+
+    Args:
+        landmarker: the landmark model (see the module docstring for its interface).
+        detector: a face detector returning 68-landmark boxes.
+        max_faces: most faces tracked at once.
+        static_image_mode: treat every frame as an unrelated image.
+        min_detection_score: detections below this are ignored.
+        min_tracking_score: landmark results below this drop the track (or
+            reject a new detection).
+        smoothing: run the One Euro filter on each track's landmarks.
+        redetect_interval: frames between detector runs while some faces are
+            tracked and fewer than max_faces (every frame when none is).
+        overlap_iou: a detection overlapping a track by more than this (IoU of
+            landmark boxes) is the same face; two tracks that overlap this much
+            are merged (the older one is kept).
+        smoothing_params: One Euro parameters.
+        fps: frame rate assumed when `process` is called without a timestamp.
+
+    Raises:
+        ValueError: on out-of-range arguments.
+    """
+
+    def __init__(self, landmarker, detector: Detector, max_faces: int = 1,
+                 static_image_mode: bool = False, min_detection_score: float = 0.5,
+                 min_tracking_score: float = 0.5, smoothing: bool = True,
+                 redetect_interval: int = 10, overlap_iou: float = 0.3,
+                 smoothing_params: SmoothingParams = SmoothingParams(), fps: float = 30.0):
+        if max_faces < 1:
+            raise ValueError(f"max_faces must be >= 1, got {max_faces}")
+        if redetect_interval < 1:
+            raise ValueError(f"redetect_interval must be >= 1, got {redetect_interval}")
+        if fps <= 0:
+            raise ValueError(f"fps must be > 0, got {fps}")
+        if not hasattr(landmarker, "predict") or not hasattr(landmarker, "crop_scale"):
+            raise ValueError("landmarker needs a crop_scale attribute and a predict(frame, crops) method")
+        self.landmarker = landmarker
+        self.detector = detector
+        self.max_faces = int(max_faces)
+        self.static_image_mode = bool(static_image_mode)
+        self.min_detection_score = float(min_detection_score)
+        self.min_tracking_score = float(min_tracking_score)
+        self.smoothing = bool(smoothing)
+        self.redetect_interval = int(redetect_interval)
+        self.overlap_iou = float(overlap_iou)
+        self.smoothing_params = smoothing_params
+        self.fps = float(fps)
+        self._next_id = 1
+        self.reset()
+
+    def reset(self) -> None:
+        """Drop every track (the next frame starts with detection). Ids keep increasing."""
+        self._tracks: list[_Track] = []
+        self._frame_index = 0
+        self._since_detection = 0
+
+    def close(self) -> None:
+        self.reset()
+
+    def __enter__(self) -> "Tracker":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def process(self, frame_bgr: np.ndarray, timestamp: float | None = None) -> list[Face]:
+        """Faces in one frame, ordered by track id; [] when there is none.
+
+        frame_bgr : uint8 (H, W, 3) BGR; timestamp : seconds (default frame index / fps),
+        used by the smoothing filter.
+        """
+        if not (isinstance(frame_bgr, np.ndarray) and frame_bgr.dtype == np.uint8
+                and frame_bgr.ndim == 3 and frame_bgr.shape[2] == 3):
+            raise ValueError("expected a uint8 (H, W, 3) BGR frame, got "
+                             f"{getattr(frame_bgr, 'dtype', type(frame_bgr))} {getattr(frame_bgr, 'shape', '')}")
+        t = self._frame_index / self.fps if timestamp is None else float(timestamp)
+        self._frame_index += 1
+        self._since_detection += 1
+        if self.static_image_mode:
+            self._tracks = []
+        self._follow(frame_bgr)
+        if len(self._tracks) < self.max_faces and (
+                self.static_image_mode or not self._tracks
+                or self._since_detection >= self.redetect_interval):
+            self._detect(frame_bgr)
+        return [self._face(track, t) for track in sorted(self._tracks, key=lambda tr: tr.track_id)]
+
+    # -- steps -----------------------------------------------------------------------------
+
+    def _predict(self, frame_bgr: np.ndarray, crops: list) -> list[tuple[np.ndarray, float]]:
+        if not crops:
+            return []
+        results = self.landmarker.predict(frame_bgr, crops)
+        if len(results) != len(crops):
+            raise RuntimeError(f"landmarker returned {len(results)} results for {len(crops)} crops")
+        out = []
+        for points, score in results:
+            points = np.asarray(points, dtype=np.float32)
+            if points.ndim != 2 or points.shape[1] != 2:
+                raise RuntimeError(f"landmarker returned points of shape {points.shape}, expected (N, 2)")
+            if not np.isfinite(points).all():
+                score = 0.0
+            out.append((points, float(score)))
+        return out
+
+    def _follow(self, frame_bgr: np.ndarray) -> None:
+        """Landmark every track from its previous landmarks; drop the lost and the duplicates."""
+        scale = self.landmarker.crop_scale
+        crops = [landmarks_to_crop(track.points, scale) for track in self._tracks]
+        kept: list[_Track] = []
+        for track, (points, score) in zip(self._tracks, self._predict(frame_bgr, crops)):
+            if score < self.min_tracking_score:
+                log.debug("track %d lost (score %.2f)", track.track_id, score)
+                continue
+            track.points, track.score = points, score
+            if any(track.box().iou(other.box()) > self.overlap_iou for other in kept):
+                log.debug("track %d merged into an older track", track.track_id)
+                continue
+            kept.append(track)
+        self._tracks = kept
+
+    def _detect(self, frame_bgr: np.ndarray) -> None:
+        """Run the detector and start tracks for new faces."""
+        self._since_detection = 0
+        boxes = sorted((b for b in self.detector.detect(frame_bgr) if b.score >= self.min_detection_score),
+                       key=lambda b: -b.score)
+        taken = [track.box() for track in self._tracks]
+        fresh: list[Box] = []
+        for box in boxes:
+            if len(self._tracks) + len(fresh) >= self.max_faces:
+                break
+            if all(box.iou(other) <= self.overlap_iou for other in taken + fresh):
+                fresh.append(box)
+        scale = self.landmarker.crop_scale
+        crops = [box_to_crop(box.as_tuple(), scale) for box in fresh]
+        for points, score in self._predict(frame_bgr, crops):
+            if score < self.min_tracking_score:
+                continue
+            track = _Track(self._next_id, points, score, None)
+            if any(track.box().iou(other) > self.overlap_iou for other in taken):
+                continue
+            if self.smoothing and not self.static_image_mode:
+                track.smoother = OneEuroFilter.from_params(self.smoothing_params)
+            self._next_id += 1
+            self._tracks.append(track)
+            taken.append(track.box())
+
+    def _face(self, track: _Track, t: float) -> Face:
+        points = track.points if track.smoother is None else track.smoother(track.points, t)
+        points = np.array(points, dtype=np.float32)
+        points.setflags(write=False)
+        return Face(Box(*landmark_box(points), track.score), points, track.score, track.track_id)
