@@ -1,0 +1,185 @@
+"""Blending kernels (tracker.blend) against their NumPy references, and colour conversions.
+
+Tolerance for `tint_lab`: at most 1 code value per channel, on under 0.5% of pixels. The
+kernel and the reference use the same formulas in float64; they differ only where a value
+lands within ~1e-3 of a rounding boundary (the kernel tabulates the sRGB gamma over
+sqrt(linear) and Lab's cube root the same way, within 2e-4 in L; the reference calls pow and
+cbrt). `lab_stats` (means of L, a, b and the standard deviation of L) agrees within 1e-3.
+"""
+import cv2
+import numpy as np
+import pytest
+
+from tracker.blend import TintParams, lab_stats, lab_stats_reference, tint_lab, tint_lab_reference
+from tracker.colors import (
+    bgr_to_lab,
+    hex_to_bgr,
+    hex_to_lab,
+    hex_to_linear,
+    lab_to_bgr,
+    parse_hex,
+)
+
+SHAPES = [(1, 1), (3, 7), (17, 5), (37, 53), (64, 33)]
+
+
+def random_case(shape, seed, gloss=0.0, intensity=1.0, strided=False):
+    rng = np.random.default_rng(seed)
+    h, w = shape
+    if strided:  # a non-contiguous ROI view, as the renderer passes
+        big = rng.integers(0, 256, (h + 5, 2 * w + 3, 3), dtype=np.uint8)
+        img = big[2:2 + h, 1:1 + 2 * w:2]
+    else:
+        img = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    mask = rng.random(shape, dtype=np.float32)
+    mask[mask < 0.25] = 0.0  # a zero part, as in real masks
+    params = TintParams(
+        color_lab=(float(rng.uniform(10, 90)), float(rng.uniform(-60, 70)),
+                   float(rng.uniform(-50, 60))),
+        ref_lightness=float(rng.uniform(20, 80)), chroma=float(rng.uniform(0.3, 1.0)),
+        lightness=float(rng.uniform(0.0, 1.0)), detail_dark=float(rng.uniform(0.3, 1.3)),
+        detail_light=float(rng.uniform(0.3, 1.3)), gloss=gloss, gloss_at=3.0,
+        gloss_width=6.0, intensity=intensity)
+    return img, mask, params
+
+
+def assert_close_uint8(a, b):
+    diff = np.abs(a.astype(np.int16) - b.astype(np.int16))
+    assert diff.max() <= 1, f"max diff {diff.max()}"
+    assert (diff > 0).mean() <= 0.005, f"{(diff > 0).mean():.4f} of values differ"
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("gloss,intensity,strided", [
+    (0.0, 1.0, False), (0.5, 0.6, False), (0.3, 1.0, True)])
+def test_tint_lab_matches_reference(shape, gloss, intensity, strided):
+    seed = shape[0] * 100 + shape[1] + int(10 * gloss)
+    img, mask, params = random_case(shape, seed, gloss=gloss, intensity=intensity,
+                                    strided=strided)
+    before = img.copy()
+    out = tint_lab(img, mask, params)
+    assert np.array_equal(img, before), "tint_lab without out= must not modify its input"
+    assert_close_uint8(out, tint_lab_reference(img, mask, params))
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_lab_stats_matches_reference(shape):
+    img, mask, _ = random_case(shape, seed=7, strided=shape[0] % 2 == 1)
+    np.testing.assert_allclose(lab_stats(img, mask), lab_stats_reference(img, mask),
+                               rtol=0, atol=1e-3)
+
+
+def test_lab_stats_empty_mask():
+    img = np.zeros((4, 5, 3), np.uint8)
+    mask = np.zeros((4, 5), np.float32)
+    assert list(lab_stats(img, mask)) == [50.0, 0.0, 0.0, 0.0]
+    assert list(lab_stats_reference(img, mask)) == [50.0, 0.0, 0.0, 0.0]
+
+
+def test_zero_mask_and_zero_intensity_are_bit_identical():
+    img, mask, params = random_case((31, 29), seed=3, gloss=0.5)
+    zero = np.zeros_like(mask)
+    assert np.array_equal(tint_lab(img, zero, params), img)
+    p0 = TintParams(**{**params.__dict__, "intensity": 0.0})
+    assert np.array_equal(tint_lab(img, mask, p0), img)
+    assert np.array_equal(tint_lab_reference(img, mask, p0), img)
+    # Only pixels under the mask change.
+    out = tint_lab(img, mask, params)
+    assert np.array_equal(out[mask == 0], img[mask == 0])
+
+
+def test_identity_blend_round_trips_every_colour_exactly():
+    # No chroma pull, no lightness pull, detail kept, no gloss: Lab -> BGR must give the
+    # input back exactly (conversion error well under half a code value).
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (256, 400, 3), dtype=np.uint8)
+    img[0, :6] = [[0, 0, 0], [255, 255, 255], [0, 0, 255], [0, 255, 0], [255, 0, 0], [1, 1, 1]]
+    mask = np.ones(img.shape[:2], np.float32)
+    p = TintParams(color_lab=(50.0, 0.0, 0.0), ref_lightness=50.0, chroma=0.0, lightness=0.0)
+    assert np.array_equal(tint_lab(img, mask, p), img)
+
+
+def test_in_place_on_a_view_touches_only_the_view():
+    rng = np.random.default_rng(1)
+    frame = rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    before = frame.copy()
+    view = frame[5:25, 10:41]
+    mask = np.ones(view.shape[:2], np.float32)
+    p = TintParams(color_lab=(40.0, 60.0, 40.0), ref_lightness=50.0)
+    expected = tint_lab_reference(view.copy(), mask, p)
+    tint_lab(view, mask, p, out=view)
+    assert_close_uint8(frame[5:25, 10:41], expected)
+    outside = np.ones(frame.shape[:2], bool)
+    outside[5:25, 10:41] = False
+    assert np.array_equal(frame[outside], before[outside])
+
+
+def test_blend_keeps_shading_and_moves_chroma():
+    # A lip-like gradient: after tinting, lightness differences survive and chroma moves
+    # toward the product colour.
+    grad = np.linspace(90, 200, 64).astype(np.uint8)
+    img = np.stack([grad * 0.6, grad * 0.6, grad], -1).astype(np.uint8)[None].repeat(8, 0)
+    mask = np.ones(img.shape[:2], np.float32)
+    stats = lab_stats(img, mask)
+    target = hex_to_lab("#b3001b")
+    p = TintParams(color_lab=tuple(target), ref_lightness=stats[0], chroma=0.85, lightness=0.9)
+    out = tint_lab(img, mask, p)
+    lab_in, lab_out = bgr_to_lab(img), bgr_to_lab(out)
+    span_in = np.ptp(lab_in[..., 0])
+    span_out = np.ptp(lab_out[..., 0])
+    assert 0.7 * span_in < span_out < 1.4 * span_in
+    d_in = np.hypot(*(lab_in[..., 1:].mean((0, 1)) - target[1:]))
+    d_out = np.hypot(*(lab_out[..., 1:].mean((0, 1)) - target[1:]))
+    assert d_out < 0.5 * d_in
+
+
+def test_gloss_brightens_only_highlights():
+    img = np.full((10, 10, 3), (80, 70, 150), np.uint8)
+    img[4:6, 4:6] = (150, 150, 220)  # a bright spot
+    mask = np.ones((10, 10), np.float32)
+    stats = lab_stats(img, mask)
+    kw = dict(color_lab=(40.0, 50.0, 20.0), ref_lightness=stats[0], gloss_at=2.0, gloss_width=4.0)
+    matte = bgr_to_lab(tint_lab(img, mask, TintParams(**kw)))[..., 0]
+    gloss = bgr_to_lab(tint_lab(img, mask, TintParams(gloss=0.6, **kw)))[..., 0]
+    assert gloss[4:6, 4:6].mean() > matte[4:6, 4:6].mean() + 5
+    np.testing.assert_allclose(gloss[0:3, 0:3], matte[0:3, 0:3], atol=0.5)
+
+
+def test_bad_shapes_raise():
+    img = np.zeros((4, 5, 3), np.uint8)
+    with pytest.raises(ValueError, match="mask"):
+        tint_lab(img, np.zeros((5, 4), np.float32), TintParams((50, 0, 0), 50))
+    with pytest.raises(ValueError, match="uint8"):
+        lab_stats(img.astype(np.float32), np.zeros((4, 5), np.float32))
+
+
+# --------------------------------------------------------------------------- colours
+
+@pytest.mark.parametrize("text,rgb", [
+    ("#b3001b", (0xb3, 0x00, 0x1b)), ("b3001b", (0xb3, 0x00, 0x1b)),
+    ("#ABC", (0xaa, 0xbb, 0xcc)), ("abc", (0xaa, 0xbb, 0xcc)), ("  #FfFfFf ", (255, 255, 255))])
+def test_parse_hex(text, rgb):
+    assert parse_hex(text) == rgb
+    assert hex_to_bgr(text) == rgb[::-1]
+
+
+@pytest.mark.parametrize("bad", ["", "#", "red", "#12345", "#1234567", "#ggg", "0x123456",
+                                 "#12 345", None, 123])
+def test_parse_hex_rejects(bad):
+    with pytest.raises(ValueError, match="#rrggbb"):
+        parse_hex(bad)
+
+
+def test_lab_matches_opencv():
+    rng = np.random.default_rng(2)
+    img = rng.integers(0, 256, (50, 60, 3), dtype=np.uint8)
+    ours = bgr_to_lab(img)
+    cv = cv2.cvtColor(img.astype(np.float32) / 255.0, cv2.COLOR_BGR2Lab)
+    np.testing.assert_allclose(ours, cv, atol=0.3)
+    assert np.array_equal(lab_to_bgr(ours), img)
+
+
+def test_hex_conversions():
+    np.testing.assert_allclose(hex_to_lab("#ffffff"), [100.0, 0.0, 0.0], atol=0.05)
+    np.testing.assert_allclose(hex_to_lab("#000"), [0.0, 0.0, 0.0], atol=1e-6)
+    np.testing.assert_allclose(hex_to_linear("#ff8000"), [0.0, 0.2158605, 1.0], rtol=1e-5)

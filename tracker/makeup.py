@@ -1,0 +1,353 @@
+"""Virtual makeup: looks (sets of products) rendered on faces from their 68 landmarks.
+
+    look = load_look("natural")
+    look = look_with_overrides(look, lip_color="#b3001b", lip_finish="gloss")
+    out = render(frame_bgr, [landmarks], look)   # a new uint8 image; frame is untouched
+
+A `Look` holds at most one `Product` per kind (`PRODUCT_KINDS`, also the order they are
+applied in). Each product has a hex colour (or "auto": the skin's own mean colour, used
+for foundation that evens the skin tone without changing it), an intensity in [0, 1], a
+finish ("matte" or "gloss") and a size. A look's own `intensity` scales every product.
+Masks come from `tracker.masks`, blending from `tracker.blend`; only the rectangle each
+mask covers (inside the face's region) is read and written.
+
+Presets live as JSON in `tracker/looks/` (package data), e.g.:
+
+    {"name": "natural", "description": "...",
+     "products": {"lips": {"color": "#c4626e", "intensity": 0.5, "finish": "gloss"}, ...}}
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from dataclasses import dataclass
+from importlib import resources
+
+import numpy as np
+
+from tracker import masks as _masks
+from tracker.blend import TintParams, lab_stats, tint_lab
+from tracker.colors import HEX_FORMATS, hex_to_lab, parse_hex
+
+PRODUCT_KINDS = ("foundation", "blush", "eyeshadow", "eyeliner", "brows", "lips")
+FINISHES = ("matte", "gloss")
+AUTO_COLOR = "auto"
+DEFAULT_LOOK = "natural"
+_PRODUCT_FIELDS = ("color", "intensity", "finish", "wing", "size")
+
+
+@dataclass(frozen=True)
+class Product:
+    """One makeup product.
+
+    color : hex string ('#b3001b', 'b3001b', '#abc') or "auto" (the skin's own colour).
+    intensity : 0..1; 0 leaves the face untouched.
+    finish : "matte" (damps shine) or "gloss" (adds a specular highlight where the
+        surface is already bright; on eyeshadow it reads as shimmer).
+    wing : eyeliner only: add a flick past the outer eye corner.
+    size : scale of the product's area (eyeshadow height, liner and brow thickness,
+        blush oval); 1 is the default shape.
+    """
+    color: str
+    intensity: float = 1.0
+    finish: str = "matte"
+    wing: bool = False
+    size: float = 1.0
+
+    def __post_init__(self):
+        if self.color != AUTO_COLOR:
+            parse_hex(self.color)  # ValueError naming the input and the accepted formats
+        _check_intensity(self.intensity, "product intensity")
+        if self.finish not in FINISHES:
+            raise ValueError(f"unknown finish {self.finish!r}: choose one of {', '.join(FINISHES)}")
+        if not (isinstance(self.size, (int, float)) and 0.2 <= float(self.size) <= 3.0):
+            raise ValueError(f"invalid size {self.size!r}: expected a number in [0.2, 3]")
+
+
+@dataclass(frozen=True)
+class Look:
+    """A set of products (None: not applied) and a global intensity in [0, 1]."""
+    name: str = "custom"
+    foundation: Product | None = None
+    blush: Product | None = None
+    eyeshadow: Product | None = None
+    eyeliner: Product | None = None
+    brows: Product | None = None
+    lips: Product | None = None
+    intensity: float = 1.0
+    description: str = ""
+
+    def __post_init__(self):
+        _check_intensity(self.intensity, "look intensity")
+
+    def products(self) -> list[tuple[str, Product]]:
+        """(kind, product) pairs in rendering order, skipping absent products."""
+        return [(k, getattr(self, k)) for k in PRODUCT_KINDS if getattr(self, k) is not None]
+
+
+def _check_intensity(value, what: str) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not ok or not (0.0 <= float(value) <= 1.0):
+        raise ValueError(f"invalid {what} {value!r}: expected a number in [0, 1]")
+
+
+# ---------------------------------------------------------------------- rendering
+
+# How each kind blends (see tracker.blend.TintParams): chroma / lightness pull toward the
+# product colour, gain on lightness detail below / above the local mean.
+_STYLE = {
+    "foundation": dict(chroma=0.5, lightness=0.5, detail_dark=0.85, detail_light=0.9),
+    "blush": dict(chroma=0.55, lightness=0.3, detail_dark=1.0, detail_light=1.0),
+    "eyeshadow": dict(chroma=0.7, lightness=0.65, detail_dark=1.0, detail_light=0.9),
+    "eyeliner": dict(chroma=0.9, lightness=0.9, detail_dark=0.3, detail_light=0.2),
+    "brows": dict(chroma=0.6, lightness=0.55, detail_dark=1.3, detail_light=0.8),
+    "lips": dict(chroma=0.85, lightness=0.95, detail_dark=1.0, detail_light=1.0),
+}
+_LIGHTEN = 0.35  # lightness pull when the product is lighter than the skin under it
+_MATTE_LIGHT_DETAIL = 0.6  # a matte finish damps the bright side of the detail (shine)
+_GLOSS = {"lips": 0.45, "eyeshadow": 0.3}
+_STATS_FULL_AREA = 4096  # masks larger than this (pixels) sample stats on a 2x2 grid
+
+
+def product_mask(face, frame_shape, kind: str, product: Product) -> _masks.Mask:
+    """The soft mask one product is applied through, for one face.
+
+    face : (68, 2) landmarks or a `tracker.masks.FaceShape` (reused across products).
+    """
+    f = _masks.as_face_shape(face, frame_shape)
+    if kind == "eyeshadow":
+        return _masks.eyeshadow_mask(f, height=0.55 * product.size)
+    if kind == "eyeliner":
+        return _masks.eyeliner_mask(f, thickness=product.size, wing=product.wing)
+    if kind == "blush":
+        return _masks.blush_mask(f, size=product.size)
+    if kind == "brows":
+        return _masks.brows_mask(f, thickness=product.size)
+    if kind == "lips":
+        return _masks.lips_mask(f)
+    if kind == "foundation":
+        return _masks.skin_mask(f)
+    raise ValueError(f"unknown product kind {kind!r}: choose one of {', '.join(PRODUCT_KINDS)}")
+
+
+def tint_params(kind: str, product: Product, stats: np.ndarray, intensity: float) -> TintParams:
+    """Blend settings for a product over skin with `lab_stats` (mean L, std L, a, b)."""
+    style = dict(_STYLE[kind])
+    mean_l, std_l, mean_a, mean_b = (float(v) for v in stats)
+    if product.color == AUTO_COLOR:
+        color = (mean_l, mean_a, mean_b)
+    else:
+        color = tuple(float(v) for v in hex_to_lab(product.color))
+    # Pigment lightens less than it darkens (a light shade barely covers a dark surface),
+    # and on a dim-lit face it looks darker and less saturated than its swatch: scale its
+    # chroma with the lightness actually reached.
+    if color[0] > mean_l:
+        style["lightness"] *= _LIGHTEN
+    reached = mean_l + style["lightness"] * (color[0] - mean_l)
+    if 0.0 < reached < color[0]:
+        k = reached / color[0]
+        color = (color[0], color[1] * k, color[2] * k)
+    gloss = 0.0
+    if product.finish == "matte":
+        style["detail_light"] *= _MATTE_LIGHT_DETAIL
+    else:
+        gloss = _GLOSS.get(kind, 0.3)
+        style["detail_light"] *= 1.1
+    return TintParams(color_lab=color, ref_lightness=mean_l, gloss=gloss,
+                      gloss_at=0.9 * std_l, gloss_width=max(1.5 * std_l, 3.0),
+                      intensity=float(intensity), **style)
+
+
+def apply_product(frame: np.ndarray, face, kind: str, product: Product,
+                  intensity: float | None = None) -> None:
+    """Apply one product to one face of `frame` IN PLACE (uint8 BGR (H, W, 3)).
+
+    face : (68, 2) landmarks or a `tracker.masks.FaceShape` built for this frame.
+    intensity : overall intensity (default: the product's own). Only the rectangle under
+    the product's mask is read and written. `render` is the non-mutating entry point.
+    """
+    amount = product.intensity if intensity is None else float(intensity)
+    if amount <= 0.0:
+        return
+    mask = product_mask(face, frame.shape, kind, product)
+    if mask.empty:
+        return
+    view = frame[mask.slices]
+    # Region statistics are means: every other row and column is plenty on large masks.
+    step = 2 if mask.data.size > _STATS_FULL_AREA else 1
+    stats = lab_stats(view[::step, ::step], mask.data[::step, ::step])
+    tint_lab(view, mask.data, tint_params(kind, product, stats, amount), out=view)
+
+
+def render(image_bgr: np.ndarray, faces_landmarks, look: Look | None) -> np.ndarray:
+    """Render a look on every face; returns a new uint8 image, never mutates the input.
+
+    Parameters
+    ----------
+    image_bgr : uint8 ndarray (H, W, 3), BGR
+    faces_landmarks : list of float (68, 2) landmark arrays in frame pixels (0-based
+        pixel centres), or objects with a `.landmarks` attribute (tracker Face)
+    look : Look, or None for no makeup (a plain copy)
+
+    Only each face's region (`tracker.masks.face_roi`) is processed; products are
+    applied in `PRODUCT_KINDS` order with intensity = product.intensity * look.intensity.
+    """
+    image_bgr = np.asarray(image_bgr)
+    if image_bgr.dtype != np.uint8 or image_bgr.ndim != 3 or image_bgr.shape[2] != 3:
+        raise ValueError(f"image must be uint8 (H, W, 3) BGR, got {image_bgr.dtype} "
+                         f"{image_bgr.shape}")
+    faces = [_masks.FaceShape(getattr(f, "landmarks", f), image_bgr.shape)
+             for f in faces_landmarks]
+    out = image_bgr.copy()
+    if look is None or look.intensity <= 0.0:
+        return out
+    for face in faces:
+        x0, y0, x1, y1 = face.roi
+        if x1 <= x0 or y1 <= y0:
+            continue  # outside the frame
+        for kind, product in look.products():
+            apply_product(out, face, kind, product, product.intensity * look.intensity)
+    return out
+
+
+# ------------------------------------------------------------------------ presets
+
+def available_looks() -> tuple[str, ...]:
+    """Names of the preset looks shipped in tracker/looks/*.json, sorted."""
+    folder = resources.files("tracker") / "looks"
+    return tuple(sorted(f.name[:-5] for f in folder.iterdir() if f.name.endswith(".json")))
+
+
+def load_look(name: str) -> Look:
+    """Load a preset look by name; ValueError naming the valid choices if unknown."""
+    choices = available_looks()
+    if name not in choices:
+        raise ValueError(f"unknown look {name!r}: choose one of {', '.join(choices)}")
+    path = resources.files("tracker") / "looks" / f"{name}.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise ValueError(f"look file {path}: invalid JSON ({e})") from None
+    return look_from_dict(data, source=str(path))
+
+
+def look_from_dict(data: dict, source: str = "look") -> Look:
+    """Build a Look from its JSON form; ValueError naming `source` on bad content."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{source}: expected a JSON object")
+    products = data.get("products", {})
+    unknown = sorted(set(products) - set(PRODUCT_KINDS))
+    if unknown:
+        raise ValueError(f"{source}: unknown product(s) {', '.join(unknown)}; "
+                         f"valid: {', '.join(PRODUCT_KINDS)}")
+    kw = {}
+    for kind, spec in products.items():
+        bad = sorted(set(spec) - set(_PRODUCT_FIELDS))
+        if bad:
+            raise ValueError(f"{source}: {kind}: unknown field(s) {', '.join(bad)}; "
+                             f"valid: {', '.join(_PRODUCT_FIELDS)}")
+        try:
+            kw[kind] = Product(**spec)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{source}: {kind}: {e}") from None
+    return Look(name=str(data.get("name", "custom")), intensity=data.get("intensity", 1.0),
+                description=str(data.get("description", "")), **kw)
+
+
+def look_to_dict(look: Look) -> dict:
+    """The JSON form of a look (inverse of `look_from_dict`)."""
+    return {"name": look.name, "description": look.description, "intensity": look.intensity,
+            "products": {k: dataclasses.asdict(p) for k, p in look.products()}}
+
+
+_NEW_PRODUCT_INTENSITY = 0.6
+
+
+def _recolor(product: Product | None, color: str | None) -> Product | None:
+    if color is None:
+        return product
+    parse_hex(color)
+    if product is None:
+        return Product(color=color, intensity=_NEW_PRODUCT_INTENSITY)
+    return dataclasses.replace(product, color=color)
+
+
+def look_with_overrides(look: Look, lip_color: str | None = None,
+                        lip_finish: str | None = None, intensity: float | None = None,
+                        eyeshadow_color: str | None = None,
+                        blush_color: str | None = None) -> Look:
+    """A copy of `look` with some settings replaced (None: keep).
+
+    A colour for a product the look lacks adds that product (intensity 0.6).
+    intensity replaces the look's global intensity (0..1, scales every product).
+    Bad colours, finishes or intensities raise ValueError naming what is accepted.
+    """
+    lips = _recolor(look.lips, lip_color)
+    if lip_finish is not None:
+        if lip_finish not in FINISHES:
+            raise ValueError(f"unknown lip finish {lip_finish!r}: choose one of "
+                             f"{', '.join(FINISHES)}")
+        if lips is None:
+            raise ValueError(f"look {look.name!r} has no lipstick; give a lip colour too")
+        lips = dataclasses.replace(lips, finish=lip_finish)
+    changes = dict(lips=lips, eyeshadow=_recolor(look.eyeshadow, eyeshadow_color),
+                   blush=_recolor(look.blush, blush_color))
+    if intensity is not None:
+        _check_intensity(intensity, "intensity")
+        changes["intensity"] = float(intensity)
+    return dataclasses.replace(look, **changes)
+
+
+# ------------------------------------------------------------------- command line
+
+def _color_arg(text: str) -> str:
+    try:
+        parse_hex(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
+def _intensity_arg(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (0.0 <= value <= 1.0):
+        raise argparse.ArgumentTypeError(f"invalid intensity {text!r}: expected a number in [0, 1]")
+    return value
+
+
+def add_look_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the makeup options (--look, --lip-color, ... , --no-makeup) to a parser."""
+    g = parser.add_argument_group("makeup")
+    g.add_argument("--look", default=DEFAULT_LOOK, choices=available_looks(),
+                   help=f"preset look (default: {DEFAULT_LOOK})")
+    g.add_argument("--lip-color", type=_color_arg, metavar="HEX",
+                   help=f"lipstick colour, {HEX_FORMATS}")
+    g.add_argument("--lip-finish", choices=FINISHES, help="lipstick finish")
+    g.add_argument("--intensity", type=_intensity_arg, metavar="FLOAT",
+                   help="overall makeup intensity in [0, 1] (default 1: the look as designed)")
+    g.add_argument("--eyeshadow-color", type=_color_arg, metavar="HEX", help="eyeshadow colour")
+    g.add_argument("--blush-color", type=_color_arg, metavar="HEX", help="blush colour")
+    g.add_argument("--no-makeup", action="store_true", help="render no makeup")
+
+
+def look_from_args(args: argparse.Namespace) -> Look | None:
+    """The Look the parsed options ask for, or None with --no-makeup.
+
+    Values are validated again (the namespace may not come from `add_look_arguments`):
+    ValueError on an unknown look or a bad colour / finish / intensity.
+    """
+    if getattr(args, "no_makeup", False):
+        return None
+    look = load_look(getattr(args, "look", None) or DEFAULT_LOOK)
+    return look_with_overrides(
+        look,
+        lip_color=getattr(args, "lip_color", None),
+        lip_finish=getattr(args, "lip_finish", None),
+        intensity=getattr(args, "intensity", None),
+        eyeshadow_color=getattr(args, "eyeshadow_color", None),
+        blush_color=getattr(args, "blush_color", None),
+    )

@@ -1,0 +1,461 @@
+"""Soft makeup masks from 68 landmarks: lips, eyeshadow, eyeliner, blush, brows, skin.
+
+Every mask is float32 in [0, 1], anti-aliased and feathered, and covers only a small
+rectangle of the frame (`Mask.x0`, `Mask.y0`, `Mask.data.shape`) inside the face's
+region of interest (`face_roi`): the whole frame is never rasterised or blurred.
+
+Landmarks are float32 (68, 2) frame pixels, 0-based pixel centres, 300-W / Multi-PIE
+order (`tracker.regions`). Contours are drawn as centripetal Catmull-Rom curves through
+the landmarks and rasterised with 1/16-pixel precision (`cv2.fillPoly(..., shift=4)`,
+anti-aliased), so a landmark moving by a fraction of a pixel moves the mask smoothly.
+All sizes (feathering, liner thickness, brow thickness, blush radius) scale with the
+inter-ocular distance `iod = |p36 - p45|`. Feathering is a Gaussian blur of the filled
+shape (lips, eyeshadow, eyeliner, brows) or a smooth falloff inside a boundary (blush
+from its centre; skin only inward from the face edge, so it never bleeds past the jaw). Values below
+`MASK_FLOOR` are set to exactly 0, so "outside the mask" is a crisp set.
+
+    face = FaceShape(landmarks, frame.shape)      # the curves, once per face and frame
+    m = lips_mask(face)                           # Mask(data, x0, y0)
+    frame[m.slices]                               # the pixels it covers
+
+Masks: `lips_mask`, `eyeshadow_mask`, `eyeliner_mask`, `blush_mask`, `brows_mask`,
+`skin_mask` (foundation); each also accepts raw landmarks plus the frame shape.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from tracker import regions as R
+
+MASK_FLOOR = 1.0 / 512.0
+_SHIFT = 4  # fillPoly fractional bits: 1/16 pixel
+_SCALE = float(1 << _SHIFT)
+
+# Feathering (Gaussian sigma or fade width), as fractions of the inter-ocular distance.
+FEATHER = {
+    "lips": 0.012,
+    "eyeshadow": 0.05,
+    "eyeliner": 0.007,
+    "brows": 0.014,
+    "skin": 0.07,
+}
+FOREHEAD_RAISE = 0.32  # the face region extends this far (x iod) above the brow line
+
+
+@dataclass(frozen=True)
+class Mask:
+    """A soft mask over the frame rectangle [y0, y0 + h) x [x0, x0 + w).
+
+    data : float32 (h, w) in [0, 1]; x0, y0 : its top-left corner in frame pixels.
+    """
+    data: np.ndarray
+    x0: int
+    y0: int
+
+    @property
+    def slices(self) -> tuple[slice, slice]:
+        """(rows, cols) slices of the frame this mask covers."""
+        h, w = self.data.shape
+        return slice(self.y0, self.y0 + h), slice(self.x0, self.x0 + w)
+
+    @property
+    def empty(self) -> bool:
+        """True when the mask covers no pixel or is zero everywhere."""
+        return self.data.size == 0 or not bool(self.data.any())
+
+    def to_frame(self, shape) -> np.ndarray:
+        """The mask pasted into a zero float32 (H, W) frame of the given shape."""
+        full = np.zeros(tuple(shape[:2]), dtype=np.float32)
+        full[self.slices] = self.data
+        return full
+
+
+@dataclass(frozen=True)
+class FaceFrame:
+    """Face-aligned axes: `right` along the eye line (p36 -> p45), `down` toward the chin."""
+    origin: np.ndarray  # mid-point of the outer eye corners
+    right: np.ndarray
+    down: np.ndarray
+    iod: float
+
+
+# ------------------------------------------------------------------ geometry helpers
+
+def check_landmarks(points) -> np.ndarray:
+    """Return landmarks as float64 (68, 2); ValueError on a wrong shape or non-finite values."""
+    p = np.asarray(points, dtype=np.float64)
+    if p.shape != (R.NUM_POINTS, 2):
+        raise ValueError(f"landmarks must have shape (68, 2), got {p.shape}")
+    if not np.all(np.isfinite(p)):
+        raise ValueError("landmarks contain NaN or infinite values")
+    return p
+
+
+def face_frame(points) -> FaceFrame:
+    """Face-aligned axes and scale (inter-ocular distance, at least 1 pixel)."""
+    p = check_landmarks(points)
+    a, b = p[R.LEFT_EYE_OUTER], p[R.RIGHT_EYE_OUTER]
+    v = b - a
+    iod = float(np.hypot(v[0], v[1]))
+    right = v / iod if iod > 1e-6 else np.array([1.0, 0.0])
+    down = np.array([-right[1], right[0]])
+    # The chin should be "down"; if the markup is mirrored, flip.
+    if np.dot(p[8] - (a + b) / 2, down) < 0:
+        down = -down
+    return FaceFrame(origin=(a + b) / 2, right=right, down=down, iod=max(iod, 1.0))
+
+
+def catmull_rom(points, samples: int = 8, closed: bool = False) -> np.ndarray:
+    """Centripetal Catmull-Rom curve through points (N, 2) -> float64 (M, 2).
+
+    `samples` points per segment; the curve passes through every input point. Open
+    curves are extended at the ends by reflecting the neighbouring point.
+    """
+    p = np.asarray(points, dtype=np.float64)
+    n = len(p)
+    if n < 3:
+        return p.copy()
+    if closed:
+        ext = np.vstack([p[-1:], p, p[:2]])
+    else:
+        ext = np.vstack([2 * p[0] - p[1], p, 2 * p[-1] - p[-2]])
+    segs = n if closed else n - 1
+    i = np.arange(segs)
+    p0, p1, p2, p3 = ext[i][:, None], ext[i + 1][:, None], ext[i + 2][:, None], ext[i + 3][:, None]
+
+    def knot(a, b):  # centripetal parametrisation: sqrt of the chord length
+        return np.maximum(np.hypot(*(b - a)[..., 0, :].T), 1e-6)[:, None, None] ** 0.5
+
+    t0 = np.zeros((segs, 1, 1))
+    t1 = t0 + knot(p0, p1)
+    t2 = t1 + knot(p1, p2)
+    t3 = t2 + knot(p2, p3)
+    tt = t1 + np.linspace(0.0, 1.0, samples, endpoint=False)[None, :, None] * (t2 - t1)
+    a1 = ((t1 - tt) * p0 + (tt - t0) * p1) / (t1 - t0)
+    a2 = ((t2 - tt) * p1 + (tt - t1) * p2) / (t2 - t1)
+    a3 = ((t3 - tt) * p2 + (tt - t2) * p3) / (t3 - t2)
+    b1 = ((t2 - tt) * a1 + (tt - t0) * a2) / (t2 - t0)
+    b2 = ((t3 - tt) * a2 + (tt - t1) * a3) / (t3 - t1)
+    out = (((t2 - tt) * b1 + (tt - t1) * b2) / (t2 - t1)).reshape(-1, 2)
+    if not closed:
+        out = np.vstack([out, p[-1:]])
+    return out
+
+
+def resample(curve, n: int) -> np.ndarray:
+    """n points evenly spaced by arc length along an open polyline (M, 2)."""
+    c = np.asarray(curve, dtype=np.float64)
+    seg = np.hypot(*np.diff(c, axis=0).T)
+    s = np.concatenate([[0.0], np.cumsum(seg)])
+    if s[-1] <= 0:
+        return np.repeat(c[:1], n, axis=0)
+    u = np.linspace(0.0, s[-1], n)
+    return np.stack([np.interp(u, s, c[:, 0]), np.interp(u, s, c[:, 1])], axis=1)
+
+
+def _normals(curve: np.ndarray, toward: np.ndarray) -> np.ndarray:
+    """Unit normals of a polyline, each flipped to point along `toward` (2,)."""
+    tan = np.gradient(curve, axis=0)
+    tan /= np.maximum(np.hypot(tan[:, 0], tan[:, 1]), 1e-9)[:, None]
+    nrm = np.stack([-tan[:, 1], tan[:, 0]], axis=1)
+    flip = (nrm @ toward) < 0
+    nrm[flip] *= -1
+    return nrm
+
+
+def _bbox(pts: np.ndarray, pad: float, clip) -> tuple[int, int, int, int]:
+    x0 = int(np.floor(pts[:, 0].min() - pad))
+    y0 = int(np.floor(pts[:, 1].min() - pad))
+    x1 = int(np.ceil(pts[:, 0].max() + pad)) + 1
+    y1 = int(np.ceil(pts[:, 1].max() + pad)) + 1
+    return max(x0, clip[0]), max(y0, clip[1]), min(x1, clip[2]), min(y1, clip[3])
+
+
+class FaceShape:
+    """The smooth contours of one face, computed once and shared by all its masks.
+
+    points : float (68, 2) landmarks; frame_shape : (H, W, ...) of the frame. Curves are
+    float64 (N, 2) in frame pixels. Build it once per face and pass it to the `*_mask`
+    functions instead of the raw landmarks to avoid recomputing the curves per product.
+    """
+
+    def __init__(self, points, frame_shape):
+        p = check_landmarks(points)
+        self.points = p
+        self.frame_shape = (int(frame_shape[0]), int(frame_shape[1]))
+        self.frame = face_frame(p)
+        self.iod = self.frame.iod
+        down = self.frame.down
+        # Lips: upper and lower halves drawn separately, so the mouth corners stay sharp.
+        upper = catmull_rom(p[48:55], 6)
+        lower = catmull_rom(np.vstack([p[54:60], p[48:49]]), 6)
+        self.lips_outer = np.vstack([upper[:-1], lower[:-1]])
+        upper_in = catmull_rom(p[60:65], 6)
+        lower_in = catmull_rom(np.vstack([p[64:68], p[60:61]]), 6)
+        self.lips_inner = np.vstack([upper_in[:-1], lower_in[:-1]])
+        self.eyes = [catmull_rom(p[list(idx)], 6, closed=True) for idx in (R.LEFT_EYE, R.RIGHT_EYE)]
+        # Upper lids and brow lines, image left to right, evenly resampled.
+        self.lids = [resample(catmull_rom(p[list(idx)], 8), 24)
+                     for idx in (R.LEFT_UPPER_LID, R.RIGHT_UPPER_LID)]
+        self.brows = [resample(catmull_rom(p[list(idx)], 8), 28)
+                      for idx in (R.LEFT_BROW, R.RIGHT_BROW)]
+        jaw = catmull_rom(p[list(R.JAW)], 6)
+        brow_line = catmull_rom(p[list(R.LEFT_BROW + R.RIGHT_BROW)][::-1], 6)
+        self.polygon = np.vstack([jaw, brow_line - down * (FOREHEAD_RAISE * self.iod)])
+        pad = 0.05 * self.iod + 2.0
+        self.roi = _bbox(self.polygon, pad, (0, 0, self.frame_shape[1], self.frame_shape[0]))
+
+    def brow_polygons(self, thickness: float = 1.0, above: float = 0.12) -> list[np.ndarray]:
+        """Closed brow shapes under the annotated (upper) brow lines, tail to head.
+
+        Width 0.09 x iod x thickness at the head, tapering to 35% at the tail; `above`
+        is the fraction of the width that lies above the annotated line.
+        """
+        polys = []
+        for line, head_last in ((self.brows[0], True), (self.brows[1], False)):
+            if not head_last:
+                line = line[::-1]
+            down = _normals(line, self.frame.down)
+            s = np.linspace(0.0, 1.0, len(line))[:, None]
+            w = (0.09 * self.iod * thickness) * (0.35 + 0.65 * np.sqrt(s))
+            polys.append(np.vstack([line - down * (above * w),
+                                    (line + down * ((1.0 - above) * w))[::-1]]))
+        return polys
+
+
+def as_face_shape(face, frame_shape=None) -> FaceShape:
+    """A FaceShape as is, or one built from (68, 2) landmarks and the frame shape."""
+    if isinstance(face, FaceShape):
+        return face
+    if frame_shape is None:
+        raise ValueError("frame_shape is needed when passing raw landmarks")
+    return FaceShape(face, frame_shape)
+
+
+def face_polygon(points) -> np.ndarray:
+    """The face region as a closed polygon float64 (N, 2): the jaw line, closed over the
+    forehead by the brow line raised `FOREHEAD_RAISE` x iod (face-aligned "up")."""
+    return as_face_shape(points, (1, 1)).polygon
+
+
+def face_roi(points, frame_shape) -> tuple[int, int, int, int]:
+    """Face region of interest (x0, y0, x1, y1), end exclusive, clipped to the frame.
+
+    The bounding box of `face_polygon` plus a feathering margin; every mask lies inside
+    it. May be empty (x1 <= x0 or y1 <= y0) for a face outside the frame.
+    """
+    return as_face_shape(points, frame_shape).roi
+
+
+# -------------------------------------------------------------------- rasterising
+
+class _Canvas:
+    """A rectangle of the frame to rasterise into (frame coords -> local pixels)."""
+
+    def __init__(self, rect):
+        x0, y0, x1, y1 = rect
+        self.x0, self.y0 = x0, y0
+        self.shape = (max(y1 - y0, 0), max(x1 - x0, 0))
+
+    def fill(self, polygons, value: float = 1.0) -> np.ndarray:
+        """Anti-aliased filled polygons (frame coords) -> float32 (h, w) in [0, value]."""
+        img = np.zeros(self.shape, dtype=np.uint8)
+        if img.size:
+            off = np.array([self.x0, self.y0], dtype=np.float64)
+            pts = [np.round((np.asarray(q) - off) * _SCALE).astype(np.int32) for q in polygons]
+            cv2.fillPoly(img, pts, 255, cv2.LINE_AA, _SHIFT)
+        return img.astype(np.float32) * np.float32(value / 255.0)
+
+    def grid(self) -> tuple[np.ndarray, np.ndarray]:
+        """Frame x, y coordinates of the canvas pixel centres, float32 (1, w) and (h, 1)."""
+        h, w = self.shape
+        return (np.arange(w, dtype=np.float32)[None, :] + self.x0,
+                np.arange(h, dtype=np.float32)[:, None] + self.y0)
+
+    def mask(self, data: np.ndarray) -> Mask:
+        data = np.clip(data, 0.0, 1.0).astype(np.float32, copy=False)
+        data[data < MASK_FLOOR] = 0.0
+        return Mask(data, self.x0, self.y0)
+
+
+def _blur(m: np.ndarray, sigma: float) -> np.ndarray:
+    if m.size == 0 or sigma < 0.3:
+        return m
+    return cv2.GaussianBlur(m, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
+
+
+def _canvas(points_used, pad: float, face: FaceShape) -> _Canvas:
+    return _Canvas(_bbox(np.asarray(points_used, dtype=np.float64), pad, face.roi))
+
+
+def _smoothstep(x: np.ndarray) -> np.ndarray:
+    x = np.clip(x, 0.0, 1.0)
+    return x * x * (3.0 - 2.0 * x)
+
+
+# ------------------------------------------------------------------------ the masks
+
+def lips_mask(face, frame_shape=None) -> Mask:
+    """Lips: outer lip contour minus the inner one (an open mouth stays clear).
+
+    face : (68, 2) landmarks (then frame_shape is needed) or a FaceShape.
+    """
+    f = as_face_shape(face, frame_shape)
+    sigma = FEATHER["lips"] * f.iod
+    cv = _canvas(f.lips_outer, 3 * sigma + 2, f)
+    m = cv.fill([f.lips_outer]) * (1.0 - cv.fill([f.lips_inner]))
+    return cv.mask(_blur(m, sigma))
+
+
+def eyeshadow_mask(face, frame_shape=None, height: float = 0.55, layers: int = 8) -> Mask:
+    """Eyeshadow on both lids: from the upper lid toward the brow, fading upward.
+
+    height : fraction of the lid-to-brow distance the shadow reaches; it stays nearly
+    full near the lid and fades toward there, then is feathered. The eye is cut out.
+    """
+    f = as_face_shape(face, frame_shape)
+    sigma = FEATHER["eyeshadow"] * f.iod
+    polys = []
+    for lid, brow in zip(f.lids, f.brows):
+        brow = resample(brow, len(lid))
+        for k in range(1, layers + 1):
+            t = height * (k / layers) ** 0.6  # flat near the lid, fading toward the brow
+            polys.append(np.vstack([lid, (lid + t * (brow - lid))[::-1]]))
+    cv = _canvas(np.vstack(polys + f.eyes), 3 * sigma + 2, f)
+    m = np.zeros(cv.shape, np.float32)
+    for q in polys:
+        m += cv.fill([q], 1.0 / layers)
+    m = _blur(m, sigma)
+    eye = _blur(cv.fill(f.eyes), 0.5 * FEATHER["eyeliner"] * f.iod)
+    return cv.mask(m * (1.0 - eye))
+
+
+def eyeliner_mask(face, frame_shape=None, thickness: float = 1.0, wing: bool = False) -> Mask:
+    """Eyeliner along both upper lids, thin at the inner corner, thick at the outer one.
+
+    thickness : scale of the line width (1.0: 0.035 x iod at the outer corner).
+    wing : add a flick past the outer corner, continuing the lower lash line, turned up.
+    """
+    f = as_face_shape(face, frame_shape)
+    p, fr = f.points, f.frame
+    width = 0.035 * f.iod * thickness
+    polys = []
+    for lid, outer_first, lower_idx in ((f.lids[0], True, [40, 41]),
+                                        (f.lids[1], False, [46, 47])):
+        if outer_first:
+            lid = lid[::-1]  # inner corner -> outer corner
+        up = _normals(lid, -fr.down)
+        s = np.linspace(0.0, 1.0, len(lid))[:, None]
+        w = width * (0.2 + 0.8 * s ** 1.3)
+        top = lid + up * (0.85 * w)
+        bottom = lid - up * (0.2 * w)
+        if wing:
+            d = lid[-1] - p[lower_idx].mean(axis=0)
+            d /= max(float(np.hypot(d[0], d[1])), 1e-9)
+            turn = -0.2 if (d @ fr.right) > 0 else 0.2  # radians, toward face-up
+            c, sn = np.cos(turn), np.sin(turn)
+            d = np.array([c * d[0] - sn * d[1], sn * d[0] + c * d[1]])
+            tip = lid[-1] + d * (0.1 * f.iod * thickness) - up[-1] * (0.1 * w[-1, 0])
+            top = np.vstack([top, tip[None]])
+        polys.append(np.vstack([top, bottom[::-1]]))
+    sigma = FEATHER["eyeliner"] * f.iod
+    cv = _canvas(np.vstack(polys), 3 * sigma + 2, f)
+    return cv.mask(_blur(cv.fill(polys), sigma))
+
+
+def blush_centers(face) -> tuple[np.ndarray, np.ndarray, float]:
+    """Cheek centres (left, right) in frame pixels and the blush radius (pixels).
+
+    In face-aligned coordinates: 1.2 x as far out as the eye centre, at 80% of the depth of
+    the nose tip below the eye line, i.e. on the apple of the cheek.
+    """
+    f = as_face_shape(face, (1, 1))
+    p, fr = f.points, f.frame
+    nose_y = (p[30] - fr.origin) @ fr.down
+    centers = []
+    for eye_idx in (R.LEFT_EYE, R.RIGHT_EYE):
+        ex = (p[list(eye_idx)].mean(axis=0) - fr.origin) @ fr.right
+        centers.append(fr.origin + 1.2 * ex * fr.right + 0.8 * nose_y * fr.down)
+    return centers[0], centers[1], 0.19 * f.iod
+
+
+def blush_mask(face, frame_shape=None, size: float = 1.0) -> Mask:
+    """Blush: a soft oval on each cheek, tilted up toward the temple, fading smoothly
+    from its centre, kept inside the face and off the eyes, brows and mouth.
+
+    size : scale of the oval (1.0: half-axes 0.24 x 0.15 iod plus the fade).
+    """
+    f = as_face_shape(face, frame_shape)
+    fr = f.frame
+    left, right, radius = blush_centers(f)
+    radius *= size
+    ends = np.vstack([left, right])
+    cv = _canvas(np.vstack([ends - 2.2 * radius, ends + 2.2 * radius]), 2.0, f)
+    if 0 in cv.shape:
+        return cv.mask(np.zeros(cv.shape, np.float32))
+    gx, gy = cv.grid()
+    m = np.zeros(cv.shape, np.float32)
+    for c, tilt in ((left, 0.35), (right, -0.35)):
+        # Ellipse axes: the face's right axis turned by `tilt` (long axis toward the temple).
+        ca, sa = np.cos(tilt), np.sin(tilt)
+        u = np.array([ca * fr.right[0] - sa * fr.right[1], sa * fr.right[0] + ca * fr.right[1]])
+        dx, dy = gx - np.float32(c[0]), gy - np.float32(c[1])
+        a = (dx * np.float32(u[0]) + dy * np.float32(u[1])) / np.float32(1.25 * radius)
+        b = (dy * np.float32(u[0]) - dx * np.float32(u[1])) / np.float32(0.8 * radius)
+        r = np.sqrt(a * a + b * b)
+        m = np.maximum(m, 1.0 - _smoothstep((r - 0.3) / 1.2))
+    keep = _skin_core(f, cv, feather=0.06 * f.iod)
+    return cv.mask(m * keep)
+
+
+def brows_mask(face, frame_shape=None, thickness: float = 1.0) -> Mask:
+    """Brows: a plausible brow shape under the annotated upper brow line (the markup has
+    only that line), thick at the head, tapering to the tail; scaled with iod."""
+    f = as_face_shape(face, frame_shape)
+    sigma = FEATHER["brows"] * f.iod
+    polys = f.brow_polygons(thickness)
+    cv = _canvas(np.vstack(polys), 3 * sigma + 2, f)
+    return cv.mask(_blur(cv.fill(polys), sigma))
+
+
+def _grow(poly: np.ndarray, amount: float) -> np.ndarray:
+    """Push a closed contour outward from its centroid by `amount` pixels."""
+    v = poly - poly.mean(axis=0)
+    return poly + v / np.maximum(np.hypot(v[:, 0], v[:, 1]), 1e-9)[:, None] * amount
+
+
+def _skin_core(f: FaceShape, cv: _Canvas, feather: float) -> np.ndarray:
+    """Face region minus eyes, brows and mouth, fading in from the face edge."""
+    face = cv.fill([f.polygon])
+    if face.size == 0:
+        return face
+    # Fade in from the edge: a blurred edge is 0.5 on the contour (for a smooth contour)
+    # and rises to 1 about `feather` inside; keep only the inner half. Sub-pixel exact, so
+    # the fade does not step by whole pixels as the landmarks move.
+    m = _smoothstep(2.0 * (_blur(face, feather / 2.5) - 0.5))
+    holes = cv.fill([_grow(e, 0.07 * f.iod) for e in f.eyes]
+                    + [_grow(f.lips_outer, 0.04 * f.iod)]
+                    + f.brow_polygons(1.5, above=0.35))
+    holes = _blur(holes, 0.04 * f.iod)
+    return (m * (1.0 - np.minimum(holes * 1.5, 1.0))).astype(np.float32)
+
+
+def skin_mask(face, frame_shape=None) -> Mask:
+    """Foundation: the face region minus eyes, brows and mouth, fading in from the face
+    edge (inward only, so it never bleeds past the jaw line)."""
+    f = as_face_shape(face, frame_shape)
+    cv = _Canvas(f.roi)
+    return cv.mask(_skin_core(f, cv, feather=FEATHER["skin"] * f.iod))
+
+
+MASKS = {
+    "foundation": skin_mask,
+    "blush": blush_mask,
+    "eyeshadow": eyeshadow_mask,
+    "eyeliner": eyeliner_mask,
+    "brows": brows_mask,
+    "lips": lips_mask,
+}
