@@ -11,6 +11,6 @@ setup(
     extras_require={
         "test": ["pytest"],
         "train": ["torch==2.13.0"],
-        "bench": ["onnxruntime", "onnx", "torch==2.13.0"],
+        "bench": ["onnxruntime", "onnx", "threadpoolctl", "torch==2.13.0"],
     },
 )

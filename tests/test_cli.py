@@ -73,6 +73,9 @@ def test_missing_weights(tmp_path, short_clip, capsys):
     (["-o", "out.xyz"], "out.xyz"),
     (["--landmarks", "lm.txt"], "lm.txt"),
     (["--detector", "nosuch"], "nosuch"),
+    (["--look", "clown"], "natural"),          # the message lists the valid looks
+    (["--lip-color", "#12345"], "#rrggbb"),    # and the accepted colour formats
+    (["--lip-finish", "satin"], "gloss"),
 ])
 def test_bad_arguments(tmp_path, short_clip, capsys, fake_model, args, message):
     args = [str(tmp_path / a) if a.startswith(("out.", "lm.")) else a for a in args]

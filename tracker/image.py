@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 
 from tracker.detection import DETECTORS
-from tracker.errors import OutputError, TrackerError
+from tracker.makeup import add_look_arguments, look_from_args
+from tracker.errors import InputError, OutputError, TrackerError
 from tracker.io import LANDMARK_FORMATS
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-faces", type=int, default=1, metavar="N", help="most faces (default 1)")
     parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, help=f"landmark model (default {DEFAULT_WEIGHTS})")
     parser.add_argument("--detector", choices=sorted(DETECTORS), default="cascade", help="face detector (default cascade)")
+    add_look_arguments(parser)
     return parser
 
 
@@ -62,10 +64,14 @@ def main(argv: list[str] | None = None) -> int:
             raise OutputError(f"cannot write {dst}: use one of {', '.join(IMAGE_SUFFIXES)}")
         if args.landmarks is not None and args.landmarks.suffix.lower() not in LANDMARK_FORMATS:
             raise OutputError(f"landmarks output {args.landmarks} must end in .json or .csv")
+        try:
+            render = pipeline.makeup_renderer(look_from_args(args))
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
         detector = DETECTORS[args.detector]()
         landmarker = pipeline.load_landmarker(args.weights)
         with Tracker(landmarker, detector, max_faces=args.max_faces, static_image_mode=True) as tracker:
-            faces = pipeline.process_image(args.input, dst, tracker, landmarks_out=args.landmarks,
+            faces = pipeline.process_image(args.input, dst, tracker, render=render, landmarks_out=args.landmarks,
                                            draw_landmarks=args.draw_landmarks)
     except TrackerError as exc:
         print(f"error: {exc}", file=sys.stderr)

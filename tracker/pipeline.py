@@ -69,6 +69,15 @@ def load_landmarker(weights: str | os.PathLike):
         raise InputError(f"cannot load landmark weights{where}: {exc}") from exc
 
 
+def makeup_renderer(look) -> Render | None:
+    """The renderer for a makeup Look (None: no makeup) as a (frame, faces) -> frame callable."""
+    if look is None:
+        return None
+    from tracker.makeup import render
+
+    return lambda frame, faces: render(frame, faces, look)
+
+
 def render_frame(frame: np.ndarray, faces: list[Face], render: Render | None = None,
                  draw_landmarks: bool = False, spec: DrawSpec = DrawSpec()) -> np.ndarray:
     """One output frame: `render(frame, faces)` (a new image) then the optional overlay.

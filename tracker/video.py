@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from tracker.detection import DETECTORS
+from tracker.makeup import add_look_arguments, look_from_args
 from tracker.errors import InputError, OutputError, TrackerError
 from tracker.io import LANDMARK_FORMATS, VIDEO_CODECS
 
@@ -71,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-faces", type=int, default=1, metavar="N", help="most faces tracked at once (default 1)")
     parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, help=f"landmark model (default {DEFAULT_WEIGHTS})")
     parser.add_argument("--detector", choices=sorted(DETECTORS), default="cascade", help="face detector (default cascade)")
+    add_look_arguments(parser)
     return parser
 
 
@@ -97,10 +99,14 @@ def main(argv: list[str] | None = None) -> int:
             raise OutputError(f"cannot write {dst}: use one of {', '.join(VIDEO_CODECS)}")
         if args.landmarks is not None and args.landmarks.suffix.lower() not in LANDMARK_FORMATS:
             raise OutputError(f"landmarks output {args.landmarks} must end in .json or .csv")
+        try:
+            render = pipeline.makeup_renderer(look_from_args(args))
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
         detector = DETECTORS[args.detector]()
         landmarker = pipeline.load_landmarker(args.weights)
         with Tracker(landmarker, detector, max_faces=args.max_faces) as tracker:
-            stats = pipeline.process_video(src, dst, tracker, landmarks_out=args.landmarks,
+            stats = pipeline.process_video(src, dst, tracker, render=render, landmarks_out=args.landmarks,
                                            draw_landmarks=args.draw_landmarks, progress=progress)
     except TrackerError as exc:
         progress.finish()
