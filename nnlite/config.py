@@ -1,0 +1,30 @@
+"""Numba compilation flags for every nnlite kernel, kept in one place.
+
+The kernels import these names at module import time, so change them before
+importing ``nnlite.kernels`` (or edit this file); they are not re-read later.
+The number of threads is not set here: the caller uses ``numba.set_num_threads``.
+"""
+
+#: Write compiled kernels to ``__pycache__`` so only the very first import compiles.
+CACHE = True
+
+#: Compile the hot kernels with ``parallel=True`` (``prange`` over output rows or
+#: row bands). With ``False`` every ``prange`` runs as a plain serial ``range``.
+PARALLEL = True
+
+#: LLVM fast-math flags for the arithmetic kernels (conv, inverted residual,
+#: soft-argmax). Reassociation lets reductions vectorise; ``nnan``/``ninf`` are
+#: left out on purpose so NaN and inf still propagate.
+FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}  # numba wants a set, not a frozenset
+
+#: Fast-math for kernels whose coordinate arithmetic decides integer indices and
+#: in-range tests (RoI align). Off, so the Numba kernel rounds exactly like its
+#: NumPy reference and like torchvision.
+GEOMETRY_FASTMATH = False
+
+#: Inverted residual: fewest output rows in one parallel band. Each band
+#: recomputes the one or two expanded input rows it shares with its neighbour,
+#: so very short bands waste work. The kernel makes as many bands per image as
+#: there are threads per image (prange splits work statically), at most
+#: ``ceil(H_out / MIN_BAND_ROWS)``.
+MIN_BAND_ROWS = 4

@@ -1,0 +1,1004 @@
+"""2-D convolution kernels on channels-last (NHWC) float32 activations.
+
+Three public kernels, each a plain-Python wrapper that validates its arguments and
+calls a private ``@njit`` core, with its vectorised NumPy reference directly below:
+
+- :func:`conv2d`: general convolution (regular, grouped, depthwise), square kernel,
+  symmetric zero padding, dilation 1. Dispatches to the two fast paths below.
+- :func:`pointwise_conv2d`: 1x1 convolution, stride 1 (a matmul over pixels).
+- :func:`depthwise_conv2d`: one k x k filter per channel (groups = C, multiplier 1).
+
+Weight layouts (kernel side)
+----------------------------
+All kernel layouts are PyTorch's ``(cout, cin/groups, kh, kw)`` transposed to
+"HWIO", ``(k, k, cin/groups, cout)``, with size-1 axes dropped for the fast paths:
+
+===================  ============================  ===============================
+kernel               weight layout                 conversion from PyTorch
+===================  ============================  ===============================
+conv2d               (k, k, cin/groups, cout)      :func:`conv_weight_from_torch`
+pointwise_conv2d     (cin, cout)                   :func:`pointwise_weight_from_torch`
+depthwise_conv2d     (k, k, C)                     :func:`depthwise_weight_from_torch`
+===================  ============================  ===============================
+
+Output channel ``o`` belongs to group ``g = o // (cout/groups)`` and reads input
+channels ``g*cin/groups ... (g+1)*cin/groups - 1``, exactly as in PyTorch.
+
+Where a core runs faster on another order, the wrapper makes a small per-call copy
+of the weights: the general conv2d core uses per-group transposed im2col matrices
+(groups, cout/groups, k*k*cin/groups), and the pointwise core uses (cout, cin) when
+``cin > cout`` (dot products over contiguous input channels). The depthwise core
+and the expanding pointwise core (``cout >= cin``) run their innermost loop over
+contiguous channels of both the weights and the NHWC data.
+"""
+import numpy as np
+from numba import njit, prange
+
+from nnlite import config
+from nnlite.kernels.activations import _act_inplace_nb, _act_inplace_np, act_code
+
+# ---------------------------------------------------------------------------
+# Validation helpers (shared by the other kernel modules).
+# ---------------------------------------------------------------------------
+
+
+def _check_array(name, a, ndim, where):
+    """Check that ``a`` is a float32 ndarray of rank ``ndim``; return it C-contiguous.
+
+    Parameters
+    ----------
+    name : str
+        Argument name used in the error message.
+    a : ndarray
+        The array to check.
+    ndim : int
+        Required number of dimensions.
+    where : str
+        Name of the calling kernel, used in the error message.
+
+    Returns
+    -------
+    a : float32 ndarray
+        ``a`` itself if already C-contiguous, else a C-contiguous copy.
+
+    Raises
+    ------
+    ValueError
+        If ``a`` is not an ndarray, not float32 (never converted silently) or of the
+        wrong rank.
+    """
+    if not isinstance(a, np.ndarray):
+        raise ValueError(f"{where}: {name} must be a float32 numpy array, got {type(a).__name__}")
+    if a.dtype != np.float32:
+        raise ValueError(f"{where}: {name} must be float32, got {a.dtype} (shape {a.shape})")
+    if a.ndim != ndim:
+        raise ValueError(f"{where}: {name} must have {ndim} dimensions, got shape {a.shape}")
+    return np.ascontiguousarray(a)
+
+
+def _check_bias(b, cout, w_shape, where):
+    """Return a float32 (cout,) bias: ``b`` checked, or zeros when ``b`` is None.
+
+    Parameters
+    ----------
+    b : float32 ndarray (cout,) or None
+        Bias to check.
+    cout : int
+        Number of output channels.
+    w_shape : tuple of int
+        Shape of the weights, quoted in the error message.
+    where : str
+        Name of the calling kernel, used in the error message.
+
+    Returns
+    -------
+    b : float32 ndarray (cout,), C-contiguous
+        The bias.
+    """
+    if b is None:
+        return np.zeros(cout, np.float32)
+    b = _check_array("b", b, 1, where)
+    if b.shape[0] != cout:
+        raise ValueError(f"{where}: bias shape {b.shape} does not match weights {w_shape} "
+                         f"with {cout} output channels")
+    return b
+
+
+def _check_int(name, value, minimum, where):
+    """Return ``value`` as a Python int, raising if it is not an integer >= ``minimum``.
+
+    Parameters
+    ----------
+    name : str
+        Argument name used in the error message.
+    value : int
+        The value to check.
+    minimum : int
+        Smallest allowed value.
+    where : str
+        Name of the calling kernel, used in the error message.
+
+    Returns
+    -------
+    value : int
+        The value as a Python int.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{where}: {name} must be an int, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{where}: {name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def _out_size(x_shape, k, stride, pad, where):
+    """Return ``(H_out, W_out)`` of a convolution; raise if it would be empty.
+
+    Parameters
+    ----------
+    x_shape : tuple of int
+        Input shape (N, H, W, C).
+    k : int
+        Kernel size.
+    stride : int
+        Stride.
+    pad : int
+        Symmetric zero padding.
+    where : str
+        Name of the calling kernel, used in the error message.
+
+    Returns
+    -------
+    out_hw : tuple of int
+        ``((H + 2*pad - k)//stride + 1, (W + 2*pad - k)//stride + 1)``.
+    """
+    h = (x_shape[1] + 2 * pad - k) // stride + 1
+    w = (x_shape[2] + 2 * pad - k) // stride + 1
+    if h < 1 or w < 1 or x_shape[1] + 2 * pad < k or x_shape[2] + 2 * pad < k:
+        raise ValueError(f"{where}: input {x_shape} is smaller than kernel {k}x{k} "
+                         f"with pad {pad}")
+    return h, w
+
+
+# ---------------------------------------------------------------------------
+# Weight conversion from PyTorch layout.
+# ---------------------------------------------------------------------------
+
+
+def _check_torch_weight(w, where):
+    """Check a PyTorch conv weight (cout, cin/groups, k, k), square kernel.
+
+    Parameters
+    ----------
+    w : float32 ndarray (cout, cin/groups, k, k)
+        PyTorch-layout weights.
+    where : str
+        Name of the caller, used in the error message.
+
+    Returns
+    -------
+    w : float32 ndarray
+        The same weights.
+    """
+    w = _check_array("w", w, 4, where)
+    if w.shape[2] != w.shape[3]:
+        raise ValueError(f"{where}: only square kernels are supported, got weights {w.shape}")
+    return w
+
+
+def conv_weight_from_torch(w):
+    """Convert PyTorch conv weights to the :func:`conv2d` layout (HWIO).
+
+    Parameters
+    ----------
+    w : float32 ndarray (cout, cin/groups, k, k), PyTorch OIHW layout
+        Weights as in ``torch.nn.Conv2d.weight`` (any ``groups``).
+
+    Returns
+    -------
+    w_hwio : float32 ndarray (k, k, cin/groups, cout), C-contiguous
+        ``w.transpose(2, 3, 1, 0)``. The layout does not depend on ``groups``.
+    """
+    w = _check_torch_weight(w, "conv_weight_from_torch")
+    return np.ascontiguousarray(w.transpose(2, 3, 1, 0))
+
+
+def pointwise_weight_from_torch(w):
+    """Convert PyTorch 1x1 conv weights to the :func:`pointwise_conv2d` layout.
+
+    Parameters
+    ----------
+    w : float32 ndarray (cout, cin, 1, 1), PyTorch OIHW layout
+        Weights of a 1x1, ``groups=1`` convolution.
+
+    Returns
+    -------
+    w_io : float32 ndarray (cin, cout), C-contiguous
+        ``w[:, :, 0, 0].T``.
+    """
+    w = _check_torch_weight(w, "pointwise_weight_from_torch")
+    if w.shape[2] != 1:
+        raise ValueError(f"pointwise_weight_from_torch: expected (cout, cin, 1, 1), got {w.shape}")
+    return np.ascontiguousarray(w[:, :, 0, 0].T)
+
+
+def depthwise_weight_from_torch(w):
+    """Convert PyTorch depthwise conv weights to the :func:`depthwise_conv2d` layout.
+
+    Parameters
+    ----------
+    w : float32 ndarray (C, 1, k, k), PyTorch OIHW layout
+        Weights of a ``groups=C``, ``cout=C`` convolution.
+
+    Returns
+    -------
+    w_hwc : float32 ndarray (k, k, C), C-contiguous
+        ``w[:, 0].transpose(1, 2, 0)``.
+    """
+    w = _check_torch_weight(w, "depthwise_weight_from_torch")
+    if w.shape[1] != 1:
+        raise ValueError(f"depthwise_weight_from_torch: expected (C, 1, k, k), got {w.shape}")
+    return np.ascontiguousarray(w[:, 0].transpose(1, 2, 0))
+
+
+# ---------------------------------------------------------------------------
+# conv2d: general convolution.
+# ---------------------------------------------------------------------------
+
+
+def _check_conv2d(x, w, b, stride, pad, groups, act, where):
+    """Validate :func:`conv2d` arguments; return them ready for a core.
+
+    Parameters
+    ----------
+    x : float32 ndarray (N, H, W, C)
+        Input.
+    w : float32 ndarray (k, k, C/groups, cout)
+        Weights, HWIO.
+    b : float32 ndarray (cout,) or None
+        Bias.
+    stride : int
+        Stride.
+    pad : int
+        Zero padding.
+    groups : int
+        Number of groups.
+    act : str
+        Activation name.
+    where : str
+        Name of the calling kernel, used in error messages.
+
+    Returns
+    -------
+    args : tuple
+        ``(x, w, b, stride, pad, groups, code, out_hw)``.
+    """
+    x = _check_array("x", x, 4, where)
+    w = _check_array("w", w, 4, where)
+    stride = _check_int("stride", stride, 1, where)
+    pad = _check_int("pad", pad, 0, where)
+    groups = _check_int("groups", groups, 1, where)
+    code = act_code(act)
+    k, cin_g, cout = w.shape[0], w.shape[2], w.shape[3]
+    if w.shape[1] != k:
+        raise ValueError(f"{where}: weights {w.shape} must be (k, k, cin/groups, cout), "
+                         "square kernel")
+    if x.shape[3] % groups or cout % groups:
+        raise ValueError(f"{where}: groups={groups} must divide the input channels of x {x.shape} "
+                         f"and the output channels of w {w.shape}")
+    if cin_g * groups != x.shape[3]:
+        raise ValueError(f"{where}: x {x.shape} has {x.shape[3]} channels but weights {w.shape} "
+                         f"with groups={groups} expect {cin_g * groups}")
+    b = _check_bias(b, cout, w.shape, where)
+    out_hw = _out_size(x.shape, k, stride, pad, where)
+    return x, w, b, stride, pad, groups, code, out_hw
+
+
+def conv2d(x, w, b=None, stride=1, pad=0, groups=1, act="none"):
+    """2-D convolution (regular, grouped or depthwise) on NHWC input, Numba kernel.
+
+    Parameters
+    ----------
+    x : float32 ndarray (N, H, W, C), channels-last
+        Input activations.
+    w : float32 ndarray (k, k, C/groups, cout), HWIO
+        Weights; convert PyTorch ``(cout, C/groups, k, k)`` with
+        :func:`conv_weight_from_torch`.
+    b : float32 ndarray (cout,) or None
+        Bias; None means zeros.
+    stride : int
+        Stride along both axes.
+    pad : int
+        Symmetric zero padding on both spatial axes.
+    groups : int
+        Number of groups; must divide ``C`` and ``cout``. ``groups = C = cout`` is a
+        depthwise convolution.
+    act : {"none", "relu", "relu6"}
+        Activation applied after the bias.
+
+    Returns
+    -------
+    out : float32 ndarray (N, H_out, W_out, cout), channels-last
+        Convolution output.
+
+    Notes
+    -----
+    ``H_out = (H + 2*pad - k) // stride + 1``, same for ``W_out``; dilation 1.
+    Cross-correlation as in ``torch.nn.functional.conv2d``: output pixel ``(oy, ox)``
+    reads input rows ``oy*stride - pad + ky``, ``ky = 0..k-1``.
+    Dispatches to :func:`pointwise_conv2d` (1x1, stride 1, pad 0, groups 1) and to
+    :func:`depthwise_conv2d` (groups = C = cout); other cases run a general kernel
+    parallel over output rows.
+    """
+    x, w, b, stride, pad, groups, code, out_hw = _check_conv2d(
+        x, w, b, stride, pad, groups, act, "conv2d")
+    k, cin, cout = w.shape[0], x.shape[3], w.shape[3]
+    if k == 1 and stride == 1 and pad == 0 and groups == 1:
+        return _pointwise_run(x, w.reshape(cin, cout), b, code)
+    if groups == cin and cout == cin:
+        out = np.empty((x.shape[0], out_hw[0], out_hw[1], cout), np.float32)
+        _depthwise_conv2d_nb(x, w.reshape(k, k, cin), b, (stride, pad, code), out)
+        return out
+    return _conv2d_general(x, w, b, stride, pad, groups, code, out_hw)
+
+
+def _conv2d_general(x, w, b, stride, pad, groups, code, out_hw):
+    """Run the general conv core on checked arguments (any groups, k, stride).
+
+    Parameters
+    ----------
+    x : float32 ndarray (N, H, W, C)
+        Input, C-contiguous.
+    w : float32 ndarray (k, k, C/groups, cout)
+        Weights, HWIO.
+    b : float32 ndarray (cout,)
+        Bias.
+    stride : int
+        Stride.
+    pad : int
+        Zero padding.
+    groups : int
+        Number of groups.
+    code : int
+        Activation code.
+    out_hw : tuple of int
+        Output height and width.
+
+    Returns
+    -------
+    out : float32 ndarray (N, H_out, W_out, cout)
+        Output.
+
+    Notes
+    -----
+    HWIO reshaped to (k*k*C/groups, cout) is the im2col weight matrix, row
+    ``(ky*k + kx)*cin_g + ci``. It is split per group and transposed to
+    (groups, cout/groups, k*k*C/groups), so each output is a dot product over a
+    contiguous patch (a copy of the weights per call, small next to the work).
+    """
+    k, cin_g, cout = w.shape[0], w.shape[2], w.shape[3]
+    cout_g = cout // groups
+    n_patch = k * k * cin_g
+    wg = np.ascontiguousarray(w.reshape(n_patch, groups, cout_g).transpose(1, 2, 0))
+    out = np.empty((x.shape[0], out_hw[0], out_hw[1], cout), np.float32)
+    _conv2d_nb(x, wg, b, (stride, pad, k, code), out)
+    return out
+
+
+@njit(cache=config.CACHE, parallel=config.PARALLEL, fastmath=config.FASTMATH)
+def _conv2d_nb(x, wg, b, geom, out):
+    """General grouped convolution core (im2col per output row), parallel over rows.
+
+    Parameters
+    ----------
+    x : float32 ndarray (N, H, W, C)
+        Input, C-contiguous.
+    wg : float32 ndarray (groups, cout/groups, k*k*C/groups)
+        Per-group transposed im2col weight matrices (see :func:`_conv2d_general`).
+    b : float32 ndarray (cout,)
+        Bias.
+    geom : tuple of int
+        ``(stride, pad, k, act_code)``.
+    out : float32 ndarray (N, H_out, W_out, cout)
+        Output, overwritten.
+    """
+    stride, pad, k, act = geom
+    n_img, h_out = x.shape[0], out.shape[1]
+    for row in prange(n_img * h_out):
+        n = row // h_out
+        _conv2d_row_nb(x, wg, b, (stride, pad, k, act, n, row - n * h_out), out)
+
+
+@njit(cache=config.CACHE, fastmath=config.FASTMATH)
+def _conv2d_row_nb(x, wg, b, geom, out):
+    """One output row of the general convolution: gather patches, then dot products.
+
+    Parameters
+    ----------
+    x : float32 ndarray (N, H, W, C)
+        Input, C-contiguous.
+    wg : float32 ndarray
+        Per-group weights as in :func:`_conv2d_nb`.
+    b : float32 ndarray (cout,)
+        Bias.
+    geom : tuple of int
+        ``(stride, pad, k, act_code, n, oy)``.
+    out : float32 ndarray (N, H_out, W_out, cout)
+        Output; row ``oy`` of image ``n`` is written.
+    """
+    stride, pad, k, act, n, oy = geom
+    h_in, w_in, cin = x.shape[1], x.shape[2], x.shape[3]
+    groups, cout_g, n_patch = wg.shape
+    w_out = out.shape[2]
+    cin_g = cin // groups
+    patch = np.empty((w_out, n_patch), np.float32)
+    o = out[n, oy]
+    for g in range(groups):
+        c0 = g * cin_g
+        # patch[ox, (ky*k + kx)*cin_g + ci] = x[n, iy, ix, c0 + ci], zero outside.
+        for ox in range(w_out):
+            pr = patch[ox]
+            for ky in range(k):
+                iy = oy * stride - pad + ky
+                for kx in range(k):
+                    ix = ox * stride - pad + kx
+                    j0 = (ky * k + kx) * cin_g
+                    if iy < 0 or iy >= h_in or ix < 0 or ix >= w_in:
+                        for ci in range(cin_g):
+                            pr[j0 + ci] = 0.0
+                    else:
+                        xr = x[n, iy, ix]
+                        for ci in range(cin_g):
+                            pr[j0 + ci] = xr[c0 + ci]
+        # Dot products over the contiguous patch, 2 pixels per weight load.
+        wgg = wg[g]
+        for ox in range(0, w_out, 2):
+            p0 = patch[ox]
+            p1 = patch[min(ox + 1, w_out - 1)]
+            for j in range(cout_g):
+                wr = wgg[j]
+                a0 = b[g * cout_g + j]
+                a1 = a0
+                for q in range(n_patch):
+                    a0 += p0[q] * wr[q]
+                    a1 += p1[q] * wr[q]
+                o[ox, g * cout_g + j] = a0
+                if ox + 1 < w_out:
+                    o[ox + 1, g * cout_g + j] = a1
+    for ox in range(w_out):
+        _act_inplace_nb(o[ox], act)
+
+
+def conv2d_reference(x, w, b=None, stride=1, pad=0, groups=1, act="none"):
+    """2-D convolution on NHWC input, vectorised NumPy reference of :func:`conv2d`.
+
+    Parameters
+    ----------
+    x : float32 ndarray (N, H, W, C), channels-last
+        Input activations.
+    w : float32 ndarray (k, k, C/groups, cout), HWIO
+        Weights (see :func:`conv_weight_from_torch`).
+    b : float32 ndarray (cout,) or None
+        Bias; None means zeros.
+    stride : int
+        Stride along both axes.
+    pad : int
+        Symmetric zero padding.
+    groups : int
+        Number of groups.
+    act : {"none", "relu", "relu6"}
+        Activation applied after the bias.
+
+    Returns
+    -------
+    out : float32 ndarray (N, H_out, W_out, cout), channels-last
+        Convolution output.
+
+    Notes
+    -----
+    ``H_out = (H + 2*pad - k) // stride + 1``. Same dispatch as :func:`conv2d`;
+    the general case gathers k*k shifted slices (im2col) and does one batched
+    matmul per group.
+    """
+    x, w, b, stride, pad, groups, code, _ = _check_conv2d(
+        x, w, b, stride, pad, groups, act, "conv2d_reference")
+    k, cin, cout = w.shape[0], x.shape[3], w.shape[3]
+    if k == 1 and stride == 1 and pad == 0 and groups == 1:
+        return _pointwise_np(x, w.reshape(cin, cout), b, code)
+    if groups == cin and cout == cin:
+        return _depthwise_np(x, w.reshape(k, k, cin), b, stride, pad, code)
+    return _conv2d_np(x, w, b, stride, pad, groups, code)
+
+
+def _conv2d_np(x, w, b, stride, pad, groups, code):
+    """General grouped convolution by im2col + batched matmul (NumPy).
+
+    Parameters
+    ----------
+    x : float32 ndarray (N, H, W, C)
+        Input.
+    w : float32 ndarray (k, k, C/groups, cout)
+        Weights, HWIO.
+    b : float32 ndarray (cout,)
+        Bias.
+    stride : int
+        Stride.
+    pad : int
+        Zero padding.
+    groups : int
+        Number of groups.
+    code : int
+        Activation code.
+
+    Returns
+    -------
+    out : float32 ndarray (N, H_out, W_out, cout)
+        Convolution output.
+    """
+    n = x.shape[0]
+    k, cin_g, cout = w.shape[0], w.shape[2], w.shape[3]
+    cout_g = cout // groups
+    xp = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0))) if pad else x
+    # (N, H', W', C, k, k) view -> strided output positions.
+    win = np.lib.stride_tricks.sliding_window_view(xp, (k, k), axis=(1, 2))
+    win = win[:, ::stride, ::stride]
+    h_out, w_out = win.shape[1], win.shape[2]
+    # patches[g, p, (ky, kx, ci)] = xp[n, oy*s+ky, ox*s+kx, g*cin_g+ci]
+    patches = win.reshape(n, h_out, w_out, groups, cin_g, k, k)
+    patches = patches.transpose(3, 0, 1, 2, 5, 6, 4).reshape(groups, -1, k * k * cin_g)
+    wmat = w.reshape(k, k, cin_g, groups, cout_g).transpose(3, 0, 1, 2, 4)
+    wmat = wmat.reshape(groups, k * k * cin_g, cout_g)
+    y = np.matmul(patches, wmat)  # (groups, P, cout_g)
+    y = y.transpose(1, 0, 2).reshape(n, h_out, w_out, cout)
+    y += b
+    return _act_inplace_np(y, code)
+
+
+# ---------------------------------------------------------------------------
+# pointwise_conv2d: 1x1 convolution, stride 1.
+# ---------------------------------------------------------------------------
+
+
+def _check_pointwise(x, w, b, act, where):
+    """Validate :func:`pointwise_conv2d` arguments.
+
+    Parameters
+    ----------
+    x : float32 ndarray (N, H, W, cin)
+        Input.
+    w : float32 ndarray (cin, cout)
+        Weights.
+    b : float32 ndarray (cout,) or None
+        Bias.
+    act : str
+        Activation name.
+    where : str
+        Name of the calling kernel, used in error messages.
+
+    Returns
+    -------
+    args : tuple
+        ``(x, w, b, code)``.
+    """
+    x = _check_array("x", x, 4, where)
+    w = _check_array("w", w, 2, where)
+    code = act_code(act)
+    if w.shape[0] != x.shape[3]:
+        raise ValueError(f"{where}: x {x.shape} has {x.shape[3]} channels but weights "
+                         f"{w.shape} (cin, cout) expect {w.shape[0]}")
+    b = _check_bias(b, w.shape[1], w.shape, where)
+    return x, w, b, code
+
+
+def pointwise_conv2d(x, w, b=None, act="none"):
+    """1x1 convolution, stride 1, on NHWC input, Numba kernel.
+
+    Parameters
+    ----------
+    x : float32 ndarray (N, H, W, cin), channels-last
+        Input activations.
+    w : float32 ndarray (cin, cout)
+        Weights; convert PyTorch ``(cout, cin, 1, 1)`` with
+        :func:`pointwise_weight_from_torch`.
+    b : float32 ndarray (cout,) or None
+        Bias; None means zeros.
+    act : {"none", "relu", "relu6"}
+        Activation applied after the bias.
+
+    Returns
+    -------
+    out : float32 ndarray (N, H, W, cout), channels-last
+        ``act(x @ w + b)`` per pixel.
+
+    Notes
+    -----
+    Output size equals input size (``k = 1``, stride 1, no padding). Parallel over
+    blocks of pixels. Two inner loops: for ``cin > cout`` the weights are
+    transposed once per call to (cout, cin) and each output is a dot product over
+    contiguous input channels, 4 pixels at a time; otherwise output rows are
+    accumulated from 4 weight rows at a time (see :func:`_pw_rows_nb`).
+    """
+    x, w, b, code = _check_pointwise(x, w, b, act, "pointwise_conv2d")
+    return _pointwise_run(x, w, b, code)
+
+
+def _pointwise_run(x, w, b, code):
+    """Run the pointwise core on checked arguments, choosing its inner loop.
+
+    Parameters
+    ----------
+    x : float32 ndarray (N, H, W, cin)
+        Input, C-contiguous.
+    w : float32 ndarray (cin, cout)
+        Weights.
+    b : float32 ndarray (cout,)
+        Bias.
+    code : int
+        Activation code.
+
+    Returns
+    -------
+    out : float32 ndarray (N, H, W, cout)
+        Output.
+    """
+    cin, cout = w.shape
+    transposed = cin > cout
+    w_core = np.ascontiguousarray(w.T) if transposed else w
+    out = np.empty(x.shape[:3] + (cout,), np.float32)
+    _pointwise_conv2d_nb(x.reshape(-1, cin), w_core, b, (code, int(transposed)),
+                         out.reshape(-1, cout))
+    return out
+
+
+#: Pixels per parallel work item of the pointwise core.
+_PIXEL_BLOCK = 64
+
+
+@njit(cache=config.CACHE, parallel=config.PARALLEL, fastmath=config.FASTMATH)
+def _pointwise_conv2d_nb(x2, w, b, geom, out2):
+    """Pointwise convolution core on flattened pixels, parallel over pixel blocks.
+
+    Parameters
+    ----------
+    x2 : float32 ndarray (P, cin)
+        Input pixels, C-contiguous.
+    w : float32 ndarray (cin, cout), or (cout, cin) when ``transposed``
+        Weights.
+    b : float32 ndarray (cout,)
+        Bias.
+    geom : tuple of int
+        ``(act_code, transposed)``.
+    out2 : float32 ndarray (P, cout)
+        Output pixels, overwritten.
+    """
+    act, transposed = geom
+    n_pix = x2.shape[0]
+    n_blocks = (n_pix + _PIXEL_BLOCK - 1) // _PIXEL_BLOCK
+    for blk in prange(n_blocks):
+        p0 = blk * _PIXEL_BLOCK
+        p1 = min(p0 + _PIXEL_BLOCK, n_pix)
+        _pw_rows_nb(x2[p0:p1], w, b, act, transposed, out2[p0:p1])
+
+
+@njit(cache=config.CACHE, fastmath=config.FASTMATH)
+def _pw_rows_nb(x2, w, b, act, transposed, out2):
+    """Serial pointwise convolution of a block of pixels: ``act(x2 @ w + b)``.
+
+    Parameters
+    ----------
+    x2 : float32 ndarray (P, cin)
+        Input pixels; rows contiguous.
+    w : float32 ndarray (cin, cout), or (cout, cin) when ``transposed``
+        Weights.
+    b : float32 ndarray (cout,)
+        Bias.
+    act : int
+        Activation code.
+    transposed : int
+        1: ``w`` is (cout, cin) and each output is a dot product over contiguous
+        input channels, 4 pixels sharing each weight load (fastest for
+        ``cin > cout``, e.g. a projection 96 -> 16). 0: ``w`` is (cin, cout) and
+        each output row accumulates 4 scaled weight rows per pass (fastest for
+        ``cout >= cin``, e.g. an expansion 16 -> 96).
+    out2 : float32 ndarray (P, cout)
+        Output pixels, overwritten; rows contiguous.
+    """
+    n_pix, cin = x2.shape
+    cout = out2.shape[1]
+    if transposed:
+        p4 = n_pix - n_pix % 4
+        for p in range(0, p4, 4):
+            x0 = x2[p]
+            x1 = x2[p + 1]
+            x2_ = x2[p + 2]
+            x3 = x2[p + 3]
+            for co in range(cout):
+                wr = w[co]
+                a0 = b[co]
+                a1 = b[co]
+                a2 = b[co]
+                a3 = b[co]
+                for ci in range(cin):
+                    wv = wr[ci]
+                    a0 += x0[ci] * wv
+                    a1 += x1[ci] * wv
+                    a2 += x2_[ci] * wv
+                    a3 += x3[ci] * wv
+                out2[p, co] = a0
+                out2[p + 1, co] = a1
+                out2[p + 2, co] = a2
+                out2[p + 3, co] = a3
+        for p in range(p4, n_pix):
+            xr = x2[p]
+            for co in range(cout):
+                wr = w[co]
+                a = b[co]
+                for ci in range(cin):
+                    a += xr[ci] * wr[ci]
+                out2[p, co] = a
+        for p in range(n_pix):
+            _act_inplace_nb(out2[p], act)
+        return
+    c4 = cin - cin % 4
+    for p in range(n_pix):
+        o = out2[p]
+        xr = x2[p]
+        for co in range(cout):
+            o[co] = b[co]
+        for ci in range(0, c4, 4):
+            v0 = xr[ci]
+            v1 = xr[ci + 1]
+            v2 = xr[ci + 2]
+            v3 = xr[ci + 3]
+            w0 = w[ci]
+            w1 = w[ci + 1]
+            w2 = w[ci + 2]
+            w3 = w[ci + 3]
+            for co in range(cout):
+                o[co] += v0 * w0[co] + v1 * w1[co] + v2 * w2[co] + v3 * w3[co]
+        for ci in range(c4, cin):
+            v0 = xr[ci]
+            w0 = w[ci]
+            for co in range(cout):
+                o[co] += v0 * w0[co]
+        _act_inplace_nb(o, act)
+
+
+def pointwise_conv2d_reference(x, w, b=None, act="none"):
+    """1x1 convolution on NHWC input, NumPy reference of :func:`pointwise_conv2d`.
+
+    Parameters
+    ----------
+    x : float32 ndarray (N, H, W, cin), channels-last
+        Input activations.
+    w : float32 ndarray (cin, cout)
+        Weights (see :func:`pointwise_weight_from_torch`).
+    b : float32 ndarray (cout,) or None
+        Bias; None means zeros.
+    act : {"none", "relu", "relu6"}
+        Activation applied after the bias.
+
+    Returns
+    -------
+    out : float32 ndarray (N, H, W, cout), channels-last
+        ``act(x @ w + b)`` per pixel.
+
+    Notes
+    -----
+    Output size equals input size. One matmul of ``(N*H*W, cin) @ (cin, cout)``.
+    """
+    x, w, b, code = _check_pointwise(x, w, b, act, "pointwise_conv2d_reference")
+    return _pointwise_np(x, w, b, code)
+
+
+def _pointwise_np(x, w, b, code):
+    """Pointwise convolution as one matmul (NumPy).
+
+    Parameters
+    ----------
+    x : float32 ndarray (N, H, W, cin)
+        Input.
+    w : float32 ndarray (cin, cout)
+        Weights.
+    b : float32 ndarray (cout,)
+        Bias.
+    code : int
+        Activation code.
+
+    Returns
+    -------
+    out : float32 ndarray (N, H, W, cout)
+        Output.
+    """
+    y = x.reshape(-1, x.shape[3]) @ w
+    y += b
+    return _act_inplace_np(y, code).reshape(x.shape[:3] + (w.shape[1],))
+
+
+# ---------------------------------------------------------------------------
+# depthwise_conv2d: one k x k filter per channel.
+# ---------------------------------------------------------------------------
+
+
+def _check_depthwise(x, w, b, stride, pad, act, where):
+    """Validate :func:`depthwise_conv2d` arguments.
+
+    Parameters
+    ----------
+    x : float32 ndarray (N, H, W, C)
+        Input.
+    w : float32 ndarray (k, k, C)
+        Weights.
+    b : float32 ndarray (C,) or None
+        Bias.
+    stride : int
+        Stride.
+    pad : int
+        Zero padding.
+    act : str
+        Activation name.
+    where : str
+        Name of the calling kernel, used in error messages.
+
+    Returns
+    -------
+    args : tuple
+        ``(x, w, b, stride, pad, code, out_hw)``.
+    """
+    x = _check_array("x", x, 4, where)
+    w = _check_array("w", w, 3, where)
+    stride = _check_int("stride", stride, 1, where)
+    pad = _check_int("pad", pad, 0, where)
+    code = act_code(act)
+    if w.shape[0] != w.shape[1] or w.shape[2] != x.shape[3]:
+        raise ValueError(f"{where}: weights {w.shape} must be (k, k, C) with C = {x.shape[3]} "
+                         f"channels of x {x.shape}")
+    b = _check_bias(b, w.shape[2], w.shape, where)
+    out_hw = _out_size(x.shape, w.shape[0], stride, pad, where)
+    return x, w, b, stride, pad, code, out_hw
+
+
+def depthwise_conv2d(x, w, b=None, stride=1, pad=0, act="none"):
+    """Depthwise k x k convolution (groups = C, multiplier 1) on NHWC, Numba kernel.
+
+    Parameters
+    ----------
+    x : float32 ndarray (N, H, W, C), channels-last
+        Input activations.
+    w : float32 ndarray (k, k, C)
+        One k x k filter per channel; convert PyTorch ``(C, 1, k, k)`` with
+        :func:`depthwise_weight_from_torch`.
+    b : float32 ndarray (C,) or None
+        Bias; None means zeros.
+    stride : int
+        Stride along both axes.
+    pad : int
+        Symmetric zero padding.
+    act : {"none", "relu", "relu6"}
+        Activation applied after the bias.
+
+    Returns
+    -------
+    out : float32 ndarray (N, H_out, W_out, C), channels-last
+        Output.
+
+    Notes
+    -----
+    ``H_out = (H + 2*pad - k) // stride + 1``, same for ``W_out``. Parallel over
+    output rows; the innermost loop runs over contiguous channels.
+    """
+    x, w, b, stride, pad, code, out_hw = _check_depthwise(
+        x, w, b, stride, pad, act, "depthwise_conv2d")
+    out = np.empty((x.shape[0], out_hw[0], out_hw[1], x.shape[3]), np.float32)
+    _depthwise_conv2d_nb(x, w, b, (stride, pad, code), out)
+    return out
+
+
+@njit(cache=config.CACHE, parallel=config.PARALLEL, fastmath=config.FASTMATH)
+def _depthwise_conv2d_nb(x, w, b, geom, out):
+    """Depthwise convolution core, parallel over output rows.
+
+    Parameters
+    ----------
+    x : float32 ndarray (N, H, W, C)
+        Input, C-contiguous.
+    w : float32 ndarray (k, k, C)
+        Weights.
+    b : float32 ndarray (C,)
+        Bias.
+    geom : tuple of int
+        ``(stride, pad, act_code)``.
+    out : float32 ndarray (N, H_out, W_out, C)
+        Output, overwritten.
+    """
+    stride, pad, act = geom
+    n_img, h_in, w_in, n_ch = x.shape
+    k = w.shape[0]
+    h_out, w_out = out.shape[1], out.shape[2]
+    for row in prange(n_img * h_out):
+        n = row // h_out
+        oy = row - n * h_out
+        for ox in range(w_out):
+            o = out[n, oy, ox]
+            for c in range(n_ch):
+                o[c] = b[c]
+            for ky in range(k):
+                iy = oy * stride - pad + ky
+                if iy < 0 or iy >= h_in:
+                    continue
+                for kx in range(k):
+                    ix = ox * stride - pad + kx
+                    if ix < 0 or ix >= w_in:
+                        continue
+                    xr = x[n, iy, ix]
+                    wr = w[ky, kx]
+                    for c in range(n_ch):
+                        o[c] += xr[c] * wr[c]
+            _act_inplace_nb(o, act)
+
+
+def depthwise_conv2d_reference(x, w, b=None, stride=1, pad=0, act="none"):
+    """Depthwise convolution on NHWC, NumPy reference of :func:`depthwise_conv2d`.
+
+    Parameters
+    ----------
+    x : float32 ndarray (N, H, W, C), channels-last
+        Input activations.
+    w : float32 ndarray (k, k, C)
+        One k x k filter per channel (see :func:`depthwise_weight_from_torch`).
+    b : float32 ndarray (C,) or None
+        Bias; None means zeros.
+    stride : int
+        Stride along both axes.
+    pad : int
+        Symmetric zero padding.
+    act : {"none", "relu", "relu6"}
+        Activation applied after the bias.
+
+    Returns
+    -------
+    out : float32 ndarray (N, H_out, W_out, C), channels-last
+        Output.
+
+    Notes
+    -----
+    ``H_out = (H + 2*pad - k) // stride + 1``. Sum of k*k shifted, strided slices of
+    the padded input, each times its per-channel weight.
+    """
+    x, w, b, stride, pad, code, _ = _check_depthwise(
+        x, w, b, stride, pad, act, "depthwise_conv2d_reference")
+    return _depthwise_np(x, w, b, stride, pad, code)
+
+
+def _depthwise_np(x, w, b, stride, pad, code):
+    """Depthwise convolution as k*k shifted multiply-adds (NumPy).
+
+    Parameters
+    ----------
+    x : float32 ndarray (N, H, W, C)
+        Input.
+    w : float32 ndarray (k, k, C)
+        Weights.
+    b : float32 ndarray (C,)
+        Bias.
+    stride : int
+        Stride.
+    pad : int
+        Zero padding.
+    code : int
+        Activation code.
+
+    Returns
+    -------
+    out : float32 ndarray (N, H_out, W_out, C)
+        Output.
+    """
+    k = w.shape[0]
+    h_out, w_out = _out_size(x.shape, k, stride, pad, "depthwise")
+    xp = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0))) if pad else x
+    y = np.empty((x.shape[0], h_out, w_out, x.shape[3]), np.float32)
+    y[...] = b
+    for ky in range(k):
+        for kx in range(k):
+            y += xp[:, ky:ky + stride * (h_out - 1) + 1:stride,
+                    kx:kx + stride * (w_out - 1) + 1:stride] * w[ky, kx]
+    return _act_inplace_np(y, code)

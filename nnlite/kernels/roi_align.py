@@ -1,0 +1,316 @@
+"""RoI align (Mask R-CNN bilinear crop-and-pool) on NHWC float32 features.
+
+Same semantics as ``torchvision.ops.roi_align`` (CPU kernel) for
+``sampling_ratio > 0``, including its float32 coordinate arithmetic, so results
+match torchvision to float32 rounding of the final sums:
+
+- a box ``[b, x0, y0, x1, y1]`` is scaled by ``spatial_scale``; with ``aligned``
+  it is shifted by -0.5 so that pixel centres sit at integer coordinates (pixel
+  ``(i, j)`` covers ``[j - 0.5, j + 0.5]``); without it, boxes narrower than one
+  pixel are widened to one pixel;
+- each of the ``oh x ow`` bins is sampled at ``sampling_ratio x sampling_ratio``
+  evenly spaced points (bin centres for ``sampling_ratio = 1``), each bilinearly
+  interpolated, and the samples are averaged;
+- a sample with ``y < -1`` or ``y > H`` (or ``x < -1`` or ``x > W``) contributes 0
+  but still counts in the average; otherwise ``y <= 0`` is clamped to 0 and
+  ``y >= H - 1`` to ``H - 1`` (same for ``x``).
+"""
+import numpy as np
+from numba import njit
+
+from nnlite import config
+from nnlite.kernels.conv import _check_array, _check_int
+
+
+def _check_roi_align(x, rois, output_size, spatial_scale, sampling_ratio, aligned, where):
+    """Validate :func:`roi_align` arguments; return them ready for a core.
+
+    Parameters
+    ----------
+    x : float32 ndarray (N, H, W, C)
+        Features.
+    rois : float32 ndarray (K, 5)
+        Boxes ``[batch_index, x0, y0, x1, y1]``.
+    output_size : int or tuple of int
+        ``oh`` or ``(oh, ow)``.
+    spatial_scale : float
+        Box scale.
+    sampling_ratio : int
+        Samples per bin per axis, > 0.
+    aligned : bool
+        Half-pixel shift.
+    where : str
+        Name of the calling kernel, used in error messages.
+
+    Returns
+    -------
+    args : tuple
+        ``(x, rois, (oh, ow), spatial_scale as float32, sampling_ratio, aligned)``.
+    """
+    x = _check_array("x", x, 4, where)
+    rois = _check_array("rois", rois, 2, where)
+    if rois.shape[1] != 5:
+        raise ValueError(f"{where}: rois {rois.shape} must be (K, 5) rows "
+                         f"[batch_index, x0, y0, x1, y1] for x {x.shape}")
+    if isinstance(output_size, (int, np.integer)):
+        output_size = (output_size, output_size)
+    if len(output_size) != 2:
+        raise ValueError(f"{where}: output_size must be an int or (oh, ow), got {output_size!r}")
+    oh = _check_int("output_size[0]", output_size[0], 1, where)
+    ow = _check_int("output_size[1]", output_size[1], 1, where)
+    if isinstance(sampling_ratio, (int, np.integer)) and sampling_ratio <= 0:
+        raise ValueError(f"{where}: sampling_ratio must be > 0 (torchvision's adaptive "
+                         f"sampling_ratio <= 0 is not supported), got {sampling_ratio}")
+    sampling_ratio = _check_int("sampling_ratio", sampling_ratio, 1, where)
+    if not isinstance(aligned, (bool, np.bool_)):
+        raise ValueError(f"{where}: aligned must be a bool, got {aligned!r}")
+    scale = np.float32(spatial_scale)
+    if not np.isfinite(scale) or scale <= 0:
+        raise ValueError(f"{where}: spatial_scale must be a positive finite number, "
+                         f"got {spatial_scale!r}")
+    idx = rois[:, 0]
+    if rois.shape[0] and not (np.all(idx == np.floor(idx)) and idx.min() >= 0
+                              and idx.max() < x.shape[0]):
+        raise ValueError(f"{where}: rois {rois.shape} batch indices must be integers in "
+                         f"[0, {x.shape[0]}) for x {x.shape}, got {np.unique(idx)[:8]}")
+    return x, rois, (oh, ow), scale, sampling_ratio, bool(aligned)
+
+
+def roi_align(x, rois, output_size, spatial_scale=1.0, sampling_ratio=1, aligned=True):
+    """RoI align on NHWC features (torchvision semantics), Numba kernel.
+
+    Parameters
+    ----------
+    x : float32 ndarray (N, H, W, C), channels-last
+        Feature map.
+    rois : float32 ndarray (K, 5)
+        One box per row, ``[batch_index, x0, y0, x1, y1]`` in input-image
+        coordinates (multiplied by ``spatial_scale`` to get feature coordinates).
+    output_size : int or tuple of int
+        ``oh`` (square) or ``(oh, ow)``: bins per box along y and x.
+    spatial_scale : float
+        Feature pixels per input-image unit, e.g. 1/4 for a stride-4 feature map.
+    sampling_ratio : int
+        Bilinear samples per bin along each axis (> 0; torchvision's adaptive
+        ``<= 0`` raises ValueError).
+    aligned : bool
+        Shift the scaled box by -0.5 (half-pixel, pixel centres at integer
+        coordinates), as ``torchvision.ops.roi_align(..., aligned=True)``.
+
+    Returns
+    -------
+    out : float32 ndarray (K, oh, ow, C), channels-last
+        Pooled features, one crop per box.
+
+    Notes
+    -----
+    Bin ``(ph, pw)`` of a box with scaled start ``(ys, xs)`` and size
+    ``(bh, bw) = (height / oh, width / ow)`` is sampled at
+    ``y = ys + ph*bh + (iy + 0.5) * bh / sampling_ratio``,
+    ``iy = 0..sampling_ratio-1`` (same for x). With ``aligned`` the start is
+    ``y0*spatial_scale - 0.5``. See the module docstring for border handling.
+    Serial: the work is small (e.g. 68 boxes x 8 x 8 x 24 channels), and a serial
+    kernel compiles much faster.
+    """
+    x, rois, (oh, ow), scale, sr, aligned = _check_roi_align(
+        x, rois, output_size, spatial_scale, sampling_ratio, aligned, "roi_align")
+    out = np.empty((rois.shape[0], oh, ow, x.shape[3]), np.float32)
+    _roi_align_nb(x, rois, scale, (sr, int(aligned)), out)
+    return out
+
+
+@njit(cache=config.CACHE, fastmath=config.GEOMETRY_FASTMATH)
+def _roi_align_nb(x, rois, scale, geom, out):
+    """RoI align core, float32 coordinate arithmetic as in torchvision.
+
+    Parameters
+    ----------
+    x : float32 ndarray (N, H, W, C)
+        Features, C-contiguous.
+    rois : float32 ndarray (K, 5)
+        Boxes with valid batch indices.
+    scale : float32
+        Spatial scale.
+    geom : tuple of int
+        ``(sampling_ratio, aligned)``.
+    out : float32 ndarray (K, oh, ow, C)
+        Output, overwritten.
+    """
+    sr, aligned = geom
+    h_in, w_in, n_ch = x.shape[1], x.shape[2], x.shape[3]
+    n_rois, oh, ow = out.shape[0], out.shape[1], out.shape[2]
+    f0 = np.float32(0.0)
+    f1 = np.float32(1.0)
+    fm1 = np.float32(-1.0)
+    half = np.float32(0.5)
+    offset = half if aligned else f0
+    f_h = np.float32(h_in)
+    f_w = np.float32(w_in)
+    f_sr = np.float32(sr)
+    count = np.float32(sr * sr)
+    for task in range(n_rois * oh):
+        k = task // oh
+        ph = task - k * oh
+        n = int(rois[k, 0])
+        xs = rois[k, 1] * scale - offset
+        ys = rois[k, 2] * scale - offset
+        roi_w = (rois[k, 3] * scale - offset) - xs
+        roi_h = (rois[k, 4] * scale - offset) - ys
+        if not aligned:
+            roi_w = max(roi_w, f1)
+            roi_h = max(roi_h, f1)
+        bin_h = roi_h / np.float32(oh)
+        bin_w = roi_w / np.float32(ow)
+        for pw in range(ow):
+            o = out[k, ph, pw]
+            for c in range(n_ch):
+                o[c] = f0
+            for iy in range(sr):
+                y = ys + np.float32(ph) * bin_h + (np.float32(iy) + half) * bin_h / f_sr
+                for ix in range(sr):
+                    xx = xs + np.float32(pw) * bin_w + (np.float32(ix) + half) * bin_w / f_sr
+                    # Written as not-in-range so NaN coordinates count as outside.
+                    if not (y >= fm1 and y <= f_h and xx >= fm1 and xx <= f_w):
+                        continue
+                    yc = max(y, f0)
+                    xc = max(xx, f0)
+                    y_lo = int(yc)
+                    x_lo = int(xc)
+                    if y_lo >= h_in - 1:
+                        y_lo = h_in - 1
+                        y_hi = y_lo
+                        yc = np.float32(y_lo)
+                    else:
+                        y_hi = y_lo + 1
+                    if x_lo >= w_in - 1:
+                        x_lo = w_in - 1
+                        x_hi = x_lo
+                        xc = np.float32(x_lo)
+                    else:
+                        x_hi = x_lo + 1
+                    ly = yc - np.float32(y_lo)
+                    lx = xc - np.float32(x_lo)
+                    hy = f1 - ly
+                    hx = f1 - lx
+                    w1 = hy * hx
+                    w2 = hy * lx
+                    w3 = ly * hx
+                    w4 = ly * lx
+                    v1 = x[n, y_lo, x_lo]
+                    v2 = x[n, y_lo, x_hi]
+                    v3 = x[n, y_hi, x_lo]
+                    v4 = x[n, y_hi, x_hi]
+                    for c in range(n_ch):
+                        o[c] += w1 * v1[c] + w2 * v2[c] + w3 * v3[c] + w4 * v4[c]
+            for c in range(n_ch):
+                o[c] = o[c] / count
+
+
+def roi_align_reference(x, rois, output_size, spatial_scale=1.0, sampling_ratio=1,
+                        aligned=True):
+    """RoI align on NHWC features, vectorised NumPy reference of :func:`roi_align`.
+
+    Parameters
+    ----------
+    x : float32 ndarray (N, H, W, C), channels-last
+        Feature map.
+    rois : float32 ndarray (K, 5)
+        One box per row, ``[batch_index, x0, y0, x1, y1]`` in input-image coordinates.
+    output_size : int or tuple of int
+        ``oh`` or ``(oh, ow)``.
+    spatial_scale : float
+        Feature pixels per input-image unit.
+    sampling_ratio : int
+        Bilinear samples per bin along each axis (> 0).
+    aligned : bool
+        Half-pixel shift of the scaled box, as in torchvision.
+
+    Returns
+    -------
+    out : float32 ndarray (K, oh, ow, C), channels-last
+        Pooled features.
+
+    Notes
+    -----
+    Sample positions as in :func:`roi_align`. The y and x sample coordinates of
+    every box are computed as (K, oh*s) and (K, ow*s) float32 arrays (y and x are
+    separable), the four neighbours gathered with fancy indexing, and the
+    ``s*s`` samples of each bin summed in the same order as torchvision.
+    """
+    x, rois, (oh, ow), scale, sr, aligned = _check_roi_align(
+        x, rois, output_size, spatial_scale, sampling_ratio, aligned, "roi_align_reference")
+    n_rois = rois.shape[0]
+    offset = np.float32(0.5 if aligned else 0.0)
+    start = rois[:, 1:3] * scale - offset                # (K, 2) as (x, y)
+    size = (rois[:, 3:5] * scale - offset) - start
+    if not aligned:
+        size = np.maximum(size, np.float32(1.0))
+    bins = size / np.array([ow, oh], np.float32)          # (K, 2) bin (w, h)
+    yl, yh, ly, y_ok = _axis_samples(start[:, 1], bins[:, 1], oh, sr, x.shape[1])
+    xl, xh, lx, x_ok = _axis_samples(start[:, 0], bins[:, 0], ow, sr, x.shape[2])
+    hy = np.float32(1.0) - ly
+    hx = np.float32(1.0) - lx
+    bidx = rois[:, 0].astype(np.int64)[:, None, None]
+    out = np.zeros((n_rois, oh, ow, x.shape[3]), np.float32)
+    for iy in range(sr):
+        for ix in range(sr):
+            # (K, oh) and (K, ow) index/weight arrays of this sample within each bin.
+            sy = slice(iy, None, sr)
+            sx = slice(ix, None, sr)
+            ok = (y_ok[:, sy, None] & x_ok[:, None, sx])[..., None]
+            ylo, yhi = yl[:, sy, None], yh[:, sy, None]
+            xlo, xhi = xl[:, None, sx], xh[:, None, sx]
+            w1 = (hy[:, sy, None] * hx[:, None, sx])[..., None]
+            w2 = (hy[:, sy, None] * lx[:, None, sx])[..., None]
+            w3 = (ly[:, sy, None] * hx[:, None, sx])[..., None]
+            w4 = (ly[:, sy, None] * lx[:, None, sx])[..., None]
+            val = (w1 * x[bidx, ylo, xlo] + w2 * x[bidx, ylo, xhi]
+                   + w3 * x[bidx, yhi, xlo] + w4 * x[bidx, yhi, xhi])
+            out += np.where(ok, val, np.float32(0.0))
+    out /= np.float32(sr * sr)
+    return out
+
+
+def _axis_samples(start, bin_size, n_bins, sr, length):
+    """Sample coordinates, neighbour indices and weights along one axis (NumPy).
+
+    Parameters
+    ----------
+    start : float32 ndarray (K,)
+        Scaled, shifted box start along the axis.
+    bin_size : float32 ndarray (K,)
+        Bin size along the axis.
+    n_bins : int
+        Number of bins (oh or ow).
+    sr : int
+        Samples per bin.
+    length : int
+        Feature map size along the axis (H or W).
+
+    Returns
+    -------
+    lo : int64 ndarray (K, n_bins*sr)
+        Lower neighbour index of each sample, bin-major (``bin*sr + i``);
+        clamped, 0 where the sample is invalid.
+    hi : int64 ndarray (K, n_bins*sr)
+        Upper neighbour index.
+    frac : float32 ndarray (K, n_bins*sr)
+        Weight of the upper neighbour (``1 - frac`` for the lower one).
+    ok : bool ndarray (K, n_bins*sr)
+        False where the sample lies outside ``[-1, length]`` (contributes 0).
+    """
+    p = np.repeat(np.arange(n_bins, dtype=np.float32), sr)
+    i = np.tile(np.arange(sr, dtype=np.float32), n_bins)
+    f_sr = np.float32(sr)
+    # Same operation order as the kernel (and torchvision), all in float32.
+    size = bin_size[:, None]
+    pos = (start[:, None] + p * size) + (i + np.float32(0.5)) * size / f_sr
+    ok = (pos >= np.float32(-1.0)) & (pos <= np.float32(length))
+    c = np.where(ok, np.maximum(pos, np.float32(0.0)), np.float32(0.0))
+    lo = c.astype(np.int64)
+    top = lo >= length - 1
+    lo = np.where(top, length - 1, lo)
+    hi = np.where(top, lo, lo + 1)
+    c = np.where(top, lo.astype(np.float32), c)
+    frac = c - lo.astype(np.float32)
+    return lo, hi, frac, ok

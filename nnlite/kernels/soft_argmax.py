@@ -1,0 +1,241 @@
+"""Soft-argmax landmark read-out and peak confidence of NHWC heatmaps.
+
+Coordinates are in pixel-centre units: pixel (row ``i``, column ``j``) sits at
+``x = j``, ``y = i``, so a soft-argmax lies in ``[0, W-1] x [0, H-1]``.
+
+Both kernels are serial: heatmaps are small (e.g. 16 x 16 x 68), and starting
+threads would cost more than it saves.
+"""
+import numpy as np
+from numba import njit
+
+from nnlite import config
+from nnlite.kernels.conv import _check_array
+
+
+def _check_heatmaps(h, where):
+    """Validate a heatmap batch (N, H, W, C), float32, non-empty.
+
+    Parameters
+    ----------
+    h : float32 ndarray (N, H, W, C)
+        Heatmaps.
+    where : str
+        Name of the calling kernel, used in error messages.
+
+    Returns
+    -------
+    h : float32 ndarray (N, H, W, C), C-contiguous
+        The heatmaps.
+    """
+    h = _check_array("h", h, 4, where)
+    if h.shape[1] < 1 or h.shape[2] < 1:
+        raise ValueError(f"{where}: heatmaps h {h.shape} must have H, W >= 1")
+    return h
+
+
+def _check_beta(beta, where):
+    """Return ``beta`` as a finite float32.
+
+    Parameters
+    ----------
+    beta : float
+        Softmax inverse temperature.
+    where : str
+        Name of the calling kernel, used in error messages.
+
+    Returns
+    -------
+    beta : float32
+        The value.
+    """
+    if isinstance(beta, (bool, np.bool_)) or not isinstance(beta, (int, float, np.number)):
+        raise ValueError(f"{where}: beta must be a number, got {beta!r}")
+    beta = np.float32(beta)
+    if not np.isfinite(beta):
+        raise ValueError(f"{where}: beta must be finite, got {beta!r}")
+    return beta
+
+
+def soft_argmax(h, beta=1.0):
+    """Expected pixel position under a per-channel spatial softmax, Numba kernel.
+
+    Parameters
+    ----------
+    h : float32 ndarray (N, H, W, C), channels-last
+        Heatmap logits, one heatmap per channel.
+    beta : float
+        Inverse temperature: the softmax is taken over ``beta * h``.
+
+    Returns
+    -------
+    xy : float32 ndarray (N, C, 2)
+        ``[x, y]`` per channel: ``x = sum_ij p_ij * j``, ``y = sum_ij p_ij * i`` with
+        ``p = softmax(beta * h)`` over the ``H*W`` pixels of that channel.
+
+    Notes
+    -----
+    Pixel-centre coordinates: pixel (row ``i``, column ``j``) is at ``(x, y) = (j, i)``,
+    so the result lies in ``[0, W-1] x [0, H-1]``; a uniform heatmap gives
+    ``((W-1)/2, (H-1)/2)``. Numerically stable (the per-channel maximum is
+    subtracted before ``exp``); sums are accumulated in float64.
+    """
+    h = _check_heatmaps(h, "soft_argmax")
+    beta = _check_beta(beta, "soft_argmax")
+    out = np.empty((h.shape[0], h.shape[3], 2), np.float32)
+    _soft_argmax_nb(h, beta, out)
+    return out
+
+
+@njit(cache=config.CACHE, fastmath=config.FASTMATH)
+def _soft_argmax_nb(h, beta, out):
+    """Soft-argmax core; loops run over contiguous channels.
+
+    Parameters
+    ----------
+    h : float32 ndarray (N, H, W, C)
+        Heatmap logits, C-contiguous.
+    beta : float32
+        Inverse temperature.
+    out : float32 ndarray (N, C, 2)
+        Output ``[x, y]``, overwritten.
+    """
+    n_img, n_rows, n_cols, n_ch = h.shape
+    m = np.empty(n_ch, np.float32)
+    s = np.empty(n_ch, np.float64)
+    sx = np.empty(n_ch, np.float64)
+    sy = np.empty(n_ch, np.float64)
+    for n in range(n_img):
+        for c in range(n_ch):
+            m[c] = beta * h[n, 0, 0, c]
+            s[c] = 0.0
+            sx[c] = 0.0
+            sy[c] = 0.0
+        for i in range(n_rows):
+            for j in range(n_cols):
+                hr = h[n, i, j]
+                for c in range(n_ch):
+                    m[c] = max(m[c], beta * hr[c])
+        for i in range(n_rows):
+            for j in range(n_cols):
+                hr = h[n, i, j]
+                for c in range(n_ch):
+                    e = np.float64(np.exp(beta * hr[c] - m[c]))
+                    s[c] += e
+                    sx[c] += e * j
+                    sy[c] += e * i
+        for c in range(n_ch):
+            out[n, c, 0] = sx[c] / s[c]
+            out[n, c, 1] = sy[c] / s[c]
+
+
+def soft_argmax_reference(h, beta=1.0):
+    """Soft-argmax of NHWC heatmaps, vectorised NumPy reference of :func:`soft_argmax`.
+
+    Parameters
+    ----------
+    h : float32 ndarray (N, H, W, C), channels-last
+        Heatmap logits.
+    beta : float
+        Inverse temperature of the softmax.
+
+    Returns
+    -------
+    xy : float32 ndarray (N, C, 2)
+        ``[x, y]`` expected position per channel, pixel-centre units.
+
+    Notes
+    -----
+    Pixel (row ``i``, column ``j``) is at ``(x, y) = (j, i)``; result in
+    ``[0, W-1] x [0, H-1]``. Softmax over ``beta * h - max`` per channel.
+    """
+    h = _check_heatmaps(h, "soft_argmax_reference")
+    beta = _check_beta(beta, "soft_argmax_reference")
+    n_img, n_rows, n_cols, n_ch = h.shape
+    z = h.reshape(n_img, n_rows * n_cols, n_ch) * beta
+    z -= z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    total = e.sum(axis=1)                                    # (N, C)
+    cols = np.tile(np.arange(n_cols, dtype=np.float32), n_rows)
+    rows = np.repeat(np.arange(n_rows, dtype=np.float32), n_cols)
+    grid = np.stack([cols, rows], axis=1)                    # (H*W, 2) as (x, y)
+    xy = np.matmul(e.transpose(0, 2, 1), grid)               # (N, C, 2)
+    return (xy / total[:, :, None]).astype(np.float32)
+
+
+def heatmap_peak(h):
+    """Peak probability ``max_ij sigmoid(h)`` of each heatmap, Numba kernel.
+
+    Parameters
+    ----------
+    h : float32 ndarray (N, H, W, C), channels-last
+        Heatmap logits.
+
+    Returns
+    -------
+    peak : float32 ndarray (N, C)
+        ``sigmoid(max over the H*W pixels of h)`` per channel, in [0, 1]; used as
+        a landmark confidence.
+
+    Notes
+    -----
+    ``sigmoid`` is monotonic, so this is the sigmoid of the per-channel maximum.
+    """
+    h = _check_heatmaps(h, "heatmap_peak")
+    out = np.empty((h.shape[0], h.shape[3]), np.float32)
+    _heatmap_peak_nb(h, out)
+    return out
+
+
+@njit(cache=config.CACHE, fastmath=config.FASTMATH)
+def _heatmap_peak_nb(h, out):
+    """Heatmap peak core: per-channel max, then a stable sigmoid.
+
+    Parameters
+    ----------
+    h : float32 ndarray (N, H, W, C)
+        Heatmap logits, C-contiguous.
+    out : float32 ndarray (N, C)
+        Output, overwritten.
+    """
+    n_img, n_rows, n_cols, n_ch = h.shape
+    for n in range(n_img):
+        o = out[n]
+        for c in range(n_ch):
+            o[c] = h[n, 0, 0, c]
+        for i in range(n_rows):
+            for j in range(n_cols):
+                hr = h[n, i, j]
+                for c in range(n_ch):
+                    o[c] = max(o[c], hr[c])
+        for c in range(n_ch):
+            v = o[c]
+            if v >= 0:
+                o[c] = np.float32(1.0) / (np.float32(1.0) + np.exp(-v))
+            else:
+                ev = np.exp(v)
+                o[c] = ev / (np.float32(1.0) + ev)
+
+
+def heatmap_peak_reference(h):
+    """Peak probability of each heatmap, NumPy reference of :func:`heatmap_peak`.
+
+    Parameters
+    ----------
+    h : float32 ndarray (N, H, W, C), channels-last
+        Heatmap logits.
+
+    Returns
+    -------
+    peak : float32 ndarray (N, C)
+        ``sigmoid(max over pixels of h)`` per channel.
+
+    Notes
+    -----
+    Stable sigmoid: ``exp(-|m|)`` never overflows.
+    """
+    h = _check_heatmaps(h, "heatmap_peak_reference")
+    m = h.max(axis=(1, 2))
+    e = np.exp(-np.abs(m))
+    one = np.float32(1.0)
+    return np.where(m >= 0, one / (one + e), e / (one + e)).astype(np.float32)

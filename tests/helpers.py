@@ -1,0 +1,64 @@
+"""Shared test helpers: seeded random inputs and the kernel-vs-reference check."""
+import numpy as np
+
+
+def random_arrays(shapes, seed=0, scale=1.0):
+    """Seeded float32 normal arrays, one per shape; a ``None`` shape gives ``None``.
+
+    Parameters
+    ----------
+    shapes : sequence of tuple of int or None
+        Shapes of the arrays to draw.
+    seed : int
+        Seed of ``numpy.random.default_rng``; the same seed gives the same arrays.
+    scale : float
+        Standard deviation.
+
+    Returns
+    -------
+    arrays : list of float32 ndarray or None
+        C-contiguous arrays.
+    """
+    rng = np.random.default_rng(seed)
+    return [None if s is None else (rng.standard_normal(s) * scale).astype(np.float32)
+            for s in shapes]
+
+
+def assert_matches_reference(fn, ref, args, atol, rtol, kwargs=None):
+    """Assert that ``fn(*args, **kwargs)`` matches ``ref(*args, **kwargs)``.
+
+    Also checks that both return float32 arrays of the same shape and that
+    neither modified its array arguments.
+
+    Parameters
+    ----------
+    fn : callable
+        Kernel under test (Numba).
+    ref : callable
+        Its NumPy reference.
+    args : sequence
+        Positional arguments given to both.
+    atol : float
+        Absolute tolerance.
+    rtol : float
+        Relative tolerance.
+    kwargs : dict or None
+        Keyword arguments given to both.
+
+    Returns
+    -------
+    got : float32 ndarray
+        The kernel's output, for further checks.
+    """
+    kwargs = kwargs or {}
+    before = [a.copy() if isinstance(a, np.ndarray) else None for a in args]
+    got = fn(*args, **kwargs)
+    want = ref(*args, **kwargs)
+    for i, (a, b) in enumerate(zip(args, before)):
+        if b is not None:
+            np.testing.assert_array_equal(a, b, err_msg=f"argument {i} was modified")
+    assert got.dtype == np.float32 and want.dtype == np.float32, (got.dtype, want.dtype)
+    assert got.shape == want.shape, f"{fn.__name__} shape {got.shape} != reference {want.shape}"
+    np.testing.assert_allclose(got, want, atol=atol, rtol=rtol,
+                               err_msg=f"{fn.__name__} vs {ref.__name__}")
+    return got

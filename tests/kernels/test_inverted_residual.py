@@ -1,0 +1,84 @@
+"""inverted_residual: fused Numba kernel vs composition of conv references.
+
+Tolerance: atol 1e-4, rtol 1e-4 (three chained float32 sums of N(0, 0.5) values).
+"""
+import numba
+import numpy as np
+import pytest
+
+from nnlite.kernels import inverted_residual as ir
+from tests.helpers import assert_matches_reference, random_arrays
+
+ATOL = 1e-4
+RTOL = 1e-4
+
+# (N, H, W, cin, ce or None for expansion 1, cout, stride, residual)
+CASES = [
+    (1, 9, 7, 4, 24, 4, 1, True),
+    (3, 13, 9, 4, 24, 6, 2, False),
+    (1, 7, 13, 6, 12, 6, 1, False),
+    (1, 9, 9, 8, None, 8, 1, True),
+    (3, 7, 9, 8, None, 4, 2, False),
+]
+
+
+def _args(case, seed):
+    n, h, w, cin, ce, cout, stride, residual = case
+    c = ce or cin
+    x, we, be, wd, bd, wp, bp = random_arrays(
+        [(n, h, w, cin), ce and (cin, ce), ce and (ce,), (3, 3, c), (c,), (c, cout), (cout,)],
+        seed=seed, scale=0.5)
+    return (x, we, be, wd, bd, wp, bp, stride, residual)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_inverted_residual_matches_reference(case):
+    out = assert_matches_reference(ir.inverted_residual, ir.inverted_residual_reference,
+                                   _args(case, seed=case[1] * case[2]), ATOL, RTOL)
+    n, h, w, _, _, cout, stride, _ = case
+    assert out.shape == (n, (h - 1) // stride + 1, (w - 1) // stride + 1, cout)
+
+
+@pytest.mark.parametrize("case", [CASES[0], CASES[1]])
+@pytest.mark.parametrize("bands", [1, 2, 3, 5])
+def test_any_band_split_gives_the_same_result(case, bands):
+    """Band boundaries (recomputed expanded rows) do not change the output."""
+    x, we, be, wd, bd, wp, bp, stride, residual = _args(case, seed=11)
+    want = ir.inverted_residual_reference(x, we, be, wd, bd, wp, bp, stride, residual)
+    got = np.empty_like(want)
+    ir._inverted_residual_nb(x, (we, be, wd, bd, wp, bp), (stride, int(residual), 1, bands, 0),
+                             got)
+    np.testing.assert_allclose(got, want, atol=ATOL, rtol=RTOL)
+
+
+def test_serial_and_threaded_agree():
+    args = _args(CASES[2], seed=5)
+    old = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        serial = ir.inverted_residual(*args)
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        threaded = ir.inverted_residual(*args)
+    finally:
+        numba.set_num_threads(old)
+    np.testing.assert_array_equal(serial, threaded)
+
+
+def test_no_biases_means_zero_biases():
+    x, we, be, wd, bd, wp, bp, stride, residual = _args(CASES[2], seed=2)
+    zeros = [np.zeros_like(a) for a in (be, bd, bp)]
+    np.testing.assert_array_equal(
+        ir.inverted_residual(x, we, None, wd, None, wp, None, stride, residual),
+        ir.inverted_residual(x, we, zeros[0], wd, zeros[1], wp, zeros[2], stride, residual))
+
+
+def test_validation_errors():
+    x, we, be, wd, bd, wp, bp, _, _ = _args(CASES[2], seed=1)
+    with pytest.raises(ValueError, match=r"residual.*\(1, 7, 13, 6\).*\(1, 4, 7, 6\)"):
+        ir.inverted_residual(x, we, be, wd, bd, wp, bp, 2, True)
+    with pytest.raises(ValueError, match=r"w_dw \(3, 3, 11\)"):
+        ir.inverted_residual(x, we, be, wd[:, :, :11], bd, wp, bp, 1, False)
+    with pytest.raises(ValueError, match=r"\(1, 7, 13, 6\).*\(5, 12\)"):
+        ir.inverted_residual(x, we[:5], be, wd, bd, wp, bp, 1, False)
+    with pytest.raises(ValueError, match="float32"):
+        ir.inverted_residual(x, we.astype(np.float64), be, wd, bd, wp, bp, 1, False)

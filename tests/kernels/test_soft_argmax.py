@@ -1,0 +1,75 @@
+"""soft_argmax and heatmap_peak: Numba vs NumPy reference, rendered Gaussians.
+
+Tolerances: soft-argmax coordinates atol 1e-4 (pixels), peaks atol 1e-6.
+"""
+import numpy as np
+import pytest
+
+from nnlite.kernels.soft_argmax import (heatmap_peak, heatmap_peak_reference, soft_argmax,
+                                        soft_argmax_reference)
+from tests.helpers import assert_matches_reference, random_arrays
+
+ATOL = 1e-4
+
+
+def _gaussian_logits(h, w, centres, sigma):
+    """(1, h, w, C) log of Gaussians centred at ``centres`` [(x, y), ...]."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    maps = [-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * sigma ** 2) for cx, cy in centres]
+    return np.stack(maps, axis=-1)[None].astype(np.float32)
+
+
+@pytest.mark.parametrize("n, h, w, c, beta", [(1, 7, 9, 5, 1.0), (3, 13, 9, 68, 4.0),
+                                              (2, 9, 13, 3, 0.5)])
+def test_soft_argmax_matches_reference(n, h, w, c, beta):
+    (x,) = random_arrays([(n, h, w, c)], seed=c, scale=2.0)
+    out = assert_matches_reference(soft_argmax, soft_argmax_reference, (x, beta), ATOL, 0)
+    assert out.shape == (n, c, 2)
+    assert np.all(out[..., 0] >= 0) and np.all(out[..., 0] <= w - 1)
+    assert np.all(out[..., 1] >= 0) and np.all(out[..., 1] <= h - 1)
+
+
+def test_gaussian_centre_is_recovered():
+    """A rendered Gaussian (as logits, so softmax gives it back) returns its centre.
+
+    Centres stay >= 4 sigma inside the 17 x 19 grid, so the truncated tails are negligible.
+    """
+    centres = [(4.0, 6.0), (14.0, 12.0), (7.3, 5.6), (9.5, 8.25), (11.9, 4.1)]
+    hm = _gaussian_logits(17, 19, centres, sigma=1.0)
+    for fn in (soft_argmax, soft_argmax_reference):
+        np.testing.assert_allclose(fn(hm)[0], centres, atol=1e-3)
+
+
+def test_uniform_heatmap_gives_the_middle_and_axes_are_x_then_y():
+    np.testing.assert_allclose(soft_argmax(np.zeros((1, 7, 12, 1), np.float32))[0, 0],
+                               [5.5, 3.0], atol=1e-6)
+    one_hot = np.full((1, 7, 12, 1), -1e4, np.float32)
+    one_hot[0, 2, 9, 0] = 0.0  # row 2, column 9
+    np.testing.assert_allclose(soft_argmax(one_hot)[0, 0], [9.0, 2.0], atol=1e-6)
+
+
+def test_large_logits_are_stable():
+    (x,) = random_arrays([(1, 9, 9, 4)], seed=1, scale=1000.0)
+    out = assert_matches_reference(soft_argmax, soft_argmax_reference, (x, 10.0), ATOL, 0)
+    flat = x[0].reshape(-1, 4).argmax(axis=0)
+    np.testing.assert_allclose(out[0], np.stack([flat % 9, flat // 9], axis=1), atol=1e-4)
+
+
+@pytest.mark.parametrize("n, h, w, c", [(1, 7, 9, 5), (3, 9, 7, 68)])
+def test_heatmap_peak_matches_reference(n, h, w, c):
+    (x,) = random_arrays([(n, h, w, c)], seed=h, scale=3.0)
+    out = assert_matches_reference(heatmap_peak, heatmap_peak_reference, (x,), 1e-6, 1e-6)
+    np.testing.assert_allclose(out, 1 / (1 + np.exp(-x.max(axis=(1, 2)).astype(np.float64))),
+                               atol=1e-6)
+    big = np.array([-200.0, -5.0, 0.0, 5.0, 200.0], np.float32).reshape(1, 1, 1, 5)
+    np.testing.assert_allclose(heatmap_peak(big)[0], [0, 1 / (1 + np.exp(5)), 0.5,
+                                                      1 / (1 + np.exp(-5)), 1], atol=1e-7)
+
+
+def test_validation_errors():
+    with pytest.raises(ValueError, match="float32"):
+        soft_argmax(np.zeros((1, 3, 3, 2)))
+    with pytest.raises(ValueError, match=r"\(3, 3, 2\)"):
+        heatmap_peak(np.zeros((3, 3, 2), np.float32))
+    with pytest.raises(ValueError, match="beta"):
+        soft_argmax(np.zeros((1, 3, 3, 2), np.float32), beta=float("nan"))
