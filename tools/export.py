@@ -89,3 +89,27 @@ def main(argv=None):
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def model_from_weights(path) -> LandmarkNet:
+    """Rebuild the PyTorch model from an nnlite HDF5 file (BN set to identity).
+
+    Lets benchmarks run PyTorch and ONNX Runtime on exactly the shipped weights.
+    """
+    from nnlite.weights import load
+
+    config, arrays, _ = load(path)
+    model = LandmarkNet(config).eval()
+    with torch.no_grad():
+        for name, mod in model.named_modules():
+            if isinstance(mod, ConvBN):
+                mod.conv.weight.copy_(torch.from_numpy(arrays[f"{name}.weight"]))
+                bn = mod.bn
+                bn.weight.fill_(1.0)
+                bn.bias.copy_(torch.from_numpy(arrays[f"{name}.bias"]))
+                bn.running_mean.zero_()
+                bn.running_var.fill_(1.0 - bn.eps)  # sqrt(var + eps) == 1 exactly
+            elif isinstance(mod, torch.nn.Conv2d) and not name.endswith(".conv"):
+                mod.weight.copy_(torch.from_numpy(arrays[f"{name}.weight"]))
+                mod.bias.copy_(torch.from_numpy(arrays[f"{name}.bias"]))
+    return model

@@ -1,0 +1,56 @@
+"""Write the model-parity fixtures: a small random-weight model exported from PyTorch,
+with stored inputs and PyTorch outputs, so tests check nnlite without importing torch.
+
+    python -m tools.make_model_fixtures     # -> tests/fixtures/model_small.{h5,npz}
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tools.export import folded_arrays, write_weights
+from tools.landmark_config import make_config
+from tools.model import LandmarkNet
+
+OUT = Path(__file__).resolve().parents[1] / "tests" / "fixtures"
+
+
+def random_model(cfg, seed=0) -> LandmarkNet:
+    """A model with random weights *and* random batch-norm statistics (so folding is tested)."""
+    torch.manual_seed(seed)
+    model = LandmarkNet(cfg)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.2, 0.2)
+                m.running_mean.uniform_(-0.2, 0.2)
+                m.running_var.uniform_(0.5, 1.5)
+        # The refinement head starts at zero in training; make it non-trivial here.
+        model.refine.weight.normal_(0, 0.3)
+        model.refine.bias.normal_(0, 0.1)
+        model.heatmap.weight.mul_(4.0)
+    return model.eval()
+
+
+def main():
+    cfg = make_config(alpha=1.0 / 6.0, input_size=64, name="parity-small")
+    model = random_model(cfg)
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 1, (3, 64, 64, 3)).astype(np.float32)
+    with torch.no_grad():
+        out = model(torch.from_numpy(x).permute(0, 3, 1, 2).contiguous())
+    OUT.mkdir(parents=True, exist_ok=True)
+    write_weights(OUT / "model_small.h5", cfg, folded_arrays(model), {"purpose": "parity test"})
+    np.savez_compressed(
+        OUT / "model_small.npz", x=x,
+        coarse=out["coarse"].numpy(), refined=out["refined"].numpy(),
+        heatmaps=out["heatmaps"].permute(0, 2, 3, 1).numpy(),
+        refine_heatmaps=out["refine_heatmaps"].permute(0, 2, 3, 1).numpy())
+    print(f"wrote {OUT / 'model_small.h5'} and model_small.npz")
+
+
+if __name__ == "__main__":
+    main()

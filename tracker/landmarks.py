@@ -1,0 +1,68 @@
+"""The landmark model wrapper: frame + crop boxes -> 68 landmarks in frame pixels.
+
+frame -> aligned crop (tracker.geometry, matrix kept) -> normalise -> nnlite
+two-stage model -> points in crop pixels -> back to the frame through the
+crop's own matrix.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from nnlite.model import TwoStageModel
+from tracker.geometry import CropBox, crop_matrix, to_frame, warp_crop
+
+DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "demo.h5"
+
+
+@dataclass(frozen=True)
+class LandmarkResult:
+    """One face: points, coarse (stage-1) points, float32 (68, 2) frame pixels; score in [0, 1]."""
+    points: np.ndarray
+    coarse: np.ndarray
+    score: float
+
+
+class Landmarker:
+    """Runs the landmark model on crops of a frame.
+
+    The crop geometry (box_scale) and the input normalisation come from the
+    weights file's config, the same values training used.
+    """
+
+    def __init__(self, weights=DEFAULT_WEIGHTS, backend: str | None = None):
+        self.model = TwoStageModel.load(weights, backend=backend)
+        cfg = self.model.config
+        self.size = self.model.input_size
+        self.crop_scale = float(cfg["crop"]["box_scale"])
+        inp = cfg["input"]
+        self._mean = np.float32(inp["mean"])
+        self._inv_std = np.float32(1.0 / inp["std"])
+        self._rgb = inp.get("channels", "bgr") == "rgb"
+
+    def crops(self, frame_bgr: np.ndarray, boxes: list[CropBox]):
+        """-> (float32 (N, S, S, 3) model input, list of 2x3 crop matrices)."""
+        mats = [crop_matrix(b, self.size) for b in boxes]
+        x = np.empty((len(boxes), self.size, self.size, 3), np.float32)
+        for i, m in enumerate(mats):
+            patch = warp_crop(frame_bgr, m, self.size)
+            if self._rgb:
+                patch = patch[..., ::-1]
+            np.multiply(np.subtract(patch, self._mean, dtype=np.float32), self._inv_std, out=x[i])
+        return x, mats
+
+    def run(self, frame_bgr: np.ndarray, boxes: list[CropBox]) -> list[LandmarkResult]:
+        """Landmarks for each crop box of one uint8 BGR frame (H, W, 3)."""
+        if not boxes:
+            return []
+        x, mats = self.crops(frame_bgr, boxes)
+        out = self.model.forward(x)
+        score = out.peaks.mean(axis=1)
+        return [LandmarkResult(to_frame(out.refined[i], m), to_frame(out.coarse[i], m),
+                               float(score[i])) for i, m in enumerate(mats)]
+
+    def predict(self, frame_bgr: np.ndarray, crops: list[CropBox]):
+        """Tracker interface: -> list of (points float32 (68, 2) frame pixels, score)."""
+        return [(r.points, r.score) for r in self.run(frame_bgr, crops)]
