@@ -86,3 +86,9 @@ def test_bad_config(copy):
         f.attrs["config"] = json.dumps(cfg)
     with pytest.raises(WeightsError, match="config"):
         TwoStageModel.load(copy)
+
+
+def test_refuses_other_model_type():
+    det = Path(__file__).parent / "fixtures" / "detector_small.h5"
+    with pytest.raises(WeightsError, match="single_shot_detector"):
+        TwoStageModel.load(det)

@@ -57,6 +57,14 @@ def find_photos(root: Path) -> list[tuple[Path, np.ndarray]]:
     return photos
 
 
+def heldout_indices(n_photos: int, fraction: float = HOLDOUT, seed: int = SEED) -> set[int]:
+    """Indices (into find_photos' sorted list) of the held-out photos: the first
+    round(fraction * n) of numpy default_rng(seed).permutation(n). Shared with
+    tools/detector_data.py so every detector is scored on the same photos."""
+    order = np.random.default_rng(seed).permutation(n_photos)
+    return set(order[:int(round(fraction * n_photos))].tolist())
+
+
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """IoU of (N, 4) and (M, 4) x0, y0, x1, y1 boxes -> (N, M)."""
     if len(a) == 0 or len(b) == 0:
@@ -145,9 +153,7 @@ def main(argv=None) -> int:
     if not photos:
         print(f"no NAME.jpg + NAME.txt pairs under {args.data}", file=sys.stderr)
         return 2
-    order = np.random.default_rng(SEED).permutation(len(photos))
-    n_hold = int(round(HOLDOUT * len(photos)))
-    held = set(order[:n_hold].tolist())
+    held = heldout_indices(len(photos))
 
     t0 = time.perf_counter()
     fit_runs, held_runs = [], []

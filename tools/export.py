@@ -83,7 +83,8 @@ def main(argv=None):
     arrays = folded_arrays(model)
     meta = {"epoch": state.get("epoch"), "metrics": state.get("metrics", {}),
             "params": int(sum(a.size for a in arrays.values()))}
-    write_weights(args.output, model.cfg, arrays, meta)
+    config = {"type": "two_stage_heatmap", **model.cfg}  # older checkpoints lack the tag
+    write_weights(args.output, config, arrays, meta)
     size = Path(args.output).stat().st_size
     print(f"{args.output}: {len(arrays)} arrays, {meta['params']} params, {size / 1024:.0f} KB")
     return 0

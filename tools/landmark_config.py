@@ -47,6 +47,7 @@ def make_config(alpha: float = 1.0 / 3.0, input_size: int = 128, num_landmarks: 
             branch_stride = stride_total
     heatmap_size = input_size // stride_total
     return {
+        "type": "two_stage_heatmap",
         "name": name,
         "alpha": alpha,
         "num_landmarks": num_landmarks,

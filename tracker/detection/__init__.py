@@ -2,12 +2,19 @@
 
 `DETECTORS` maps a name (the command line's --detector) to a class that takes no
 required arguments. Add a detector by adding an entry here.
+
+- "cascade": the interim LBP cascade (the default until trained weights ship);
+- "blaze": our single-shot detector run by nnlite (weights/detector.h5, written by
+  tools/train_detector.py + tools/export_detector.py; a missing file is an
+  InputError naming it).
 """
+from tracker.detection.blaze import BlazeDetector
 from tracker.detection.cascade import CascadeDetector
 from tracker.detection.core import BoxCalibration, Detector
 
 DETECTORS = {
     "cascade": CascadeDetector,
+    "blaze": BlazeDetector,
 }
 
-__all__ = ["DETECTORS", "BoxCalibration", "CascadeDetector", "Detector"]
+__all__ = ["DETECTORS", "BlazeDetector", "BoxCalibration", "CascadeDetector", "Detector"]
