@@ -5,7 +5,16 @@ setup(
     name="facelite",
     version="0.1.0",
     description=__doc__,
-    packages=find_packages(include=["nnlite", "nnlite.*", "tracker", "tracker.*"]),
+    # The repository's top-level weights/ folder is shipped inside the package as
+    # tracker/weights/ (a data-only package mapped from weights/ at build time);
+    # tracker._resources finds it there when installed, and at weights/ in a checkout.
+    packages=find_packages(include=["nnlite", "nnlite.*", "tracker", "tracker.*"]) + ["tracker.weights"],
+    package_dir={"tracker.weights": "weights"},
+    package_data={
+        "tracker": ["looks/*.json", "data/*.mp4", "data/*.md"],
+        "tracker.weights": ["*.h5", "*.xml", "*.json", "*.md"],
+    },
+    zip_safe=False,  # weights, cascade and clip are opened as plain files (h5py, OpenCV)
     python_requires=">=3.9",
     install_requires=["numpy", "numba", "opencv-python", "h5py"],
     extras_require={

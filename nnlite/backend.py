@@ -1,22 +1,79 @@
 """Kernel backends: the Numba kernels, or their NumPy references as a complete second set.
 
 A backend is a small namespace of the ops the layers call; both have the same
-signatures and layouts (see nnlite.kernels). The NumPy backend is what runs where
-Numba cannot be imported.
+signatures and layouts (see nnlite.kernels). Which one runs:
+
+- ``backend="numba"`` or ``"numpy"`` passed to `get_backend` (and to
+  ``TwoStageModel``, ``tracker.landmarks.Landmarker``, ``--backend`` on the CLIs);
+- else the ``NNLITE_BACKEND`` environment variable (``numba`` or ``numpy``);
+- else Numba when it can be imported, otherwise NumPy with one
+  `NumbaMissingWarning` per process.
+
+Asking for ``numba`` explicitly where it cannot be imported is an error.
 """
 from __future__ import annotations
 
 import os
 from types import SimpleNamespace
 
+from nnlite._jit import HAVE_NUMBA, NUMBA_IMPORT_ERROR, NumbaMissingWarning, warn_numba_missing
+
 BACKENDS = ("numba", "numpy")
+OPS = ("conv2d", "pointwise_conv2d", "inverted_residual", "roi_align", "soft_argmax", "heatmap_peak")
+
+__all__ = ["BACKENDS", "OPS", "NumbaMissingWarning", "get_backend", "resolve_backend"]
+
+
+def resolve_backend(name: str | None = None) -> str:
+    """The backend name that `get_backend(name)` uses (see the module docstring).
+
+    Parameters
+    ----------
+    name : str or None
+        "numba", "numpy", or None for $NNLITE_BACKEND, then the automatic choice.
+
+    Returns
+    -------
+    name : str
+        "numba" or "numpy".
+
+    Raises
+    ------
+    ValueError
+        For an unknown name.
+    RuntimeError
+        When "numba" is asked for explicitly and numba cannot be imported.
+    """
+    origin = "backend"
+    if name is None:
+        name, origin = os.environ.get("NNLITE_BACKEND", "").strip().lower() or None, "NNLITE_BACKEND"
+    if name is None:
+        if HAVE_NUMBA:
+            return "numba"
+        warn_numba_missing()
+        return "numpy"
+    if name not in BACKENDS:
+        raise ValueError(f"unknown nnlite backend {name!r} ({origin}); choose one of {', '.join(BACKENDS)}")
+    if name == "numba" and not HAVE_NUMBA:
+        raise RuntimeError(f"the numba backend was requested ({origin}) but numba cannot be imported "
+                           f"({NUMBA_IMPORT_ERROR}); install numba, or use the numpy backend")
+    return name
 
 
 def get_backend(name: str | None = None) -> SimpleNamespace:
-    """Return the ops of backend `name` ("numba" or "numpy"; default: $NNLITE_BACKEND or numba)."""
-    name = name or os.environ.get("NNLITE_BACKEND", "numba")
-    if name not in BACKENDS:
-        raise ValueError(f"unknown nnlite backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    """Return the ops of a backend as a namespace with `name` and the functions in `OPS`.
+
+    Parameters
+    ----------
+    name : str or None
+        "numba", "numpy", or None for the default (see `resolve_backend`).
+
+    Returns
+    -------
+    ops : types.SimpleNamespace
+        ``ops.name`` and one attribute per entry of `OPS`.
+    """
+    name = resolve_backend(name)
     from nnlite.kernels import conv, inverted_residual, roi_align, soft_argmax
 
     if name == "numba":

@@ -2,10 +2,12 @@
 
 The kernels import these names at module import time, so change them before
 importing ``nnlite.kernels`` (or edit this file); they are not re-read later.
-The number of threads is not set here: the caller uses ``numba.set_num_threads``.
+The number of threads is not set here: see ``nnlite._jit.thread_limit`` and the
+``threads=`` argument of ``TwoStageModel``.
 """
 
-#: Write compiled kernels to ``__pycache__`` so only the very first import compiles.
+#: Cache compiled kernels on disk so only the very first run compiles. The cache lives in a
+#: per-user folder (``$NUMBA_CACHE_DIR``, else ``~/.cache/nnlite/numba``), see ``nnlite._jit``.
 CACHE = True
 
 #: Compile the hot kernels with ``parallel=True`` (``prange`` over output rows or
@@ -28,3 +30,8 @@ GEOMETRY_FASTMATH = False
 #: there are threads per image (prange splits work statically), at most
 #: ``ceil(H_out / MIN_BAND_ROWS)``.
 MIN_BAND_ROWS = 4
+
+#: Smallest layer input (N*H*W*C floats) that the inverted residual and conv kernels
+#: split across threads; smaller layers run serially even when more threads are
+#: allowed, because starting the threads costs more than the work saves.
+MIN_PARALLEL_WORK = 16 * 16 * 16

@@ -3,13 +3,69 @@
 Each layer takes its arrays from an `ArraySource` under its module path
 (``<prefix>.weight`` in PyTorch layout, ``<prefix>.bias``), so a missing or
 mis-shaped array is reported by name.
+
+With the Numba backend a layer also packs its weights once for the fast kernels
+(channels padded to 8, see ``nnlite.kernels.gemm``) and keeps the kernels' scratch
+buffers between calls, per calling thread and input shape, so a steady stream of
+same-size inputs allocates nothing but the outputs. Pass ``out=`` to reuse those
+too (the model does, for its intermediate activations).
 """
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
-from nnlite.kernels.conv import (conv_weight_from_torch, depthwise_weight_from_torch,
-                                 pointwise_weight_from_torch)
+from nnlite.kernels.activations import act_code
+from nnlite.kernels.conv import (conv2d_packed, conv2d_scratch, conv2d_workers,
+                                 conv_weight_from_torch, depthwise_weight_from_torch,
+                                 pack_conv2d, pointwise_weight_from_torch)
+from nnlite.kernels.inverted_residual import (inverted_residual_packed,
+                                              inverted_residual_scratch,
+                                              inverted_residual_workers,
+                                              pack_inverted_residual)
+from nnlite.kernels.roi_conv import (pack_roi_group_conv, roi_group_conv_packed,
+                                     roi_group_conv_scratch, roi_group_conv_unfused)
+
+#: Scratch sets kept per layer and thread (one per input shape and worker count).
+_MAX_SCRATCH = 4
+
+
+class _Scratch:
+    """Per-thread cache of a layer's kernel scratch buffers, keyed by shape."""
+
+    def __init__(self):
+        self._tls = threading.local()
+
+    def get(self, key, make):
+        """The buffers for `key`, made with `make()` on first use in this thread."""
+        cache = getattr(self._tls, "cache", None)
+        if cache is None:
+            cache = self._tls.cache = {}
+        buf = cache.get(key)
+        if buf is None:
+            if len(cache) >= _MAX_SCRATCH:
+                cache.clear()
+            buf = cache[key] = make()
+        return buf
+
+
+def _check_input(x, cin, where):
+    """x as a C-contiguous float32 (N, H, W, cin) array; ValueError otherwise."""
+    if not isinstance(x, np.ndarray) or x.dtype != np.float32 or x.ndim != 4 or x.shape[3] != cin:
+        raise ValueError(f"{where}: input must be float32 (N, H, W, {cin}), got "
+                         f"{getattr(x, 'dtype', type(x).__name__)} {getattr(x, 'shape', '')}")
+    return np.ascontiguousarray(x)
+
+
+def _check_out(out, shape, where):
+    """`out` if it is a C-contiguous float32 array of `shape`; ValueError otherwise."""
+    if not (isinstance(out, np.ndarray) and out.dtype == np.float32 and out.shape == shape
+            and out.flags.c_contiguous):
+        raise ValueError(f"{where}: out must be a C-contiguous float32 array of shape {shape}, "
+                         f"got {getattr(out, 'dtype', type(out).__name__)} "
+                         f"{getattr(out, 'shape', '')}")
+    return out
 
 
 class Conv:
@@ -19,15 +75,43 @@ class Conv:
         w = src.take(f"{prefix}.weight", (cout, cin // groups, k, k))
         self.b = src.take(f"{prefix}.bias", (cout,))
         self.stride, self.pad, self.groups, self.act = stride, k // 2, groups, act
+        self.k, self.cin, self.cout, self.code = k, cin, cout, act_code(act)
+        self.name = prefix
         self.pointwise = k == 1 and stride == 1 and groups == 1
         self.w = pointwise_weight_from_torch(w) if self.pointwise else conv_weight_from_torch(w)
         self.ops = ops
+        # groups=1 convs run the packed GEMM kernel on the Numba backend.
+        self.packed = (pack_conv2d(self.w, self.b)
+                       if groups == 1 and getattr(ops, "name", None) == "numba" else None)
+        self._scratch = _Scratch()
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        """x (N, H, W, cin) -> (N, H', W', cout), float32 NHWC."""
+    def out_shape(self, x_shape):
+        """Output shape for an input of shape `x_shape` (N, H, W, cin)."""
+        h = (x_shape[1] + 2 * self.pad - self.k) // self.stride + 1
+        w = (x_shape[2] + 2 * self.pad - self.k) // self.stride + 1
+        return (x_shape[0], h, w, self.cout)
+
+    def __call__(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """x (N, H, W, cin) -> (N, H', W', cout), float32 NHWC (written to `out` if given)."""
+        if self.packed is not None:
+            x = _check_input(x, self.cin, self.name)
+            shape = self.out_shape(x.shape)
+            out = np.empty(shape, np.float32) if out is None else _check_out(out, shape, self.name)
+            workers = conv2d_workers(shape[0] * shape[1], x.size)
+            scratch = self._scratch.get(
+                (x.shape, workers), lambda: conv2d_scratch(x.shape, self.k, self.stride,
+                                                           self.pad, self.packed[0].shape[1],
+                                                           workers))
+            return conv2d_packed(x, self.packed[0], self.packed[1], self.k, self.stride,
+                                 self.pad, self.code, out, scratch)
         if self.pointwise:
-            return self.ops.pointwise_conv2d(x, self.w, self.b, self.act)
-        return self.ops.conv2d(x, self.w, self.b, self.stride, self.pad, self.groups, self.act)
+            y = self.ops.pointwise_conv2d(x, self.w, self.b, self.act)
+        else:
+            y = self.ops.conv2d(x, self.w, self.b, self.stride, self.pad, self.groups, self.act)
+        if out is not None:
+            _check_out(out, y.shape, self.name)[...] = y
+            return out
+        return y
 
 
 class InvertedResidual:
@@ -51,10 +135,78 @@ class InvertedResidual:
             src.take(f"{prefix}.project.weight", (cout, hidden, 1, 1)))
         self.b_project = src.take(f"{prefix}.project.bias", (cout,))
         self.stride, self.residual = spec["stride"], bool(spec["residual"])
+        self.cin, self.cout, self.name = cin, cout, prefix
         self.ops = ops
+        self.packed = (pack_inverted_residual(self.w_expand, self.b_expand, self.w_dw, self.b_dw,
+                                              self.w_project, self.b_project)
+                       if getattr(ops, "name", None) == "numba" else None)
+        self._scratch = _Scratch()
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        """x (N, H, W, in) -> (N, H', W', out), float32 NHWC."""
-        return self.ops.inverted_residual(x, self.w_expand, self.b_expand, self.w_dw, self.b_dw,
-                                          self.w_project, self.b_project, self.stride,
-                                          self.residual)
+    def out_shape(self, x_shape):
+        """Output shape for an input of shape `x_shape` (N, H, W, in)."""
+        s = self.stride
+        return (x_shape[0], (x_shape[1] - 1) // s + 1, (x_shape[2] - 1) // s + 1, self.cout)
+
+    def __call__(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """x (N, H, W, in) -> (N, H', W', out), float32 NHWC (written to `out` if given)."""
+        if self.packed is not None:
+            x = _check_input(x, self.cin, self.name)
+            shape = self.out_shape(x.shape)
+            out = np.empty(shape, np.float32) if out is None else _check_out(out, shape, self.name)
+            _, workers = inverted_residual_workers(x.shape, shape[1])
+            scratch = self._scratch.get(
+                (x.shape, workers),
+                lambda: inverted_residual_scratch(x.shape, self.packed, self.stride, workers))
+            return inverted_residual_packed(x, self.packed, self.stride, self.residual, out,
+                                            scratch)
+        y = self.ops.inverted_residual(x, self.w_expand, self.b_expand, self.w_dw, self.b_dw,
+                                       self.w_project, self.b_project, self.stride,
+                                       self.residual)
+        if out is not None:
+            _check_out(out, y.shape, self.name)[...] = y
+            return out
+        return y
+
+
+class RoiGroupConv:
+    """RoI align of one window per keypoint, then that keypoint's own conv (groups = K).
+
+    Wraps a `Conv` with ``groups = K`` and ``K*C`` inputs (its weights, already
+    loaded and checked). With the Numba backend both steps run as one fused kernel
+    (``nnlite.kernels.roi_conv``); otherwise RoI align, a transpose to keypoint-major
+    channels and the group conv run one after another.
+    """
+
+    def __init__(self, conv: Conv, roi_size: int, ops):
+        self.conv, self.roi_size, self.ops = conv, int(roi_size), ops
+        k, cin_g, n_groups = conv.k, conv.w.shape[2], conv.groups
+        if conv.cout != n_groups or conv.stride != 1 or k % 2 == 0:
+            raise ValueError(f"{conv.name}: a RoI group conv needs one output per group, stride 1 "
+                             f"and an odd kernel, got weights {conv.w.shape}, groups {n_groups}")
+        self.packed = (pack_roi_group_conv(conv.w, conv.b)
+                       if getattr(ops, "name", None) == "numba" else None)
+        self.channels = cin_g
+        self._scratch = _Scratch()
+
+    def __call__(self, feat: np.ndarray, rois: np.ndarray) -> np.ndarray:
+        """feat (N, H, W, C), rois (N*K, 5) image-major -> (N, r, r, K) float32."""
+        r, k = self.roi_size, self.conv.k
+        if self.packed is None:
+            return roi_group_conv_unfused(feat, rois, self.conv.w, self.conv.b, r, 1.0, 1, True,
+                                          self.ops.roi_align, self._conv)
+        feat = _check_input(feat, self.channels, self.conv.name)
+        n = rois.shape[0] // self.conv.groups
+        out = np.empty((n, r, r, self.conv.groups), np.float32)
+        wk, bk = self.packed
+        scratch = self._scratch.get(
+            wk.shape, lambda: roi_group_conv_scratch(k, (r, r), wk.shape[2], _max_workers()))
+        return roi_group_conv_packed(feat, np.ascontiguousarray(rois, np.float32), wk, bk, k,
+                                     1.0, 1, True, out, scratch)
+
+    def _conv(self, x, w, b, stride, pad, groups):
+        return self.conv(x)
+
+
+def _max_workers():
+    from nnlite._jit import get_num_threads
+    return get_num_threads()

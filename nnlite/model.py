@@ -11,12 +11,15 @@ has its pixel k at input coordinate (k + 0.5) * s - 0.5.
 """
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass
 
 import numpy as np
 
+from nnlite._jit import resolve_threads, thread_limit
 from nnlite.backend import get_backend
-from nnlite.layers import Conv, InvertedResidual
+from nnlite.layers import Conv, InvertedResidual, RoiGroupConv
 from nnlite.weights import ArraySource, WeightsError, load
 
 
@@ -36,11 +39,21 @@ class ModelOutput:
 
 
 class TwoStageModel:
-    """Build with `TwoStageModel.load(path)`; call `forward(x)` on (N, S, S, 3) float32 NHWC."""
+    """Build with `TwoStageModel.load(path)`; call `forward(x)` on (N, S, S, 3) float32 NHWC.
 
-    def __init__(self, config: dict, arrays: dict, source="<arrays>", backend: str | None = None):
+    backend : "numba", "numpy" or None (see `nnlite.backend.resolve_backend`);
+    threads : most threads Numba's kernels use per call (None: `nnlite._jit.default_threads()`,
+        one core fewer than available, 1 to 4).
+    """
+
+    def __init__(self, config: dict, arrays: dict, source="<arrays>", backend: str | None = None,
+                 threads: int | None = None):
+        kind = config.get("type", "two_stage_heatmap") if isinstance(config, dict) else None
+        if kind != "two_stage_heatmap":
+            raise WeightsError(f"{source}: holds a {kind!r} model, not a two-stage heatmap model")
         self.config = config
         self.ops = ops = get_backend(backend)
+        self.threads = resolve_threads(threads)
         src = ArraySource(arrays, source)
         try:
             st, hm, rf = config["stem"], config["heatmap"], config["refine"]
@@ -58,6 +71,7 @@ class TwoStageModel:
                                               act="relu6", ops=ops))
                 cin = cout
             self.refine = Conv(src, "refine", k * cin, k, rf["kernel"], groups=k, ops=ops)
+            self.refine_roi = RoiGroupConv(self.refine, rf["roi_size"], ops)
             self.stride1, self.stride2 = hm["stride"], rf["stride"]
             self.branch_block = rf["branch_block"]
             self.roi_size, self.roi_spacing = rf["roi_size"], float(rf["roi_spacing"])
@@ -65,44 +79,112 @@ class TwoStageModel:
         except (KeyError, TypeError) as e:
             raise WeightsError(f"{source}: config is missing or has a malformed field ({e})") from None
         src.check_all_used()
+        self._tls = threading.local()  # per-thread activation buffers (numba backend)
 
     @classmethod
-    def load(cls, path, backend: str | None = None) -> "TwoStageModel":
+    def load(cls, path, backend: str | None = None, threads: int | None = None) -> "TwoStageModel":
         config, arrays, _ = load(path)
-        return cls(config, arrays, path, backend)
+        return cls(config, arrays, path, backend, threads)
 
     def forward(self, x: np.ndarray) -> ModelOutput:
-        """x float32 (N, S, S, 3) NHWC, normalised as config["input"] says."""
+        """x float32 (N, S, S, 3) NHWC, normalised as config["input"] says.
+
+        Numba's parallel kernels use at most `self.threads` threads (a cap on the
+        calling thread's Numba setting, restored afterwards).
+        """
         x = np.asarray(x)
         s = self.input_size
         if x.dtype != np.float32 or x.ndim != 4 or x.shape[1:] != (s, s, 3):
             raise ValueError(f"model input must be float32 (N, {s}, {s}, 3), "
                              f"got {x.dtype} {x.shape}")
-        y = self.stem(np.ascontiguousarray(x))
+        with thread_limit(self.threads):
+            return self._forward(x)
+
+    def warmup(self) -> None:
+        """Run one dummy input so the kernels are compiled (or loaded from Numba's cache) now."""
+        self.forward(np.zeros((1, self.input_size, self.input_size, 3), np.float32))
+
+    def profile(self, x: np.ndarray) -> list[tuple[str, float]]:
+        """One forward pass timed step by step: [(step name, seconds), ...] in run order.
+
+        Step names match `layer_macs(config)`; use medians over many calls (the
+        timer itself costs well under a microsecond per step).
+        """
+        x = np.asarray(x)
+        times = []
+        last = [time.perf_counter()]
+
+        def tick(name):
+            now = time.perf_counter()
+            times.append((name, now - last[0]))
+            last[0] = now
+        with thread_limit(self.threads):
+            self._forward(x, tick)
+        return times
+
+    def _buffers(self, x_shape):
+        """Intermediate activations, reused by every call with the same input shape.
+
+        Per calling thread; None with the NumPy backend (its kernels allocate anyway).
+        Outputs returned to the caller are never among them.
+        """
+        if self.ops.name != "numba":
+            return None
+        cached = getattr(self._tls, "buffers", None)
+        if cached is not None and cached[0] == x_shape:
+            return cached[1]
+        shape = self.stem.out_shape(x_shape)
+        bufs = {"stem": np.empty(shape, np.float32)}
+        for i, block in enumerate(self.blocks):
+            shape = block.out_shape(shape)
+            bufs[f"blocks.{i}"] = np.empty(shape, np.float32)
+            if i == self.branch_block:
+                branch_shape = shape
+        shape = branch_shape
+        for i, conv in enumerate(self.refine_convs):
+            shape = conv.out_shape(shape)
+            bufs[f"refine_convs.{i}"] = np.empty(shape, np.float32)
+        self._tls.buffers = (x_shape, bufs)
+        return bufs
+
+    def _forward(self, x: np.ndarray, tick=None) -> ModelOutput:
+        bufs = self._buffers(x.shape)
+
+        def out(name):
+            return None if bufs is None else bufs[name]
+        y = self.stem(np.ascontiguousarray(x), out("stem"))
+        tick and tick("stem")
         branch = None
         for i, block in enumerate(self.blocks):
-            y = block(y)
+            y = block(y, out(f"blocks.{i}"))
+            tick and tick(f"blocks.{i}")
             if i == self.branch_block:
                 branch = y
         heat1 = self.heatmap(y)
+        tick and tick("heatmap")
         coarse = (self.ops.soft_argmax(heat1) + 0.5) * self.stride1 - 0.5
+        tick and tick("soft_argmax")
         feat = branch
-        for conv in self.refine_convs:
-            feat = conv(feat)
-        heat2 = self.refine(self._gather_windows(feat, coarse))
+        for i, conv in enumerate(self.refine_convs):
+            feat = conv(feat, out(f"refine_convs.{i}"))
+            tick and tick(f"refine_convs.{i}")
+        heat2 = self.refine_roi(feat, self._rois(coarse))
+        tick and tick("roi_align+refine")
         r = self.roi_size
         offset = (self.ops.soft_argmax(heat2) - (r - 1) / 2.0) * (self.roi_spacing * self.stride2)
+        tick and tick("soft_argmax (refine)")
+        peaks = self.ops.heatmap_peak(heat1)
+        tick and tick("heatmap_peak")
         return ModelOutput(coarse.astype(np.float32), (coarse + offset).astype(np.float32),
-                           heat1, heat2, self.ops.heatmap_peak(heat1))
+                           heat1, heat2, peaks)
 
-    def _gather_windows(self, feat, coarse):
-        """RoI-align an r x r window, samples roi_spacing apart, around each point.
+    def _rois(self, coarse):
+        """RoI boxes of the r x r windows, samples roi_spacing apart, around each point.
 
-        feat (N, H, W, C), coarse (N, K, 2) input pixels -> (N, r, r, K*C), the
-        channel order a group conv with groups=K expects (keypoint-major).
+        coarse (N, K, 2) input pixels -> float32 (N*K, 5) ``[n, x0, y0, x1, y1]`` in
+        feature pixels of the stage-2 map, image-major (box ``n*K + k``).
         """
         n, k = coarse.shape[:2]
-        c = feat.shape[3]
         r, sp = self.roi_size, self.roi_spacing
         centres = (coarse + 0.5) / self.stride2 - 0.5  # feature pixel centres
         # "aligned" RoI align samples bin centres at x0 - 0.5 + (j + 0.5) * bin.
@@ -111,33 +193,54 @@ class TwoStageModel:
         rois[:, 0] = np.repeat(np.arange(n), k)
         rois[:, 1:3] = x0.reshape(-1, 2)
         rois[:, 3:5] = (x0 + r * sp).reshape(-1, 2)
-        win = self.ops.roi_align(feat, rois, r, 1.0, 1, True)  # (N*K, r, r, C)
+        return rois
+
+    def _gather_windows(self, feat, coarse):
+        """The unfused stage-2 input: RoI-aligned windows in group-conv channel order.
+
+        feat (N, H, W, C), coarse (N, K, 2) input pixels -> (N, r, r, K*C), the
+        channel order a group conv with groups=K expects (keypoint-major);
+        ``self.refine`` of it equals ``self.refine_roi(feat, self._rois(coarse))``.
+        """
+        n, k = coarse.shape[:2]
+        c = feat.shape[3]
+        r = self.roi_size
+        win = self.ops.roi_align(feat, self._rois(coarse), r, 1.0, 1, True)  # (N*K, r, r, C)
         win = win.reshape(n, k, r, r, c).transpose(0, 2, 3, 1, 4)
         return np.ascontiguousarray(win.reshape(n, r, r, k * c))
 
 
-def count_macs(config: dict) -> int:
-    """Multiply-adds of one forward pass (convolutions only, batch 1)."""
+def layer_macs(config: dict) -> list[tuple[str, int]]:
+    """Multiply-adds per step of one forward pass (batch 1), in run order.
+
+    Names match `TwoStageModel.profile`; steps without convolutions count 0.
+    """
     s = config["input"]["size"]
     st = config["stem"]
     h = (s + 2 * (st["kernel"] // 2) - st["kernel"]) // st["stride"] + 1
-    macs = h * h * st["out"] * st["in"] * st["kernel"] ** 2
+    steps = [("stem", h * h * st["out"] * st["in"] * st["kernel"] ** 2)]
     branch_hw = None
     for i, b in enumerate(config["blocks"]):
         hidden = b["in"] * b["expand"]
-        if b["expand"] != 1:
-            macs += h * h * b["in"] * hidden
+        macs = h * h * b["in"] * hidden if b["expand"] != 1 else 0
         h = (h - 1) // b["stride"] + 1
         macs += h * h * hidden * 9 + h * h * hidden * b["out"]
+        steps.append((f"blocks.{i}", macs))
         if i == config["refine"]["branch_block"]:
             branch_hw = h
     k = config["num_landmarks"]
-    macs += h * h * config["heatmap"]["in"] * k
+    steps += [("heatmap", h * h * config["heatmap"]["in"] * k), ("soft_argmax", 0)]
     rf = config["refine"]
     cin = rf["in"]
-    for cout in rf["convs"]:
-        macs += branch_hw * branch_hw * cin * cout * 9
+    for i, cout in enumerate(rf["convs"]):
+        steps.append((f"refine_convs.{i}", branch_hw * branch_hw * cin * cout * 9))
         cin = cout
     r = rf["roi_size"]
-    macs += r * r * k * cin * rf["kernel"] ** 2
-    return int(macs)
+    steps += [("roi_align+refine", r * r * k * cin * rf["kernel"] ** 2),
+              ("soft_argmax (refine)", 0), ("heatmap_peak", 0)]
+    return [(name, int(m)) for name, m in steps]
+
+
+def count_macs(config: dict) -> int:
+    """Multiply-adds of one forward pass (convolutions only, batch 1)."""
+    return sum(m for _, m in layer_macs(config))

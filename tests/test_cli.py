@@ -20,7 +20,7 @@ SAMPLE = Path(__file__).resolve().parents[1] / "tracker" / "data" / "sample.mp4"
 def fake_model(monkeypatch, tmp_path):
     """Install a fake tracker.landmarks module; returns a weights path that exists."""
     module = types.ModuleType("tracker.landmarks")
-    module.Landmarker = lambda path: TemplateLandmarker()
+    module.Landmarker = lambda path, **engine: TemplateLandmarker()
     monkeypatch.setitem(sys.modules, "tracker.landmarks", module)
     weights = tmp_path / "fake.h5"
     weights.write_bytes(b"not used")

@@ -26,14 +26,16 @@ def test_matches_pytorch(stored, backend):
     assert out.peaks.shape == (3, 68) and np.all((out.peaks > 0) & (out.peaks < 1))
 
 
-def test_batch_items_independent(stored):
-    model = TwoStageModel.load(FIX / "model_small.h5")
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_batch_items_independent(stored, backend):
+    model = TwoStageModel.load(FIX / "model_small.h5", backend=backend)
     one = model.forward(stored["x"][1:2])
     np.testing.assert_allclose(one.refined[0], stored["refined"][1], atol=1e-4, rtol=0)
 
 
-def test_rejects_bad_input(stored):
-    model = TwoStageModel.load(FIX / "model_small.h5")
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_rejects_bad_input(stored, backend):
+    model = TwoStageModel.load(FIX / "model_small.h5", backend=backend)
     with pytest.raises(ValueError, match="float32"):
         model.forward(stored["x"].astype(np.float64))
     with pytest.raises(ValueError, match=r"\(N, 64, 64, 3\)"):

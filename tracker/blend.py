@@ -21,8 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
 
+from nnlite._jit import HAVE_NUMBA, njit, warn_numba_missing
 from tracker.colors import (
     LAB_EPSILON,
     LAB_KAPPA,
@@ -54,6 +54,9 @@ _LAB_F = lab_f((np.arange(_GAMMA_STEPS + 2) / _GAMMA_STEPS) ** 2)
 # Everything the kernels look up: (sRGB -> linear, linear RGB -> XYZ/white, XYZ/white ->
 # linear RGB, linear -> sRGB over sqrt, Lab f over sqrt).
 _TABLES = (_LUT, _M_FWD, _M_INV, _GAMMA, _LAB_F)
+
+if not HAVE_NUMBA:  # the kernels below stay plain Python; tint_lab / lab_stats use the references
+    warn_numba_missing()
 
 
 @dataclass(frozen=True)
@@ -156,6 +159,8 @@ def lab_stats(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     (50, 0, 0, 0) when the mask is all zero.
     """
     _check(image, mask)
+    if not HAVE_NUMBA:
+        return lab_stats_reference(image, mask)
     return _lab_stats_nb(image, mask, _TABLES)
 
 
@@ -222,7 +227,11 @@ def tint_lab(image: np.ndarray, mask: np.ndarray, params: TintParams,
     elif out.shape != image.shape or out.dtype != np.uint8:
         raise ValueError(f"out must be uint8 {image.shape}, got {out.dtype} {out.shape}")
     if params.intensity > 0.0:
-        _tint_lab_nb(image, mask, params.as_array(), _TABLES, out)
+        if HAVE_NUMBA:
+            _tint_lab_nb(image, mask, params.as_array(), _TABLES, out)
+        else:  # same formulas, exact pow/cbrt instead of tables: within 1 code value
+            touched = mask.astype(np.float64) * params.intensity > 0.0
+            out[touched] = tint_lab_reference(image, mask, params)[touched]
     return out
 
 

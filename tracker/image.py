@@ -2,6 +2,7 @@
 
 usage: python -m tracker.image in.jpg [-o out.jpg] [--landmarks out.json|out.csv]
                                [--draw-landmarks] [--max-faces N] [--weights PATH] [--detector NAME]
+                               [--backend numba|numpy] [--threads N]
 
 The default output is IN.makeup.EXT next to the input (same format).
 
@@ -29,7 +30,7 @@ def default_output(src: Path) -> Path:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from tracker.pipeline import DEFAULT_WEIGHTS
+    from tracker.pipeline import DEFAULT_WEIGHTS, add_engine_arguments
 
     parser = argparse.ArgumentParser(prog="python -m tracker.image", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, help=f"landmark model (default {DEFAULT_WEIGHTS})")
     parser.add_argument("--detector", choices=sorted(DETECTORS), default="cascade", help="face detector (default cascade)")
     add_look_arguments(parser)
+    add_engine_arguments(parser)
     return parser
 
 
@@ -69,8 +71,9 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as exc:
             raise InputError(str(exc)) from None
         detector = DETECTORS[args.detector]()
-        landmarker = pipeline.load_landmarker(args.weights)
-        with Tracker(landmarker, detector, max_faces=args.max_faces, static_image_mode=True) as tracker:
+        landmarker = pipeline.load_landmarker(args.weights, backend=args.backend, threads=args.threads)
+        with Tracker(landmarker, detector, max_faces=args.max_faces, threads=args.threads,
+                     static_image_mode=True) as tracker:
             faces = pipeline.process_image(args.input, dst, tracker, render=render, landmarks_out=args.landmarks,
                                            draw_landmarks=args.draw_landmarks)
     except TrackerError as exc:

@@ -2,9 +2,10 @@
 
 - `open_video(path)` -> `VideoReader`: raises `InputError` naming the path for a
   missing file, a file that is not a video, or a video with no frames; the
-  reader checks `ok` on every read. `VideoReader` also wraps any object with
-  OpenCV's `read() -> (ok, frame)` / `isOpened()` interface (a synthetic
-  source in tests).
+  reader checks `ok` on every read. These are `tracker.sources.open_file` and
+  `tracker.sources.FrameSource` (which also reads cameras and streams, and
+  wraps any object with OpenCV's `read() -> (ok, frame)` / `isOpened()`
+  interface, e.g. a synthetic source in tests).
 - `VideoWriter(path, fps, size)`: writes to a temporary file next to the
   output and renames it on success; on error the temporary file is deleted.
 - `atomic_path(path)`: the same guarantee for any file written by name.
@@ -15,8 +16,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
-import logging
-import math
 import os
 import uuid
 from collections.abc import Iterator
@@ -25,105 +24,19 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from tracker.errors import InputError, OutputError
+from tracker.errors import OutputError
+from tracker.sources import DEFAULT_FPS, FrameSource, open_file
 from tracker.types import Face
-
-log = logging.getLogger(__name__)
 
 # Output container -> FourCC that opencv-python's FFmpeg backend writes.
 VIDEO_CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".mkv": "mp4v", ".avi": "MJPG"}
 LANDMARK_FORMATS = (".json", ".csv")
-DEFAULT_FPS = 30.0
 
-
-class VideoReader:
-    """Frames of a video, checked on every read.
-
-    capture : an object with read() -> (ok, frame) and isOpened() (cv2.VideoCapture
-    or a synthetic source); name : shown in errors; fps : frames per second;
-    frame_count : frames announced by the container (None when unknown, and
-    only an estimate otherwise).
-
-    The first frame is read at construction, so an empty source fails early.
-    Iterating yields uint8 (H, W, 3) BGR frames until the first failed read.
-    """
-
-    def __init__(self, capture, name: str, fps: float = DEFAULT_FPS, frame_count: int | None = None):
-        self.name = str(name)
-        self._capture = capture
-        if not capture.isOpened():
-            raise InputError(f"cannot open {self.name} as a video")
-        self.fps = float(fps) if fps and math.isfinite(fps) and fps > 0 else DEFAULT_FPS
-        self.frame_count = frame_count if frame_count and 0 < frame_count < 10**9 else None
-        self.frames_read = 0
-        ok, first = capture.read()
-        if not ok or first is None:
-            self.close()
-            raise InputError(f"{self.name} has no readable frames")
-        self._first = self._check(first)
-        self.height, self.width = first.shape[:2]
-
-    @property
-    def size(self) -> tuple[int, int]:
-        """(width, height) in pixels."""
-        return (self.width, self.height)
-
-    def _check(self, frame) -> np.ndarray:
-        if not (isinstance(frame, np.ndarray) and frame.dtype == np.uint8 and frame.ndim == 3
-                and frame.shape[2] == 3):
-            raise InputError(f"{self.name}: frame {self.frames_read} is not an 8-bit colour image "
-                             f"({getattr(frame, 'dtype', type(frame))} {getattr(frame, 'shape', '')})")
-        if self.frames_read and frame.shape[:2] != (self.height, self.width):
-            raise InputError(f"{self.name}: frame {self.frames_read} is {frame.shape[1]}x{frame.shape[0]}, "
-                             f"earlier frames {self.width}x{self.height}")
-        return frame
-
-    def __iter__(self) -> Iterator[np.ndarray]:
-        if self._first is not None:
-            first, self._first = self._first, None
-            self.frames_read = 1
-            yield first
-        while True:
-            ok, frame = self._capture.read()
-            if not ok or frame is None:
-                break
-            frame = self._check(frame)
-            self.frames_read += 1
-            yield frame
-        if self.frame_count is not None and self.frames_read < self.frame_count:
-            log.info("%s: read %d frames, container announced %d", self.name, self.frames_read, self.frame_count)
-
-    def close(self) -> None:
-        release = getattr(self._capture, "release", None)
-        if release is not None:
-            release()
-
-    def __enter__(self) -> "VideoReader":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-
-def open_video(path: str | os.PathLike) -> VideoReader:
-    """Open a video file for reading; InputError naming the path when it cannot be used."""
-    p = Path(path)
-    if not p.exists():
-        raise InputError(f"video not found: {p}")
-    if not p.is_file():
-        raise InputError(f"not a file: {p}")
-    if p.stat().st_size == 0:
-        raise InputError(f"{p} is empty")
-    capture = cv2.VideoCapture(str(p))
-    if not capture.isOpened():
-        capture.release()
-        raise InputError(f"cannot open {p} as a video (not a video file, or an unsupported format)")
-    fps = capture.get(cv2.CAP_PROP_FPS)
-    count = capture.get(cv2.CAP_PROP_FRAME_COUNT)
-    count = int(count) if math.isfinite(count) and count > 0 else None
-    if not (math.isfinite(fps) and fps > 0):
-        log.warning("%s: no frame rate in the file, assuming %g", p, DEFAULT_FPS)
-    return VideoReader(capture, str(p), fps, count)
+# Reading lives in tracker.sources; these names are kept for existing callers.
+VideoReader = FrameSource
+open_video = open_file
+__all__ = ["DEFAULT_FPS", "LANDMARK_FORMATS", "VIDEO_CODECS", "LandmarkWriter", "VideoReader",
+           "VideoWriter", "atomic_path", "open_video", "temporary_name"]
 
 
 def temporary_name(path: str | os.PathLike) -> Path:

@@ -7,14 +7,15 @@ crop's own matrix.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
+import cv2
 import numpy as np
 
 from nnlite.model import TwoStageModel
+from tracker._resources import resource
 from tracker.geometry import CropBox, crop_matrix, to_frame, warp_crop
 
-DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "demo.h5"
+DEFAULT_WEIGHTS = resource("weights", "demo.h5")
 
 
 @dataclass(frozen=True)
@@ -30,10 +31,22 @@ class Landmarker:
 
     The crop geometry (box_scale) and the input normalisation come from the
     weights file's config, the same values training used.
+
+    Args:
+        weights: the HDF5 weights file (default: the shipped weights/demo.h5).
+        backend: "numba", "numpy" or None for the default (Numba when it can be
+            imported; see `nnlite.backend`).
+        threads: most threads per call: caps Numba's parallel kernels and, when
+            given, sets OpenCV's thread count (`cv2.setNumThreads`, process-wide).
+            None: Numba threads capped at one core fewer than available
+            (1 to 4), OpenCV unchanged.
     """
 
-    def __init__(self, weights=DEFAULT_WEIGHTS, backend: str | None = None):
-        self.model = TwoStageModel.load(weights, backend=backend)
+    def __init__(self, weights=DEFAULT_WEIGHTS, backend: str | None = None, threads: int | None = None):
+        self.model = TwoStageModel.load(weights, backend=backend, threads=threads)
+        self.threads = self.model.threads
+        if threads is not None:
+            cv2.setNumThreads(threads)
         cfg = self.model.config
         self.size = self.model.input_size
         self.crop_scale = float(cfg["crop"]["box_scale"])
@@ -62,6 +75,11 @@ class Landmarker:
         score = out.peaks.mean(axis=1)
         return [LandmarkResult(to_frame(out.refined[i], m), to_frame(out.coarse[i], m),
                                float(score[i])) for i, m in enumerate(mats)]
+
+    def warmup(self) -> None:
+        """Run the model once on a dummy crop, so the first real frame does not pay for
+        compiling (or loading from Numba's cache) the kernels. Call it at start-up in servers."""
+        self.model.warmup()
 
     def predict(self, frame_bgr: np.ndarray, crops: list[CropBox]):
         """Tracker interface: -> list of (points float32 (68, 2) frame pixels, score)."""

@@ -22,11 +22,11 @@ import argparse
 import dataclasses
 import json
 from dataclasses import dataclass
-from importlib import resources
 
 import numpy as np
 
 from tracker import masks as _masks
+from tracker._resources import resource
 from tracker.blend import TintParams, lab_stats, tint_lab
 from tracker.colors import HEX_FORMATS, hex_to_lab, parse_hex
 
@@ -215,7 +215,7 @@ def render(image_bgr: np.ndarray, faces_landmarks, look: Look | None) -> np.ndar
 
 def available_looks() -> tuple[str, ...]:
     """Names of the preset looks shipped in tracker/looks/*.json, sorted."""
-    folder = resources.files("tracker") / "looks"
+    folder = resource("looks")
     return tuple(sorted(f.name[:-5] for f in folder.iterdir() if f.name.endswith(".json")))
 
 
@@ -224,7 +224,7 @@ def load_look(name: str) -> Look:
     choices = available_looks()
     if name not in choices:
         raise ValueError(f"unknown look {name!r}: choose one of {', '.join(choices)}")
-    path = resources.files("tracker") / "looks" / f"{name}.json"
+    path = resource("looks", f"{name}.json")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:

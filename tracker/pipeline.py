@@ -7,6 +7,7 @@ names and renamed when complete, so an error never leaves a partial file.
 """
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import time
@@ -17,13 +18,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from tracker._resources import resource
 from tracker.draw import DrawSpec, draw_landmarks as _draw
 from tracker.errors import InputError, OutputError
-from tracker.io import LANDMARK_FORMATS, LandmarkWriter, VideoReader, VideoWriter, atomic_path, open_video
+from tracker.io import LANDMARK_FORMATS, LandmarkWriter, VideoWriter, atomic_path
+from tracker.sources import FILE, FrameSource, open_source
 from tracker.types import Face
 
-WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
-DEFAULT_WEIGHTS = WEIGHTS_DIR / "demo.h5"
+WEIGHTS_DIR = resource("weights")
+DEFAULT_WEIGHTS = resource("weights", "demo.h5")
 
 Render = Callable[[np.ndarray, list[Face]], np.ndarray]
 Progress = Callable[[int, "int | None", float], None]
@@ -53,20 +56,51 @@ def _check_landmarks_path(path: Path | None) -> None:
         raise InputError(f"landmarks output {path} must end in .json or .csv")
 
 
-def load_landmarker(weights: str | os.PathLike):
-    """The landmark model `tracker.landmarks.Landmarker(weights)`, with errors naming the file."""
+def load_landmarker(weights: str | os.PathLike, backend: str | None = None, threads: int | None = None):
+    """The landmark model `tracker.landmarks.Landmarker(weights, backend, threads)`, errors naming the file.
+
+    backend : "numba", "numpy" or None (Numba when it can be imported);
+    threads : thread cap for the model and OpenCV (None: see `Landmarker`).
+    """
     path = Path(weights)
     if not path.is_file():
         raise InputError(f"landmark weights not found: {path} (train and export a model, or pass --weights)")
+    from nnlite.backend import resolve_backend
+
+    try:
+        backend = resolve_backend(backend)
+    except (ValueError, RuntimeError) as exc:
+        raise InputError(str(exc)) from None
     try:
         from tracker.landmarks import Landmarker  # lazy: the model stack loads only when needed
     except ImportError as exc:
         raise InputError(f"the landmark model is not available ({exc})") from exc
     try:
-        return Landmarker(path)
+        return Landmarker(path, backend=backend, threads=threads)
     except (OSError, ValueError, KeyError) as exc:  # nnlite's WeightsError is a ValueError
         where = "" if str(path) in str(exc) else f" {path}"
         raise InputError(f"cannot load landmark weights{where}: {exc}") from exc
+
+
+def _thread_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return value
+
+
+def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add --backend and --threads (the CLIs pass them to `load_landmarker` and the Tracker)."""
+    from nnlite.backend import BACKENDS
+
+    parser.add_argument("--backend", choices=BACKENDS, default=None,
+                        help="kernel backend (default: $NNLITE_BACKEND, else numba when installed, else numpy)")
+    parser.add_argument("--threads", type=_thread_count, default=None, metavar="N",
+                        help="most CPU threads: caps the model's Numba kernels (default: cores - 1, 1 to 4) "
+                             "and, when given, OpenCV's")
 
 
 def makeup_renderer(look) -> Render | None:
@@ -96,7 +130,8 @@ def process_video(src, dst, tracker, render: Render | None = None, landmarks_out
                   draw_landmarks: bool = False, progress: Progress | None = None) -> VideoStats:
     """Track faces through a video and write the rendered video (same size and fps).
 
-    src : video path, or a `tracker.io.VideoReader` (e.g. over a synthetic source);
+    src : video path or stream URL (anything `tracker.sources.open_source` takes),
+        or an open `tracker.sources.FrameSource` (e.g. over a synthetic source);
     dst : output video path (.mp4, .m4v, .mov, .mkv, .avi);
     tracker : a `tracker.tracking.Tracker` (reset before the first frame);
     render : optional callable (frame, faces) -> new frame, e.g. the makeup renderer;
@@ -110,9 +145,9 @@ def process_video(src, dst, tracker, render: Render | None = None, landmarks_out
     dst = Path(dst)
     landmarks_path = Path(landmarks_out) if landmarks_out is not None else None
     _check_landmarks_path(landmarks_path)
-    reader = src if isinstance(src, VideoReader) else open_video(src)
+    reader = src if isinstance(src, FrameSource) else open_source(src)
     with reader:
-        if not isinstance(src, VideoReader) and _same_file(Path(src), dst):
+        if reader.kind == FILE and _same_file(Path(reader.name), dst):
             raise OutputError(f"output {dst} would overwrite the input")
         if landmarks_path is not None and _same_file(landmarks_path, dst):
             raise OutputError(f"landmarks output {landmarks_path} is the same file as the video output")

@@ -25,16 +25,26 @@ and the detector any `tracker.detection.Detector`.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
+from nnlite._jit import resolve_threads, thread_limit
 from tracker.detection.core import Detector
 from tracker.geometry import box_to_crop, landmark_box, landmarks_to_crop
 from tracker.smoothing import OneEuroFilter, SmoothingParams
 from tracker.types import Box, Face
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StageTimes:
+    """Wall time one `Tracker.process` call spent in each stage, in seconds."""
+    detect: float = 0.0      # the face detector (0 on frames where it did not run)
+    landmarks: float = 0.0   # the landmark model, tracked faces and new detections
 
 
 @dataclass
@@ -67,6 +77,16 @@ class Tracker:
             are merged (the older one is kept).
         smoothing_params: One Euro parameters.
         fps: frame rate assumed when `process` is called without a timestamp.
+        threads: most CPU threads per frame: caps Numba's parallel kernels in
+            the landmark model and, when given, sets OpenCV's thread count
+            (`cv2.setNumThreads`, process-wide). None: Numba threads capped at
+            one core fewer than available (1 to 4), OpenCV unchanged.
+
+    `Tracker.from_weights(...)` builds the landmark model and detector too;
+    `warmup()` compiles the kernels at start-up instead of on the first frame.
+
+    After each `process` call, `last_times` (a `StageTimes`) holds the time
+    that frame spent in the detector and in the landmark model.
 
     Raises:
         ValueError: on out-of-range arguments.
@@ -76,7 +96,8 @@ class Tracker:
                  static_image_mode: bool = False, min_detection_score: float = 0.5,
                  min_tracking_score: float = 0.5, smoothing: bool = True,
                  redetect_interval: int = 10, overlap_iou: float = 0.3,
-                 smoothing_params: SmoothingParams = SmoothingParams(), fps: float = 30.0):
+                 smoothing_params: SmoothingParams = SmoothingParams(), fps: float = 30.0,
+                 threads: int | None = None):
         if max_faces < 1:
             raise ValueError(f"max_faces must be >= 1, got {max_faces}")
         if redetect_interval < 1:
@@ -96,8 +117,56 @@ class Tracker:
         self.overlap_iou = float(overlap_iou)
         self.smoothing_params = smoothing_params
         self.fps = float(fps)
+        self.threads = resolve_threads(threads)
+        if threads is not None:
+            cv2.setNumThreads(threads)
         self._next_id = 1
+        self.last_times = StageTimes()
+        self._detect_s = self._landmarks_s = 0.0
         self.reset()
+
+    @classmethod
+    def from_weights(cls, weights=None, detector="cascade", backend: str | None = None,
+                     threads: int | None = None, **options) -> "Tracker":
+        """A Tracker with its landmark model and detector built from files.
+
+        Args:
+            weights: landmark model (.h5; default: the shipped weights/demo.h5).
+            detector: a name in `tracker.detection.DETECTORS` or a detector object.
+            backend: "numba", "numpy" or None (Numba when it can be imported).
+            threads: thread cap for the model, the tracker and OpenCV (see the class).
+            **options: any other `Tracker` argument (max_faces, static_image_mode, ...).
+
+        Raises:
+            tracker.errors.InputError: missing or unreadable weights, unknown
+                detector or backend (the message names the input).
+        """
+        from tracker import pipeline
+        from tracker.detection import DETECTORS
+        from tracker.errors import InputError
+
+        if isinstance(detector, str):
+            if detector not in DETECTORS:
+                raise InputError(f"unknown detector {detector!r}; choose one of {', '.join(sorted(DETECTORS))}")
+            detector = DETECTORS[detector]()
+        landmarker = pipeline.load_landmarker(pipeline.DEFAULT_WEIGHTS if weights is None else weights,
+                                              backend=backend, threads=threads)
+        return cls(landmarker, detector, threads=threads, **options)
+
+    def warmup(self) -> float:
+        """Run the detector and the landmark model once on a blank frame; -> seconds taken.
+
+        The first call of each Numba kernel compiles it (or loads it from the
+        cache), which would otherwise land on the first real frame; servers call
+        this once at start-up. Tracks and ids are not touched.
+        """
+        start = time.perf_counter()
+        frame = np.zeros((240, 320, 3), np.uint8)
+        self.detector.detect(frame)
+        crop = box_to_crop((100.0, 60.0, 220.0, 180.0), self.landmarker.crop_scale)
+        with thread_limit(self.threads):
+            self.landmarker.predict(frame, [crop])
+        return time.perf_counter() - start
 
     def reset(self) -> None:
         """Drop every track (the next frame starts with detection). Ids keep increasing."""
@@ -129,11 +198,13 @@ class Tracker:
         self._since_detection += 1
         if self.static_image_mode:
             self._tracks = []
+        self._detect_s = self._landmarks_s = 0.0
         self._follow(frame_bgr)
         if len(self._tracks) < self.max_faces and (
                 self.static_image_mode or not self._tracks
                 or self._since_detection >= self.redetect_interval):
             self._detect(frame_bgr)
+        self.last_times = StageTimes(self._detect_s, self._landmarks_s)
         return [self._face(track, t) for track in sorted(self._tracks, key=lambda tr: tr.track_id)]
 
     # -- steps -----------------------------------------------------------------------------
@@ -141,7 +212,10 @@ class Tracker:
     def _predict(self, frame_bgr: np.ndarray, crops: list) -> list[tuple[np.ndarray, float]]:
         if not crops:
             return []
-        results = self.landmarker.predict(frame_bgr, crops)
+        start = time.perf_counter()
+        with thread_limit(self.threads):
+            results = self.landmarker.predict(frame_bgr, crops)
+        self._landmarks_s += time.perf_counter() - start
         if len(results) != len(crops):
             raise RuntimeError(f"landmarker returned {len(results)} results for {len(crops)} crops")
         out = []
@@ -173,8 +247,10 @@ class Tracker:
     def _detect(self, frame_bgr: np.ndarray) -> None:
         """Run the detector and start tracks for new faces."""
         self._since_detection = 0
-        boxes = sorted((b for b in self.detector.detect(frame_bgr) if b.score >= self.min_detection_score),
-                       key=lambda b: -b.score)
+        start = time.perf_counter()
+        found = self.detector.detect(frame_bgr)
+        self._detect_s += time.perf_counter() - start
+        boxes = sorted((b for b in found if b.score >= self.min_detection_score), key=lambda b: -b.score)
         taken = [track.box() for track in self._tracks]
         fresh: list[Box] = []
         for box in boxes:

@@ -32,10 +32,13 @@ and the expanding pointwise core (``cout >= cin``) run their innermost loop over
 contiguous channels of both the weights and the NHWC data.
 """
 import numpy as np
-from numba import njit, prange
+from nnlite._jit import njit, prange
 
 from nnlite import config
 from nnlite.kernels.activations import _act_inplace_nb, _act_inplace_np, act_code
+from nnlite.kernels.gemm import act_bounds, gemm_rows_nb, pack_matrix
+from nnlite.kernels.simd import aligned_zeros
+from nnlite._jit import get_num_threads
 
 # ---------------------------------------------------------------------------
 # Validation helpers (shared by the other kernel modules).
@@ -325,15 +328,16 @@ def conv2d(x, w, b=None, stride=1, pad=0, groups=1, act="none"):
     ``H_out = (H + 2*pad - k) // stride + 1``, same for ``W_out``; dilation 1.
     Cross-correlation as in ``torch.nn.functional.conv2d``: output pixel ``(oy, ox)``
     reads input rows ``oy*stride - pad + ky``, ``ky = 0..k-1``.
-    Dispatches to :func:`pointwise_conv2d` (1x1, stride 1, pad 0, groups 1) and to
-    :func:`depthwise_conv2d` (groups = C = cout); other cases run a general kernel
-    parallel over output rows.
+    ``groups=1`` (1x1 included) runs :func:`conv2d_packed`: per output row an
+    im2col gather and a register-tiled GEMM. ``groups = C = cout`` dispatches to
+    :func:`depthwise_conv2d`; other grouped cases run a general kernel (im2col and
+    dot products per group) parallel over output rows.
     """
     x, w, b, stride, pad, groups, code, out_hw = _check_conv2d(
         x, w, b, stride, pad, groups, act, "conv2d")
     k, cin, cout = w.shape[0], x.shape[3], w.shape[3]
-    if k == 1 and stride == 1 and pad == 0 and groups == 1:
-        return _pointwise_run(x, w.reshape(cin, cout), b, code)
+    if groups == 1:
+        return _conv2d_gemm_run(x, w, b, k, stride, pad, code, out_hw)
     if groups == cin and cout == cin:
         out = np.empty((x.shape[0], out_hw[0], out_hw[1], cout), np.float32)
         _depthwise_conv2d_nb(x, w.reshape(k, k, cin), b, (stride, pad, code), out)
@@ -554,6 +558,288 @@ def _conv2d_np(x, w, b, stride, pad, groups, code):
 
 
 # ---------------------------------------------------------------------------
+# groups=1 convolution (any k, stride, pad; 1x1 included) through the packed GEMM.
+# ---------------------------------------------------------------------------
+
+
+def pack_conv2d(w, b=None):
+    """Pack ``groups=1`` conv weights for :func:`conv2d_packed`.
+
+    Parameters
+    ----------
+    w : float32 ndarray (k, k, cin, cout) HWIO, or (cin, cout) for a 1x1 conv
+        Weights in the :func:`conv2d` or :func:`pointwise_conv2d` layout.
+    b : float32 ndarray (cout,) or None
+        Bias; None means zeros.
+
+    Returns
+    -------
+    wmat : float32 ndarray (k*k*cin, C8)
+        The im2col weight matrix, row ``(ky*k + kx)*cin + ci``, zero-padded to
+        ``C8 = padded(cout)`` columns (:func:`nnlite.kernels.gemm.pack_matrix`).
+    b8 : float32 ndarray (C8,)
+        Padded bias.
+    """
+    return pack_matrix(w.reshape(-1, w.shape[-1]), b)
+
+
+def conv2d_scratch(x_shape, k, stride, pad, c8, workers):
+    """Per-worker scratch rows of :func:`conv2d_packed` (reusable across calls).
+
+    Parameters
+    ----------
+    x_shape : tuple of int
+        Input shape (N, H, W, cin).
+    k : int
+        Kernel size.
+    stride : int
+        Stride.
+    pad : int
+        Zero padding.
+    c8 : int
+        Packed output channels (``wmat.shape[1]``).
+    workers : int
+        Parallel workers.
+
+    Returns
+    -------
+    scratch : tuple of float32 ndarray
+        ``(patch (workers, W_out, k*k*cin), rows (workers, W_out, C8))``; the patch
+        is empty for a 1x1, stride-1, unpadded conv (it reads the input rows directly).
+    """
+    w_out = (x_shape[2] + 2 * pad - k) // stride + 1
+    direct = k == 1 and stride == 1 and pad == 0
+    n_patch = 0 if direct else k * k * x_shape[3]
+    return (aligned_zeros((workers, w_out if n_patch else 0, n_patch)),
+            aligned_zeros((workers, w_out, c8)))
+
+
+def conv2d_workers(n_rows, work):
+    """Parallel workers for :func:`conv2d_packed`.
+
+    Parameters
+    ----------
+    n_rows : int
+        Output rows N * H_out.
+    work : int
+        Input size N*H*W*cin (compared with ``nnlite.config.MIN_PARALLEL_WORK``).
+
+    Returns
+    -------
+    workers : int
+        ``min(threads, n_rows)``, or 1 for small layers.
+    """
+    n_threads = get_num_threads()
+    if n_threads == 1 or work < config.MIN_PARALLEL_WORK:
+        return 1
+    return max(1, min(n_threads, n_rows))
+
+
+def conv2d_packed(x, wmat, b8, k, stride, pad, code, out, scratch=None):
+    """``groups=1`` convolution on packed weights into ``out`` (no argument checks).
+
+    Parameters
+    ----------
+    x : float32 ndarray (N, H, W, cin), C-contiguous
+        Input.
+    wmat : float32 ndarray (k*k*cin, C8)
+        Packed weights (:func:`pack_conv2d`).
+    b8 : float32 ndarray (C8,)
+        Packed bias.
+    k : int
+        Kernel size.
+    stride : int
+        Stride.
+    pad : int
+        Zero padding.
+    code : int
+        Activation code.
+    out : float32 ndarray (N, H_out, W_out, cout), C-contiguous
+        Output, overwritten; ``cout <= C8``.
+    scratch : tuple of float32 ndarray or None
+        From :func:`conv2d_scratch` with at least :func:`conv2d_workers` workers;
+        None allocates it.
+
+    Returns
+    -------
+    out : float32 ndarray
+        ``out``.
+
+    Notes
+    -----
+    Per output row: gather the im2col patch (W_out, k*k*cin) (skipped for a 1x1
+    stride-1 conv, whose patch is the input row itself), one register-tiled GEMM
+    (:func:`nnlite.kernels.gemm.gemm_rows_nb`) with bias and activation into a
+    scratch row, copy the ``cout`` real channels out. Rows are split in contiguous
+    chunks across workers.
+    """
+    n_rows = out.shape[0] * out.shape[1]
+    workers = conv2d_workers(n_rows, x.size)
+    if scratch is None or scratch[1].shape[0] < workers:
+        scratch = conv2d_scratch(x.shape, k, stride, pad, wmat.shape[1], workers)
+    lo, hi = act_bounds(code)
+    if workers == 1:
+        _conv2d_gemm_serial_nb(x, wmat, b8, (k, stride, pad), lo, hi, scratch, out)
+    else:
+        _conv2d_gemm_nb(x, wmat, b8, (k, stride, pad), lo, hi, scratch, out, workers)
+    return out
+
+
+def _conv2d_gemm_run(x, w, b, k, stride, pad, code, out_hw):
+    """Pack, allocate and run :func:`conv2d_packed` (the public wrappers' path).
+
+    Parameters
+    ----------
+    x : float32 ndarray (N, H, W, cin)
+        Input, checked.
+    w : float32 ndarray (k, k, cin, cout) or (cin, cout)
+        Weights.
+    b : float32 ndarray (cout,)
+        Bias.
+    k : int
+        Kernel size.
+    stride : int
+        Stride.
+    pad : int
+        Zero padding.
+    code : int
+        Activation code.
+    out_hw : tuple of int
+        Output height and width.
+
+    Returns
+    -------
+    out : float32 ndarray (N, H_out, W_out, cout)
+        Output.
+    """
+    wmat, b8 = pack_conv2d(w, b)
+    out = np.empty((x.shape[0],) + tuple(out_hw) + (w.shape[-1],), np.float32)
+    return conv2d_packed(x, wmat, b8, k, stride, pad, code, out)
+
+
+@njit(cache=config.CACHE, parallel=config.PARALLEL)
+def _conv2d_gemm_nb(x, wmat, b8, geom, lo, hi, scratch, out, workers):
+    """GEMM convolution core, ``workers`` threads over contiguous chunks of rows.
+
+    Parameters
+    ----------
+    x : float32 ndarray (N, H, W, cin)
+        Input.
+    wmat : float32 ndarray (k*k*cin, C8)
+        Packed weights.
+    b8 : float32 ndarray (C8,)
+        Packed bias.
+    geom : tuple of int
+        ``(k, stride, pad)``.
+    lo : float32
+        Lower clamp of the activation.
+    hi : float32
+        Upper clamp.
+    scratch : tuple of float32 ndarray
+        Per-worker ``(patch, rows)`` buffers.
+    out : float32 ndarray (N, H_out, W_out, cout)
+        Output, overwritten.
+    workers : int
+        Number of parallel workers.
+    """
+    patch, rows = scratch
+    h_out = out.shape[1]
+    n_rows = out.shape[0] * h_out
+    chunk = (n_rows + workers - 1) // workers
+    for wk in prange(workers):
+        for row in range(wk * chunk, min((wk + 1) * chunk, n_rows)):
+            n = row // h_out
+            _conv2d_gemm_row_nb(x, wmat, b8, geom, lo, hi, n, row - n * h_out, patch[wk],
+                                rows[wk], out)
+
+
+@njit(cache=config.CACHE)
+def _conv2d_gemm_serial_nb(x, wmat, b8, geom, lo, hi, scratch, out):
+    """Serial GEMM convolution core (worker 0's scratch).
+
+    Parameters
+    ----------
+    x : float32 ndarray (N, H, W, cin)
+        Input.
+    wmat : float32 ndarray (k*k*cin, C8)
+        Packed weights.
+    b8 : float32 ndarray (C8,)
+        Packed bias.
+    geom : tuple of int
+        ``(k, stride, pad)``.
+    lo : float32
+        Lower clamp of the activation.
+    hi : float32
+        Upper clamp.
+    scratch : tuple of float32 ndarray
+        ``(patch, rows)`` buffers.
+    out : float32 ndarray (N, H_out, W_out, cout)
+        Output, overwritten.
+    """
+    patch, rows = scratch
+    for n in range(out.shape[0]):
+        for oy in range(out.shape[1]):
+            _conv2d_gemm_row_nb(x, wmat, b8, geom, lo, hi, n, oy, patch[0], rows[0], out)
+
+
+@njit(cache=config.CACHE)
+def _conv2d_gemm_row_nb(x, wmat, b8, geom, lo, hi, n, oy, patch, rows, out):
+    """One output row: im2col gather, register-tiled GEMM, copy of the real channels.
+
+    Parameters
+    ----------
+    x : float32 ndarray (N, H, W, cin)
+        Input.
+    wmat : float32 ndarray (k*k*cin, C8)
+        Packed weights.
+    b8 : float32 ndarray (C8,)
+        Packed bias.
+    geom : tuple of int
+        ``(k, stride, pad)``.
+    lo : float32
+        Lower clamp of the activation.
+    hi : float32
+        Upper clamp.
+    n : int
+        Image.
+    oy : int
+        Output row.
+    patch : float32 ndarray (W_out, k*k*cin)
+        im2col scratch (unused, may be empty, for a direct 1x1 conv).
+    rows : float32 ndarray (W_out, C8)
+        GEMM output scratch.
+    out : float32 ndarray (N, H_out, W_out, cout)
+        Output; row ``oy`` of image ``n`` is written.
+    """
+    k, stride, pad = geom
+    h_in, w_in, cin = x.shape[1], x.shape[2], x.shape[3]
+    w_out, cout = out.shape[2], out.shape[3]
+    if k == 1 and stride == 1 and pad == 0:
+        gemm_rows_nb(x[n, oy], wmat, b8, lo, hi, rows)
+    else:
+        zero = np.float32(0.0)
+        for ox in range(w_out):
+            pr = patch[ox]
+            for ky in range(k):
+                iy = oy * stride - pad + ky
+                for kx in range(k):
+                    ix = ox * stride - pad + kx
+                    j0 = (ky * k + kx) * cin
+                    if iy < 0 or iy >= h_in or ix < 0 or ix >= w_in:
+                        for ci in range(cin):
+                            pr[j0 + ci] = zero
+                    else:
+                        xr = x[n, iy, ix]
+                        for ci in range(cin):
+                            pr[j0 + ci] = xr[ci]
+        gemm_rows_nb(patch, wmat, b8, lo, hi, rows)
+    o = out[n, oy]
+    for ox in range(w_out):
+        for co in range(cout):
+            o[ox, co] = rows[ox, co]
+
+
+# ---------------------------------------------------------------------------
 # pointwise_conv2d: 1x1 convolution, stride 1.
 # ---------------------------------------------------------------------------
 
@@ -611,18 +897,16 @@ def pointwise_conv2d(x, w, b=None, act="none"):
 
     Notes
     -----
-    Output size equals input size (``k = 1``, stride 1, no padding). Parallel over
-    blocks of pixels. Two inner loops: for ``cin > cout`` the weights are
-    transposed once per call to (cout, cin) and each output is a dot product over
-    contiguous input channels, 4 pixels at a time; otherwise output rows are
-    accumulated from 4 weight rows at a time (see :func:`_pw_rows_nb`).
+    Output size equals input size (``k = 1``, stride 1, no padding). Runs
+    :func:`conv2d_packed` (weights packed per call): each image row is one
+    register-tiled GEMM, rows parallel across threads.
     """
     x, w, b, code = _check_pointwise(x, w, b, act, "pointwise_conv2d")
     return _pointwise_run(x, w, b, code)
 
 
 def _pointwise_run(x, w, b, code):
-    """Run the pointwise core on checked arguments, choosing its inner loop.
+    """Run the pointwise conv on checked arguments (:func:`conv2d_packed`, k = 1).
 
     Parameters
     ----------
@@ -640,13 +924,7 @@ def _pointwise_run(x, w, b, code):
     out : float32 ndarray (N, H, W, cout)
         Output.
     """
-    cin, cout = w.shape
-    transposed = cin > cout
-    w_core = np.ascontiguousarray(w.T) if transposed else w
-    out = np.empty(x.shape[:3] + (cout,), np.float32)
-    _pointwise_conv2d_nb(x.reshape(-1, cin), w_core, b, (code, int(transposed)),
-                         out.reshape(-1, cout))
-    return out
+    return _conv2d_gemm_run(x, w, b, 1, 1, 0, code, x.shape[1:3])
 
 
 #: Pixels per parallel work item of the pointwise core.

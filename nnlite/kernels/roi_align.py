@@ -16,10 +16,11 @@ match torchvision to float32 rounding of the final sums:
   ``y >= H - 1`` to ``H - 1`` (same for ``x``).
 """
 import numpy as np
-from numba import njit
+from nnlite._jit import njit
 
 from nnlite import config
 from nnlite.kernels.conv import _check_array, _check_int
+from nnlite.kernels.simd import LANES, vadd, vload1, vmul, vsplat, vstore1
 
 
 def _check_roi_align(x, rois, output_size, spatial_scale, sampling_ratio, aligned, where):
@@ -136,74 +137,218 @@ def _roi_align_nb(x, rois, scale, geom, out):
     out : float32 ndarray (K, oh, ow, C)
         Output, overwritten.
     """
+    tables = roi_axis_tables(max(out.shape[1], out.shape[2]) * geom[0])
+    for k in range(rois.shape[0]):
+        _roi_align_one_nb(x, rois, k, scale, geom, out[k], 0, 0, out.shape[1], out.shape[2],
+                          tables)
+
+
+@njit(cache=config.CACHE)
+def roi_axis_tables(n):
+    """Scratch for :func:`_roi_align_one_nb`: sample tables of up to ``n`` samples per axis.
+
+    Parameters
+    ----------
+    n : int
+        Most samples along one axis (``max(oh, ow) * sampling_ratio``).
+
+    Returns
+    -------
+    tables : tuple of ndarray
+        ``(lo, hi)`` int64 (2, n) each, ``frac`` float32 (2, n), ``ok`` bool (2, n);
+        row 0 is y, row 1 is x.
+    """
+    return (np.empty((2, n), np.int64), np.empty((2, n), np.int64),
+            np.empty((2, n), np.float32), np.empty((2, n), np.bool_))
+
+
+@njit(cache=config.CACHE, fastmath=config.GEOMETRY_FASTMATH)
+def _roi_axis_nb(start, bin_size, n_bins, sr, length, axis, tables):
+    """Sample positions of one box along one axis: neighbours, weight, validity.
+
+    Parameters
+    ----------
+    start : float32
+        Scaled, shifted box start.
+    bin_size : float32
+        Bin size.
+    n_bins : int
+        Bins along the axis.
+    sr : int
+        Samples per bin.
+    length : int
+        Feature map size along the axis.
+    axis : int
+        Table row to fill (0: y, 1: x).
+    tables : tuple of ndarray
+        From :func:`roi_axis_tables`; entries ``0 .. n_bins*sr - 1`` of row
+        ``axis`` are written, sample ``bin*sr + i``.
+    """
+    lo_t, hi_t, frac_t, ok_t = tables
+    f0 = np.float32(0.0)
+    half = np.float32(0.5)
+    f_len = np.float32(length)
+    f_sr = np.float32(sr)
+    for p in range(n_bins):
+        for i in range(sr):
+            j = p * sr + i
+            # The same float32 expression as torchvision (and the NumPy reference).
+            pos = start + np.float32(p) * bin_size + (np.float32(i) + half) * bin_size / f_sr
+            # Written as not-in-range so NaN coordinates count as outside.
+            ok = pos >= np.float32(-1.0) and pos <= f_len
+            ok_t[axis, j] = ok
+            if not ok:
+                continue
+            c = max(pos, f0)
+            lo = int(c)
+            if lo >= length - 1:
+                lo = length - 1
+                hi = lo
+                c = np.float32(lo)
+            else:
+                hi = lo + 1
+            lo_t[axis, j] = lo
+            hi_t[axis, j] = hi
+            frac_t[axis, j] = c - np.float32(lo)
+
+
+@njit(cache=config.CACHE, fastmath=config.GEOMETRY_FASTMATH)
+def _roi_align_one_nb(x, rois, k, scale, geom, dst, oy0, ox0, oh, ow, tables):
+    """RoI align of box ``k`` into ``dst``; the arithmetic of torchvision's CPU kernel.
+
+    Parameters
+    ----------
+    x : float32 ndarray (N, H, W, C)
+        Features, C-contiguous.
+    rois : float32 ndarray (K, 5)
+        Boxes with valid batch indices.
+    k : int
+        The box.
+    scale : float32
+        Spatial scale.
+    geom : tuple of int
+        ``(sampling_ratio, aligned)``.
+    dst : float32 ndarray (>= oy0 + oh, >= ox0 + ow, >= C), C-contiguous
+        Output buffer; bin ``(ph, pw)`` goes to ``dst[oy0 + ph, ox0 + pw, :C]`` (e.g.
+        the interior of a zero-bordered window).
+    oy0 : int
+        Row of bin (0, 0) in ``dst``.
+    ox0 : int
+        Column of bin (0, 0) in ``dst``.
+    oh : int
+        Bins along y.
+    ow : int
+        Bins along x.
+    tables : tuple of ndarray
+        Scratch from :func:`roi_axis_tables` with room for ``max(oh, ow) * sr`` samples.
+
+    Notes
+    -----
+    y and x are separable: the sample positions, neighbour indices and weights of
+    each axis are computed once per box (:func:`_roi_axis_nb`), with exactly the
+    float32 operations of the per-sample formula, then every bin combines them.
+    Flat offsets instead of array views keep the per-bin work to loads and sums.
+    """
     sr, aligned = geom
     h_in, w_in, n_ch = x.shape[1], x.shape[2], x.shape[3]
-    n_rois, oh, ow = out.shape[0], out.shape[1], out.shape[2]
     f0 = np.float32(0.0)
     f1 = np.float32(1.0)
-    fm1 = np.float32(-1.0)
-    half = np.float32(0.5)
-    offset = half if aligned else f0
-    f_h = np.float32(h_in)
-    f_w = np.float32(w_in)
-    f_sr = np.float32(sr)
+    offset = np.float32(0.5) if aligned else f0
     count = np.float32(sr * sr)
-    for task in range(n_rois * oh):
-        k = task // oh
-        ph = task - k * oh
-        n = int(rois[k, 0])
-        xs = rois[k, 1] * scale - offset
-        ys = rois[k, 2] * scale - offset
-        roi_w = (rois[k, 3] * scale - offset) - xs
-        roi_h = (rois[k, 4] * scale - offset) - ys
-        if not aligned:
-            roi_w = max(roi_w, f1)
-            roi_h = max(roi_h, f1)
-        bin_h = roi_h / np.float32(oh)
-        bin_w = roi_w / np.float32(ow)
+    n = int(rois[k, 0])
+    xs = rois[k, 1] * scale - offset
+    ys = rois[k, 2] * scale - offset
+    roi_w = (rois[k, 3] * scale - offset) - xs
+    roi_h = (rois[k, 4] * scale - offset) - ys
+    if not aligned:
+        roi_w = max(roi_w, f1)
+        roi_h = max(roi_h, f1)
+    _roi_axis_nb(ys, roi_h / np.float32(oh), oh, sr, h_in, 0, tables)
+    _roi_axis_nb(xs, roi_w / np.float32(ow), ow, sr, w_in, 1, tables)
+    lo_t, hi_t, frac_t, ok_t = tables
+    xf = x[n].reshape(-1)
+    df = dst.reshape(-1)
+    d_row, d_ch = dst.shape[1] * dst.shape[2], dst.shape[2]
+    x_row = w_in * n_ch
+    c8 = n_ch - n_ch % LANES
+    vzero = vsplat(f0)
+    for ph in range(oh):
         for pw in range(ow):
-            o = out[k, ph, pw]
-            for c in range(n_ch):
-                o[c] = f0
+            o = (oy0 + ph) * d_row + (ox0 + pw) * d_ch
+            for c in range(0, c8, LANES):
+                vstore1(df, o + c, vzero)
+            for c in range(c8, n_ch):
+                df[o + c] = f0
             for iy in range(sr):
-                y = ys + np.float32(ph) * bin_h + (np.float32(iy) + half) * bin_h / f_sr
+                yj = ph * sr + iy
+                if not ok_t[0, yj]:
+                    continue
+                ly = frac_t[0, yj]
+                hy = f1 - ly
+                r_lo = lo_t[0, yj] * x_row
+                r_hi = hi_t[0, yj] * x_row
                 for ix in range(sr):
-                    xx = xs + np.float32(pw) * bin_w + (np.float32(ix) + half) * bin_w / f_sr
-                    # Written as not-in-range so NaN coordinates count as outside.
-                    if not (y >= fm1 and y <= f_h and xx >= fm1 and xx <= f_w):
+                    xj = pw * sr + ix
+                    if not ok_t[1, xj]:
                         continue
-                    yc = max(y, f0)
-                    xc = max(xx, f0)
-                    y_lo = int(yc)
-                    x_lo = int(xc)
-                    if y_lo >= h_in - 1:
-                        y_lo = h_in - 1
-                        y_hi = y_lo
-                        yc = np.float32(y_lo)
-                    else:
-                        y_hi = y_lo + 1
-                    if x_lo >= w_in - 1:
-                        x_lo = w_in - 1
-                        x_hi = x_lo
-                        xc = np.float32(x_lo)
-                    else:
-                        x_hi = x_lo + 1
-                    ly = yc - np.float32(y_lo)
-                    lx = xc - np.float32(x_lo)
-                    hy = f1 - ly
+                    lx = frac_t[1, xj]
                     hx = f1 - lx
-                    w1 = hy * hx
-                    w2 = hy * lx
-                    w3 = ly * hx
-                    w4 = ly * lx
-                    v1 = x[n, y_lo, x_lo]
-                    v2 = x[n, y_lo, x_hi]
-                    v3 = x[n, y_hi, x_lo]
-                    v4 = x[n, y_hi, x_hi]
-                    for c in range(n_ch):
-                        o[c] += w1 * v1[c] + w2 * v2[c] + w3 * v3[c] + w4 * v4[c]
-            for c in range(n_ch):
-                o[c] = o[c] / count
+                    c_lo = lo_t[1, xj] * n_ch
+                    c_hi = hi_t[1, xj] * n_ch
+                    _bilinear_add_nb(df, o, xf, r_lo + c_lo, r_lo + c_hi, r_hi + c_lo,
+                                     r_hi + c_hi, hy * hx, hy * lx, ly * hx, ly * lx, n_ch)
+            if sr != 1:
+                for c in range(n_ch):
+                    df[o + c] = df[o + c] / count
+
+
+@njit(cache=config.CACHE, fastmath=config.GEOMETRY_FASTMATH, inline="always")
+def _bilinear_add_nb(df, o, xf, i1, i2, i3, i4, w1, w2, w3, w4, n_ch):
+    """``df[o + c] += w1*xf[i1 + c] + w2*xf[i2 + c] + w3*xf[i3 + c] + w4*xf[i4 + c]``.
+
+    Parameters
+    ----------
+    df : float32 ndarray, 1-D
+        Accumulator buffer.
+    o : int
+        Offset of the accumulator's channel 0 in ``df``.
+    xf : float32 ndarray, 1-D
+        One image's features, flat NHWC.
+    i1 : int
+        Offset of the top-left neighbour's channel 0 in ``xf``.
+    i2 : int
+        Top-right neighbour.
+    i3 : int
+        Bottom-left neighbour.
+    i4 : int
+        Bottom-right neighbour.
+    w1 : float32
+        Weight of the top-left neighbour (likewise ``w2`` .. ``w4``).
+    w2 : float32
+        Top-right weight.
+    w3 : float32
+        Bottom-left weight.
+    w4 : float32
+        Bottom-right weight.
+    n_ch : int
+        Channels ``c = 0 .. n_ch - 1``.
+
+    Notes
+    -----
+    Eight channels at a time with separate multiplies and adds in the scalar order
+    (no fused multiply-add), so every lane rounds exactly as the scalar formula.
+    """
+    s1 = vsplat(w1)
+    s2 = vsplat(w2)
+    s3 = vsplat(w3)
+    s4 = vsplat(w4)
+    c8 = n_ch - n_ch % LANES
+    for c in range(0, c8, LANES):
+        t = vadd(vadd(vadd(vmul(s1, vload1(xf, i1 + c)), vmul(s2, vload1(xf, i2 + c))),
+                      vmul(s3, vload1(xf, i3 + c))), vmul(s4, vload1(xf, i4 + c)))
+        vstore1(df, o + c, vadd(vload1(df, o + c), t))
+    for c in range(c8, n_ch):
+        df[o + c] += w1 * xf[i1 + c] + w2 * xf[i2 + c] + w3 * xf[i3 + c] + w4 * xf[i4 + c]
 
 
 def roi_align_reference(x, rois, output_size, spatial_scale=1.0, sampling_ratio=1,

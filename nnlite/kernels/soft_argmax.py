@@ -7,7 +7,7 @@ Both kernels are serial: heatmaps are small (e.g. 16 x 16 x 68), and starting
 threads would cost more than it saves.
 """
 import numpy as np
-from numba import njit
+from nnlite._jit import njit
 
 from nnlite import config
 from nnlite.kernels.conv import _check_array

@@ -39,19 +39,28 @@ def test_inverted_residual_matches_reference(case):
     assert out.shape == (n, (h - 1) // stride + 1, (w - 1) // stride + 1, cout)
 
 
-@pytest.mark.parametrize("case", [CASES[0], CASES[1]])
-@pytest.mark.parametrize("bands", [1, 2, 3, 5])
-def test_any_band_split_gives_the_same_result(case, bands):
-    """Band boundaries (recomputed expanded rows) do not change the output."""
+@pytest.mark.parametrize("case", [CASES[0], CASES[1], CASES[4]])
+@pytest.mark.parametrize("bands, workers", [(1, 1), (2, 2), (3, 2), (5, 3)])
+def test_any_band_split_gives_the_same_result(case, bands, workers):
+    """Band boundaries (recomputed expanded rows) and workers do not change the output."""
     x, we, be, wd, bd, wp, bp, stride, residual = _args(case, seed=11)
     want = ir.inverted_residual_reference(x, we, be, wd, bd, wp, bp, stride, residual)
+    packed = ir.pack_inverted_residual(we, be, wd, bd, wp, bp)
+    scratch = ir.inverted_residual_scratch(x.shape, packed, stride, workers)
+    for s in scratch:  # the kernel must not depend on what the reused buffers hold
+        s[...] = np.nan
     got = np.empty_like(want)
-    ir._inverted_residual_nb(x, (we, be, wd, bd, wp, bp), (stride, int(residual), 1, bands, 0),
-                             got)
+    ir._inverted_residual_nb(x, packed, (stride, int(residual), int(we is not None), bands),
+                             scratch, got, workers)
     np.testing.assert_allclose(got, want, atol=ATOL, rtol=RTOL)
+    serial = np.empty_like(want)
+    ir._inverted_residual_serial_nb(x, packed, (stride, int(residual), int(we is not None), 1),
+                                    scratch, serial)
+    np.testing.assert_array_equal(got, serial)
 
 
-def test_serial_and_threaded_agree():
+def test_serial_and_threaded_agree(monkeypatch):
+    monkeypatch.setattr(ir.config, "MIN_PARALLEL_WORK", 0)
     args = _args(CASES[2], seed=5)
     old = numba.get_num_threads()
     try:

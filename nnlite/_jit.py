@@ -1,0 +1,186 @@
+"""Numba when it can be imported, plain-Python stand-ins when it cannot.
+
+Every module with ``@njit`` kernels (nnlite.kernels, tracker.blend,
+tracker.detection.cascade) imports ``njit``, ``prange`` and
+``get_num_threads`` from here instead of from numba, so those modules, and
+the NumPy references beside each kernel, import on a machine without Numba.
+There ``njit`` returns the function unchanged, ``prange`` is ``range`` and
+one thread is reported; callers pick the NumPy code paths (see
+``nnlite.backend``), so the undecorated kernels never run in hot paths.
+
+Numba's compile cache goes to a per-user folder, never next to the package
+(which may be read-only): ``$NUMBA_CACHE_DIR`` when the user set it, else
+``$XDG_CACHE_HOME/nnlite/numba`` or ``~/.cache/nnlite/numba``. This module
+sets ``NUMBA_CACHE_DIR`` before importing numba. When that folder cannot be
+created or written, kernels compile without caching (no error, only slower
+start-up).
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import tempfile
+import warnings
+
+log = logging.getLogger(__name__)
+
+
+class NumbaMissingWarning(RuntimeWarning):
+    """Numba cannot be imported: the NumPy code paths run instead (slower)."""
+
+
+def _writable_dir(path: str) -> bool:
+    try:
+        os.makedirs(path, exist_ok=True)
+        tempfile.TemporaryFile(dir=path).close()
+    except OSError:
+        return False
+    return True
+
+
+def _default_cache_dir() -> str | None:
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):  # the XDG spec says to ignore relative values
+        home = os.path.expanduser("~")
+        if not os.path.isabs(home):  # no HOME and no password entry
+            return None
+        base = os.path.join(home, ".cache")
+    return os.path.join(base, "nnlite", "numba")
+
+
+def _setup_cache_dir() -> str | None:
+    """Set NUMBA_CACHE_DIR unless the user did; -> the folder, or None when nothing is writable."""
+    user = os.environ.get("NUMBA_CACHE_DIR", "")
+    path = user or _default_cache_dir()
+    if path is None or not _writable_dir(path):
+        log.info("numba cache folder %s is not writable; kernels compile without caching", path)
+        return None
+    if not user:
+        os.environ["NUMBA_CACHE_DIR"] = path
+    return path
+
+
+#: The folder Numba caches compiled kernels in (None: caching is off).
+CACHE_DIR = _setup_cache_dir()
+
+try:
+    import numba as _numba
+except Exception as exc:  # ImportError (also for sys.modules["numba"] = None), or a broken install
+    _numba = None
+    NUMBA_IMPORT_ERROR: str | None = f"{type(exc).__name__}: {exc}"
+else:
+    NUMBA_IMPORT_ERROR = None
+    if CACHE_DIR is not None and _numba.config.CACHE_DIR != CACHE_DIR:
+        _numba.core.config.reload_config()  # numba was imported before us: re-read the env
+
+#: True when numba imported; the Numba backend and kernels are available.
+HAVE_NUMBA = _numba is not None
+
+
+def njit(*args, **kwargs):
+    """``numba.njit`` (``cache`` off when no cache folder is writable), or a no-op decorator."""
+    if _numba is None:
+        if len(args) == 1 and callable(args[0]) and not kwargs:
+            return args[0]
+        return lambda fn: fn
+    if CACHE_DIR is None:
+        kwargs["cache"] = False
+    return _numba.njit(*args, **kwargs)
+
+
+prange = _numba.prange if HAVE_NUMBA else range
+
+
+def get_num_threads() -> int:
+    """Threads Numba's parallel loops use in the calling thread (1 without numba)."""
+    return _numba.get_num_threads() if HAVE_NUMBA else 1
+
+
+def max_threads() -> int:
+    """Most threads Numba can use (its pool size, NUMBA_NUM_THREADS); 1 without numba."""
+    return int(_numba.config.NUMBA_NUM_THREADS) if HAVE_NUMBA else 1
+
+
+#: Most threads the default cap allows: kernels on maps of 64x64 and smaller stop gaining
+#: beyond a few threads, so a big machine is not flooded by default.
+DEFAULT_MAX_THREADS = 4
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def default_threads() -> int:
+    """The default thread cap: one core fewer than available, at least 1, at most 4.
+
+    On a 2-core machine that is 1: the other core stays free for video decoding and
+    encoding, rendering and the host application. A parallel kernel waits for its
+    slowest thread, so running on more threads than there are free cores costs far
+    more than it gains (measured: 2 threads on a 2-core machine with one busy core
+    are about 5x slower per face than 1 thread).
+    """
+    return max(1, min(DEFAULT_MAX_THREADS, available_cores() - 1))
+
+
+def resolve_threads(threads: int | None) -> int:
+    """The thread cap to use: `threads` (checked), or `default_threads()` for None."""
+    if threads is None:
+        return default_threads()
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads must be an integer >= 1 (or None for the default), got {threads!r}")
+    return threads
+
+
+@contextlib.contextmanager
+def thread_limit(n: int | None):
+    """Run the block with Numba's parallel loops on at most `n` threads (None: unchanged).
+
+    A cap: the count in force is min(n, the caller's current count, the pool
+    size), so nested limits compose and never raise an outer one. Numba's
+    count is per calling thread, so this is safe from several threads at
+    once; the previous count is restored on exit.
+    """
+    if n is None or not HAVE_NUMBA:
+        yield
+        return
+    before = _numba.get_num_threads()
+    _numba.set_num_threads(max(1, min(int(n), before)))
+    try:
+        yield
+    finally:
+        _numba.set_num_threads(before)
+
+
+_warned = False
+_INTERNAL = ("nnlite", "tracker", "importlib", "_frozen_importlib")
+
+
+def warn_numba_missing() -> None:
+    """Warn once per process that Numba is missing and the NumPy code paths run instead.
+
+    Silent when the user chose the NumPy backend explicitly (NNLITE_BACKEND=numpy).
+    """
+    global _warned
+    if _warned or HAVE_NUMBA or os.environ.get("NNLITE_BACKEND", "").strip().lower() == "numpy":
+        return
+    _warned = True
+    # Point the warning at the first caller outside this project, counting frames the way
+    # `warnings` does (it skips the import machinery's frames).
+    level, frame = 1, sys._getframe(1)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not ("importlib" in filename and "_bootstrap" in filename):
+            level += 1
+        if frame.f_globals.get("__name__", "").partition(".")[0] not in _INTERNAL:
+            break
+        frame = frame.f_back
+    warnings.warn(f"numba cannot be imported ({NUMBA_IMPORT_ERROR}); nnlite and tracker run their "
+                  "NumPy code paths instead, which are slower. Install numba for full speed, or set "
+                  "NNLITE_BACKEND=numpy to choose the NumPy backend explicitly.",
+                  NumbaMissingWarning, stacklevel=level)

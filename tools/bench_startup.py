@@ -1,0 +1,272 @@
+"""Start-up and embedding costs: import time, first frame (cold and warm Numba cache), memory,
+per-face latency on both backends, and tracker speed on the NumPy backend.
+
+    python -m tools.bench_startup                          # weights/demo.h5
+    python -m tools.bench_startup --weights W.h5 --frames 30 --json startup.json
+
+Every start-up number comes from a fresh interpreter (a subprocess), as a user or
+a server would see it:
+
+- import: `import tracker`, and every module a tracker with makeup needs;
+- first frame: from `Tracker.from_weights(...)` to the first tracked and rendered
+  frame of the sample clip, with a cold Numba cache (a new, empty NUMBA_CACHE_DIR:
+  every kernel compiles) and with a warm one (the same folder again); then once more
+  with `Tracker.warmup()` called right after building, which moves the compile or
+  cache-load cost to start-up and leaves the first frame at its steady-state cost;
+- memory: resident set size after building and warming one tracker, beyond an
+  interpreter with numpy, numba (initialised), OpenCV, h5py and the tracker
+  modules loaded; and what a second tracker in the same process adds;
+- per face: `Landmarker.run` on one face crop, numba vs numpy backend (median);
+- tracker: frames/s over the first --frames frames of the sample clip, tracking
+  only and tracking + makeup, on Numba, and on NumPy in a process where numba
+  cannot be imported (the whole tracker then runs its NumPy code paths).
+
+Without weights/demo.h5 it falls back to tests/fixtures/model_small.h5 (a 64 px
+parity model) for a smoke run: those numbers show the harness works, not the
+speed of the shipped model. Shared machines are noisy; compare ratios.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "weights" / "demo.h5"
+SMOKE = ROOT / "tests" / "fixtures" / "model_small.h5"
+SAMPLE = ROOT / "tracker" / "data" / "sample.mp4"
+
+TARGETS = {  # informative, from the Embedding issue
+    "import_s": 1.0,          # import of tracker (everything a tracker with makeup needs)
+    "warm_first_frame_s": 2.0,
+    "rss_mb": 50.0,
+    "numpy_over_numba": 5.0,  # per face
+}
+
+_PRELUDE = """
+import json, os, sys, time
+t_start = time.perf_counter()
+"""
+
+_IMPORT = _PRELUDE + """
+import tracker
+t_pkg = time.perf_counter()
+import tracker.tracking, tracker.landmarks, tracker.detection, tracker.makeup, tracker.pipeline, tracker.io
+t_all = time.perf_counter()
+print(json.dumps({"package_s": t_pkg - t_start, "all_s": t_all - t_start}))
+"""
+
+_FIRST_FRAME = _PRELUDE + """
+from tracker.io import open_video
+from tracker.makeup import load_look, render
+from tracker.tracking import Tracker
+t_import = time.perf_counter()
+weights, sample, warm = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+with open_video(sample) as reader:
+    frames = [f for _, f in zip(range(2), reader)]
+look = load_look("natural")
+t0 = time.perf_counter()
+tracker = Tracker.from_weights(weights)
+t_build = time.perf_counter() - t0
+t_warmup = tracker.warmup() if warm else 0.0
+times, faces = [], []
+for frame in frames:
+    t = time.perf_counter()
+    found = tracker.process(frame)
+    render(frame, found, look)
+    times.append(time.perf_counter() - t)
+    faces.append(len(found))
+print(json.dumps({"import_s": t_import - t_start, "build_s": t_build, "warmup_s": t_warmup,
+                  "first_s": times[0], "second_s": times[1], "faces": faces}))
+"""
+
+_RSS = _PRELUDE + """
+import gc
+def rss_mb():
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:
+        import resource
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # peak, KiB on Linux
+import numpy, numba, cv2, h5py
+numba.njit(lambda v: v + 1)(1)  # initialise numba's compiler and runtime
+from tracker.tracking import Tracker
+import tracker.makeup, tracker.pipeline
+gc.collect()
+base = rss_mb()
+one = Tracker.from_weights(sys.argv[1]); one.warmup()
+gc.collect()
+first = rss_mb()
+two = Tracker.from_weights(sys.argv[1]); two.warmup()
+gc.collect()
+second = rss_mb()
+print(json.dumps({"base_mb": base, "first_tracker_mb": first - base, "next_tracker_mb": second - first}))
+"""
+
+_FPS = _PRELUDE + """
+if sys.argv[3] == "numpy":
+    sys.modules["numba"] = None  # the whole tracker on its NumPy code paths
+import warnings
+warnings.simplefilter("ignore")
+from tracker.io import open_video
+from tracker.makeup import load_look, render
+from tracker.tracking import Tracker
+weights, sample, n = sys.argv[1], sys.argv[2], int(sys.argv[4])
+with open_video(sample) as reader:
+    frames = [f for _, f in zip(range(n), reader)]
+tracker = Tracker.from_weights(weights)
+tracker.warmup()
+look = load_look("natural")
+render(frames[0], tracker.process(frames[0]), look)  # warm the makeup kernels too
+tracker.reset()
+track_s = render_s = 0.0
+with_faces = 0
+for frame in frames:
+    t = time.perf_counter()
+    faces = tracker.process(frame)
+    t1 = time.perf_counter()
+    render(frame, faces, look)
+    t2 = time.perf_counter()
+    track_s += t1 - t
+    render_s += t2 - t1
+    with_faces += bool(faces)
+print(json.dumps({"frames": len(frames), "with_faces": with_faces, "backend": tracker.landmarker.model.ops.name,
+                  "track_fps": len(frames) / track_s, "track_render_fps": len(frames) / (track_s + render_s)}))
+"""
+
+_PER_FACE = _PRELUDE + """
+import numpy as np
+from tracker.detection import CascadeDetector
+from tracker.geometry import box_to_crop
+from tracker.io import open_video
+from tracker.landmarks import Landmarker
+weights, sample, backend, runs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+with open_video(sample) as reader:
+    frame = next(iter(reader))
+boxes = CascadeDetector().detect(frame)
+lm = Landmarker(weights, backend=backend)
+crop = box_to_crop(boxes[0].as_tuple(), lm.crop_scale) if boxes else None
+if crop is None:
+    from tracker.geometry import CropBox
+    crop = CropBox(frame.shape[1] / 2, frame.shape[0] / 2, min(frame.shape[:2]) / 2)
+lm.warmup()
+for _ in range(3):
+    lm.run(frame, [crop])
+ts = []
+for _ in range(runs):
+    t = time.perf_counter()
+    lm.run(frame, [crop])
+    ts.append(time.perf_counter() - t)
+print(json.dumps({"backend": backend, "median_ms": 1000 * float(np.median(ts)),
+                  "p90_ms": 1000 * float(np.percentile(ts, 90)), "runs": runs, "threads": lm.threads}))
+"""
+
+
+def _run(code: str, args: list[str], env_extra: dict | None = None, timeout: float = 600) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != "NNLITE_BACKEND"}
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env.update(env_extra or {})
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code), *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"benchmark subprocess failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _sources_state() -> dict:
+    """mtime of every runtime source file: an edit during the run invalidates cache timings."""
+    return {str(p.relative_to(ROOT)): p.stat().st_mtime_ns
+            for pkg in ("nnlite", "tracker") for p in (ROOT / pkg).rglob("*.py")}
+
+
+def _median_of(runs: int, code: str, args: list[str], key: str, env_extra=None) -> dict:
+    results = [_run(code, args, env_extra) for _ in range(runs)]
+    results.sort(key=lambda r: r[key])
+    return results[len(results) // 2]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--weights", type=Path, default=None,
+                    help="landmark model (default weights/demo.h5; falls back to the small test model)")
+    ap.add_argument("--frames", type=int, default=30, help="frames of the sample clip for the fps runs")
+    ap.add_argument("--runs", type=int, default=50, help="timed calls per backend for the per-face latency")
+    ap.add_argument("--repeats", type=int, default=3, help="fresh interpreters for the import time (median)")
+    ap.add_argument("--json", type=Path, default=None, help="also write the results as JSON")
+    args = ap.parse_args(argv)
+
+    weights = args.weights or (DEMO if DEMO.is_file() else SMOKE)
+    smoke = weights.resolve() == SMOKE.resolve()
+    if not weights.is_file():
+        print(f"error: weights not found: {weights}", file=sys.stderr)
+        return 2
+    if smoke:
+        print(f"SMOKE RUN: {DEMO} does not exist, using the 64 px parity model {SMOKE}; "
+              "these numbers check the harness, they are not the shipped model's speed.\n")
+    w, s = str(weights), str(SAMPLE)
+    out = {"weights": w, "smoke_run": smoke, "targets": TARGETS}
+
+    sources = _sources_state()
+    out["import"] = _median_of(args.repeats, _IMPORT, [], "all_s")
+    with tempfile.TemporaryDirectory(prefix="nnlite-bench-cache-") as cache:
+        env = {"NUMBA_CACHE_DIR": cache}
+        out["cold"] = _run(_FIRST_FRAME, [w, s, "0"], env)
+        out["warm"] = _run(_FIRST_FRAME, [w, s, "0"], env)
+        out["warm_warmup"] = _run(_FIRST_FRAME, [w, s, "1"], env)
+        out["rss"] = _run(_RSS, [w], env)
+        out["per_face"] = {b: _run(_PER_FACE, [w, s, b, str(args.runs if b == "numba" else max(5, args.runs // 5))],
+                                   env) for b in ("numba", "numpy")}
+        out["fps"] = {b: _run(_FPS, [w, s, b, str(args.frames)], env) for b in ("numba", "numpy")}
+
+    imp, cold, warm, ww, rss = out["import"], out["cold"], out["warm"], out["warm_warmup"], out["rss"]
+    pf, fps = out["per_face"], out["fps"]
+    ratio = pf["numpy"]["median_ms"] / pf["numba"]["median_ms"]
+    warm_first = warm["build_s"] + warm["first_s"]
+    out["summary"] = {"import_s": imp["all_s"], "warm_first_frame_s": warm_first,
+                      "rss_mb": rss["first_tracker_mb"], "numpy_over_numba": ratio}
+
+    def verdict(key):
+        return "ok" if out["summary"][key] < TARGETS[key] else "MISSED"
+
+    print(f"weights: {w}")
+    print(f"import tracker (package only)           {imp['package_s']:7.3f} s")
+    print(f"import tracker + modules of a tracker   {imp['all_s']:7.3f} s   target < {TARGETS['import_s']} s: "
+          f"{verdict('import_s')}")
+    for name, r in (("cold cache", cold), ("warm cache", warm)):
+        print(f"first frame, {name}: build {r['build_s']:.2f} s + first frame {r['first_s']:.2f} s "
+              f"= {r['build_s'] + r['first_s']:.2f} s (second frame {1000 * r['second_s']:.0f} ms, "
+              f"faces {r['faces']})")
+    print(f"  warm-cache build + first frame         {warm_first:7.2f} s   target < {TARGETS['warm_first_frame_s']} s: "
+          f"{verdict('warm_first_frame_s')}")
+    print(f"with Tracker.warmup() (warm cache): build {ww['build_s']:.2f} s, warmup {ww['warmup_s']:.2f} s, "
+          f"first frame {1000 * ww['first_s']:.0f} ms")
+    print(f"RSS: interpreter + libraries {rss['base_mb']:.0f} MB; first tracker +{rss['first_tracker_mb']:.1f} MB "
+          f"(target < {TARGETS['rss_mb']:.0f} MB: {verdict('rss_mb')}); each further tracker "
+          f"+{rss['next_tracker_mb']:.1f} MB")
+    print(f"per face (Landmarker.run, {pf['numba']['threads']} threads): numba {pf['numba']['median_ms']:.2f} ms, "
+          f"numpy {pf['numpy']['median_ms']:.2f} ms = {ratio:.1f}x (target < {TARGETS['numpy_over_numba']:.0f}x: "
+          f"{verdict('numpy_over_numba')})")
+    for b in ("numba", "numpy"):
+        r = fps[b]
+        label = "numba" if b == "numba" else "numpy, numba not importable"
+        print(f"tracker fps ({label}): {r['track_fps']:.1f} tracking, {r['track_render_fps']:.1f} with makeup "
+              f"({r['frames']} frames, faces in {r['with_faces']})")
+    changed = sorted(k for k, v in _sources_state().items() if sources.get(k) != v)
+    out["sources_changed_during_run"] = changed
+    if changed:
+        print(f"WARNING: source files changed during the run ({', '.join(changed)}); Numba recompiles "
+              "edited modules, so the warm-cache numbers are not valid: run again.")
+    if args.json is not None:
+        args.json.write_text(json.dumps(out, indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
