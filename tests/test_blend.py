@@ -10,7 +10,21 @@ import cv2
 import numpy as np
 import pytest
 
-from tracker.blend import TintParams, lab_stats, lab_stats_reference, tint_lab, tint_lab_reference
+from tracker.blend import (
+    TintParams,
+    bgr_to_lab_planes,
+    bgr_to_lab_planes_reference,
+    lab_planes_stats,
+    lab_planes_stats_reference,
+    lab_planes_to_bgr,
+    lab_planes_to_bgr_reference,
+    lab_stats,
+    lab_stats_reference,
+    tint_lab,
+    tint_lab_planes,
+    tint_lab_planes_reference,
+    tint_lab_reference,
+)
 from tracker.colors import (
     bgr_to_lab,
     hex_to_bgr,
@@ -183,3 +197,139 @@ def test_hex_conversions():
     np.testing.assert_allclose(hex_to_lab("#ffffff"), [100.0, 0.0, 0.0], atol=0.05)
     np.testing.assert_allclose(hex_to_lab("#000"), [0.0, 0.0, 0.0], atol=1e-6)
     np.testing.assert_allclose(hex_to_linear("#ff8000"), [0.0, 0.2158605, 1.0], rtol=1e-5)
+
+
+# ------------------------------------------------- planar Lab (one face, all products)
+#
+# Tolerances: the kernels work in float32 with a fitted cube root (one Halley step), the
+# references in float64 with np.cbrt: Lab within 3e-4 (L, a, b units); tinted Lab within
+# 2e-3; BGR codes within 1 on under 0.5% of the pixels (a value within ~1e-4 of a rounding
+# boundary), and exact for an identity round trip.
+
+PLANAR_SHAPES = [(1, 1), (3, 7), (17, 5), (37, 53), (64, 33), (9, 130)]
+
+
+def planar_case(shape, seed, strided=False):
+    img, mask, _ = random_case(shape, seed, strided=strided)
+    return img, mask
+
+
+@pytest.mark.parametrize("shape", PLANAR_SHAPES)
+@pytest.mark.parametrize("strided", [False, True])
+def test_bgr_to_lab_planes_matches_reference(shape, strided):
+    img, _ = planar_case(shape, seed=shape[0] * 31 + shape[1], strided=strided)
+    lab = bgr_to_lab_planes(img)
+    assert lab.dtype == np.float32 and lab.shape == (3,) + img.shape[:2]
+    np.testing.assert_allclose(lab, bgr_to_lab_planes_reference(img), rtol=0, atol=3e-4)
+
+
+def test_bgr_to_lab_planes_every_colour():
+    v = np.arange(256, dtype=np.uint8)
+    img = np.stack([*np.meshgrid(v, v, indexing="ij"), np.full((256, 256), 0, np.uint8)], -1)
+    for third in (0, 77, 255):
+        img[..., 2] = third
+        np.testing.assert_allclose(bgr_to_lab_planes(img), bgr_to_lab_planes_reference(img),
+                                   rtol=0, atol=3e-4)
+
+
+def placed_case(shape, seed):
+    """A Lab buffer a few pixels larger than the mask, the mask at an odd offset."""
+    rng = np.random.default_rng(seed)
+    h, w = shape
+    big = rng.integers(0, 256, (h + 4, w + 7, 3), dtype=np.uint8)
+    lab = bgr_to_lab_planes(big)
+    mask = rng.random(shape, dtype=np.float32)
+    mask[mask < 0.3] = 0.0
+    return big, lab, mask, 3, 5  # y0, x0
+
+
+@pytest.mark.parametrize("shape", PLANAR_SHAPES)
+def test_lab_planes_stats_matches_reference(shape):
+    _, lab, mask, y0, x0 = placed_case(shape, seed=shape[1])
+    np.testing.assert_allclose(lab_planes_stats(lab, mask, y0, x0),
+                               lab_planes_stats_reference(lab, mask, y0, x0), rtol=0, atol=1e-3)
+    assert list(lab_planes_stats(lab, np.zeros_like(mask), y0, x0)) == [50.0, 0.0, 0.0, 0.0]
+
+
+@pytest.mark.parametrize("shape", PLANAR_SHAPES)
+@pytest.mark.parametrize("gloss,intensity", [(0.0, 1.0), (0.5, 0.6), (0.3, 0.25)])
+def test_tint_lab_planes_matches_reference(shape, gloss, intensity):
+    seed = shape[0] * 7 + shape[1] + int(10 * gloss)
+    _, lab, mask, y0, x0 = placed_case(shape, seed)
+    _, _, params = random_case(shape, seed, gloss=gloss, intensity=intensity)
+    got, want = lab.copy(), lab.copy()
+    t_got = np.zeros(lab.shape[1:], np.uint8)
+    t_want = np.zeros(lab.shape[1:], np.uint8)
+    tint_lab_planes(got, mask, params, t_got, y0, x0)
+    tint_lab_planes_reference(want, mask, params, t_want, y0, x0)
+    np.testing.assert_allclose(got, want, rtol=0, atol=2e-3)
+    assert np.array_equal(t_got, t_want)
+    # Bit-identical wherever the weight is 0, inside the mask's rectangle and outside it.
+    assert np.array_equal(got[:, t_got == 0], lab[:, t_got == 0])
+    assert t_got.sum() == (mask > 0).sum()
+
+
+def test_tint_lab_planes_zero_intensity_and_zero_mask_change_nothing():
+    _, lab, mask, y0, x0 = placed_case((21, 19), seed=5)
+    _, _, params = random_case((21, 19), 5, gloss=0.4)
+    touched = np.zeros(lab.shape[1:], np.uint8)
+    for m, p in ((mask, TintParams(**{**params.__dict__, "intensity": 0.0})),
+                 (np.zeros_like(mask), params)):
+        buf = lab.copy()
+        tint_lab_planes(buf, m, p, touched, y0, x0)
+        assert np.array_equal(buf, lab) and not touched.any()
+
+
+@pytest.mark.parametrize("shape", PLANAR_SHAPES)
+def test_lab_planes_to_bgr_matches_reference(shape):
+    img, _, mask, y0, x0 = placed_case(shape, seed=shape[0] + 3)
+    lab = bgr_to_lab_planes(img)
+    _, _, params = random_case(shape, shape[0] + 3, gloss=0.3)
+    touched = np.zeros(lab.shape[1:], np.uint8)
+    tint_lab_planes(lab, mask, params, touched, y0, x0)
+    frame = np.random.default_rng(0).integers(0, 256, (lab.shape[1] + 6, lab.shape[2] + 9, 3),
+                                              dtype=np.uint8)
+    before = frame.copy()
+    view = frame[2:2 + lab.shape[1], 4:4 + lab.shape[2]]  # a strided view, as render passes
+    lab_planes_to_bgr(lab, touched, view)
+    on = touched.astype(bool)
+    assert_close_uint8(view[on], lab_planes_to_bgr_reference(lab)[on])
+    assert np.array_equal(view[~on], before[2:2 + lab.shape[1], 4:4 + lab.shape[2]][~on])
+    outside = np.ones(frame.shape[:2], bool)
+    outside[2:2 + lab.shape[1], 4:4 + lab.shape[2]] = False
+    assert np.array_equal(frame[outside], before[outside])
+
+
+def test_planar_round_trip_is_exact_for_every_colour():
+    v = np.arange(256, dtype=np.uint8)
+    img = np.stack([*np.meshgrid(v, v, indexing="ij"), np.zeros((256, 256), np.uint8)], -1)
+    for third in range(0, 256, 15):
+        img[..., 2] = third
+        out = np.zeros_like(img)
+        lab_planes_to_bgr(bgr_to_lab_planes(img), np.ones(img.shape[:2], np.uint8), out)
+        assert np.array_equal(out, img), third
+
+
+def test_planar_chain_matches_tint_lab():
+    # One product through the planar path = the per-product uint8 path (within 1 code).
+    img, mask, params = random_case((45, 61), seed=11, gloss=0.4, intensity=0.8)
+    lab = bgr_to_lab_planes(img)
+    touched = np.zeros(img.shape[:2], np.uint8)
+    tint_lab_planes(lab, mask, params, touched)
+    out = img.copy()
+    lab_planes_to_bgr(lab, touched, out)
+    assert_close_uint8(out, tint_lab(img, mask, params))
+    assert_close_uint8(out, tint_lab_reference(img, mask, params))
+
+
+def test_planar_bad_arguments_raise():
+    lab = np.zeros((3, 4, 5), np.float32)
+    with pytest.raises(ValueError, match="exceeds"):
+        lab_planes_stats(lab, np.zeros((4, 5), np.float32), 1, 0)
+    with pytest.raises(ValueError, match="lab must be"):
+        lab_planes_stats(lab.astype(np.float64), np.zeros((4, 5), np.float32))
+    with pytest.raises(ValueError, match="touched"):
+        tint_lab_planes(lab, np.zeros((4, 5), np.float32), TintParams((50, 0, 0), 50),
+                        np.zeros((4, 4), np.uint8))
+    with pytest.raises(ValueError, match="out must be"):
+        lab_planes_to_bgr(lab, np.zeros((4, 5), np.uint8), np.zeros((4, 5, 3), np.float32))

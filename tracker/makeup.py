@@ -9,7 +9,9 @@ applied in). Each product has a hex colour (or "auto": the skin's own mean colou
 for foundation that evens the skin tone without changing it), an intensity in [0, 1], a
 finish ("matte" or "gloss") and a size. A look's own `intensity` scales every product.
 Masks come from `tracker.masks`, blending from `tracker.blend`; only the rectangle each
-mask covers (inside the face's region) is read and written.
+mask covers (inside the face's region) is read and written. Per face, the union of the
+products' masks is converted to CIELAB once, every product is blended into that buffer,
+and the touched pixels are converted back once (`apply_products`).
 
 Presets live as JSON in `tracker/looks/` (package data), e.g.:
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 from dataclasses import dataclass
 
@@ -27,7 +30,13 @@ import numpy as np
 
 from tracker import masks as _masks
 from tracker._resources import resource
-from tracker.blend import TintParams, lab_stats, tint_lab
+from tracker.blend import (
+    TintParams,
+    bgr_to_lab_planes,
+    lab_planes_stats,
+    lab_planes_to_bgr,
+    tint_lab_planes,
+)
 from tracker.colors import HEX_FORMATS, hex_to_lab, parse_hex
 
 PRODUCT_KINDS = ("foundation", "blush", "eyeshadow", "eyeliner", "brows", "lips")
@@ -107,7 +116,6 @@ _STYLE = {
 _LIGHTEN = 0.35  # lightness pull when the product is lighter than the skin under it
 _MATTE_LIGHT_DETAIL = 0.6  # a matte finish damps the bright side of the detail (shine)
 _GLOSS = {"lips": 0.45, "eyeshadow": 0.3}
-_STATS_FULL_AREA = 4096  # masks larger than this (pixels) sample stats on a 2x2 grid
 
 
 def product_mask(face, frame_shape, kind: str, product: Product) -> _masks.Mask:
@@ -131,6 +139,11 @@ def product_mask(face, frame_shape, kind: str, product: Product) -> _masks.Mask:
     raise ValueError(f"unknown product kind {kind!r}: choose one of {', '.join(PRODUCT_KINDS)}")
 
 
+@functools.lru_cache(maxsize=256)
+def _hex_lab(color: str) -> tuple[float, float, float]:
+    return tuple(float(v) for v in hex_to_lab(color))
+
+
 def tint_params(kind: str, product: Product, stats: np.ndarray, intensity: float) -> TintParams:
     """Blend settings for a product over skin with `lab_stats` (mean L, std L, a, b)."""
     style = dict(_STYLE[kind])
@@ -138,7 +151,7 @@ def tint_params(kind: str, product: Product, stats: np.ndarray, intensity: float
     if product.color == AUTO_COLOR:
         color = (mean_l, mean_a, mean_b)
     else:
-        color = tuple(float(v) for v in hex_to_lab(product.color))
+        color = _hex_lab(product.color)
     # Pigment lightens less than it darkens (a light shade barely covers a dark surface),
     # and on a dim-lit face it looks darker and less saturated than its swatch: scale its
     # chroma with the lightness actually reached.
@@ -168,16 +181,40 @@ def apply_product(frame: np.ndarray, face, kind: str, product: Product,
     the product's mask is read and written. `render` is the non-mutating entry point.
     """
     amount = product.intensity if intensity is None else float(intensity)
-    if amount <= 0.0:
+    apply_products(frame, face, [(kind, product, amount)])
+
+
+def apply_products(frame: np.ndarray, face, products) -> None:
+    """Apply several products to one face of `frame` IN PLACE, in the order given.
+
+    products : (kind, product, intensity) triples. The union of their masks is converted
+    to CIELAB once; each product takes its statistics from, and blends into, that float
+    buffer (so it sees the products before it), and the pixels any product touched are
+    converted back once. Pixels outside every mask (or where every weight is 0) are
+    never written.
+    """
+    face = _masks.as_face_shape(face, frame.shape)
+    work = []
+    for kind, product, amount in products:
+        if amount <= 0.0:
+            continue
+        mask = product_mask(face, frame.shape, kind, product)
+        if not mask.empty:
+            work.append((kind, product, float(amount), mask))
+    if not work:
         return
-    mask = product_mask(face, frame.shape, kind, product)
-    if mask.empty:
-        return
-    view = frame[mask.slices]
-    # Region statistics are means: every other row and column is plenty on large masks.
-    step = 2 if mask.data.size > _STATS_FULL_AREA else 1
-    stats = lab_stats(view[::step, ::step], mask.data[::step, ::step])
-    tint_lab(view, mask.data, tint_params(kind, product, stats, amount), out=view)
+    x0 = min(m.x0 for *_, m in work)
+    y0 = min(m.y0 for *_, m in work)
+    x1 = max(m.x0 + m.data.shape[1] for *_, m in work)
+    y1 = max(m.y0 + m.data.shape[0] for *_, m in work)
+    view = frame[y0:y1, x0:x1]
+    lab = bgr_to_lab_planes(view)
+    touched = np.zeros(view.shape[:2], dtype=np.uint8)
+    for kind, product, amount, m in work:
+        dy, dx = m.y0 - y0, m.x0 - x0
+        stats = lab_planes_stats(lab, m.data, dy, dx)
+        tint_lab_planes(lab, m.data, tint_params(kind, product, stats, amount), touched, dy, dx)
+    lab_planes_to_bgr(lab, touched, view)
 
 
 def render(image_bgr: np.ndarray, faces_landmarks, look: Look | None) -> np.ndarray:
@@ -202,12 +239,13 @@ def render(image_bgr: np.ndarray, faces_landmarks, look: Look | None) -> np.ndar
     out = image_bgr.copy()
     if look is None or look.intensity <= 0.0:
         return out
+    products = [(kind, product, product.intensity * look.intensity)
+                for kind, product in look.products()]
     for face in faces:
         x0, y0, x1, y1 = face.roi
         if x1 <= x0 or y1 <= y0:
             continue  # outside the frame
-        for kind, product in look.products():
-            apply_product(out, face, kind, product, product.intensity * look.intensity)
+        apply_products(out, face, products)
     return out
 
 

@@ -14,6 +14,14 @@ shape (lips, eyeshadow, eyeliner, brows) or a smooth falloff inside a boundary (
 from its centre; skin only inward from the face edge, so it never bleeds past the jaw). Values below
 `MASK_FLOOR` are set to exactly 0, so "outside the mask" is a crisp set.
 
+Speed: the large soft masks (foundation, blush, eyeshadow) are feathered on a grid of
+half the resolution (when their feathering is at least `HALF_RES_SIGMA` pixels wide) and
+upsampled bilinearly; the polygons are still filled at full resolution. The grid is
+anchored to the mask's rectangle, so a face moved by whole pixels gets the same mask,
+moved. Parts several masks share (the skin terms of foundation and blush, the brow
+shapes) are computed once per FaceShape. The curves use Numba kernels (`catmull_rom`,
+`resample`, with NumPy references `catmull_rom_reference`, `resample_reference`).
+
     face = FaceShape(landmarks, frame.shape)      # the curves, once per face and frame
     m = lips_mask(face)                           # Mask(data, x0, y0)
     frame[m.slices]                               # the pixels it covers
@@ -28,6 +36,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from nnlite._jit import HAVE_NUMBA, njit
 from tracker import regions as R
 
 MASK_FLOOR = 1.0 / 512.0
@@ -112,8 +121,102 @@ def catmull_rom(points, samples: int = 8, closed: bool = False) -> np.ndarray:
     """Centripetal Catmull-Rom curve through points (N, 2) -> float64 (M, 2).
 
     `samples` points per segment; the curve passes through every input point. Open
-    curves are extended at the ends by reflecting the neighbouring point.
+    curves are extended at the ends by reflecting the neighbouring point. M is
+    N * samples (closed) or (N - 1) * samples + 1 (open); fewer than 3 points are
+    returned as they are. Numba kernel; `catmull_rom_reference` is its NumPy twin.
     """
+    p = np.ascontiguousarray(points, dtype=np.float64)
+    if not HAVE_NUMBA or len(p) < 3 or p.ndim != 2 or p.shape[1] != 2:
+        return catmull_rom_reference(p, samples, closed)
+    return _catmull_rom_nb(p, int(samples), bool(closed))
+
+
+@njit(cache=True, inline="always")
+def _knot(ax, ay, bx, by):  # centripetal parametrisation: sqrt of the chord length
+    return max(np.hypot(bx - ax, by - ay), 1e-6) ** 0.5
+
+
+@njit(cache=True)
+def _catmull_rom_nb(p, samples, closed):
+    n = p.shape[0]
+    segs = n if closed else n - 1
+    out = np.empty((segs * samples + (0 if closed else 1), 2))
+    ext = np.empty((n + 3, 2))  # p with one point before and two after
+    for k in range(n):
+        ext[k + 1] = p[k]
+    if closed:
+        ext[0] = p[n - 1]
+        ext[n + 1] = p[0]
+        ext[n + 2] = p[1]
+    else:
+        ext[0] = 2.0 * p[0] - p[1]
+        ext[n + 1] = 2.0 * p[n - 1] - p[n - 2]
+    step = 1.0 / samples
+    for s in range(segs):
+        x0, y0 = ext[s, 0], ext[s, 1]
+        x1, y1 = ext[s + 1, 0], ext[s + 1, 1]
+        x2, y2 = ext[s + 2, 0], ext[s + 2, 1]
+        x3, y3 = ext[s + 3, 0], ext[s + 3, 1]
+        t0 = 0.0
+        t1 = t0 + _knot(x0, y0, x1, y1)
+        t2 = t1 + _knot(x1, y1, x2, y2)
+        t3 = t2 + _knot(x2, y2, x3, y3)
+        for q in range(samples):
+            tt = t1 + (q * step) * (t2 - t1)
+            a1x = ((t1 - tt) * x0 + (tt - t0) * x1) / (t1 - t0)
+            a1y = ((t1 - tt) * y0 + (tt - t0) * y1) / (t1 - t0)
+            a2x = ((t2 - tt) * x1 + (tt - t1) * x2) / (t2 - t1)
+            a2y = ((t2 - tt) * y1 + (tt - t1) * y2) / (t2 - t1)
+            a3x = ((t3 - tt) * x2 + (tt - t2) * x3) / (t3 - t2)
+            a3y = ((t3 - tt) * y2 + (tt - t2) * y3) / (t3 - t2)
+            b1x = ((t2 - tt) * a1x + (tt - t0) * a2x) / (t2 - t0)
+            b1y = ((t2 - tt) * a1y + (tt - t0) * a2y) / (t2 - t0)
+            b2x = ((t3 - tt) * a2x + (tt - t1) * a3x) / (t3 - t1)
+            b2y = ((t3 - tt) * a2y + (tt - t1) * a3y) / (t3 - t1)
+            out[s * samples + q, 0] = ((t2 - tt) * b1x + (tt - t1) * b2x) / (t2 - t1)
+            out[s * samples + q, 1] = ((t2 - tt) * b1y + (tt - t1) * b2y) / (t2 - t1)
+    if not closed:
+        out[segs * samples] = p[n - 1]
+    return out
+
+
+def resample(curve, n: int) -> np.ndarray:
+    """n points evenly spaced by arc length along an open polyline (M, 2).
+
+    Numba kernel; `resample_reference` is its NumPy twin.
+    """
+    c = np.ascontiguousarray(curve, dtype=np.float64)
+    if not HAVE_NUMBA or c.ndim != 2 or c.shape[1] != 2 or len(c) < 2 or n < 2:
+        return resample_reference(c, n)
+    return _resample_nb(c, int(n))
+
+
+@njit(cache=True)
+def _resample_nb(c, n):
+    m = c.shape[0]
+    s = np.empty(m)
+    s[0] = 0.0
+    for k in range(1, m):
+        s[k] = s[k - 1] + np.hypot(c[k, 0] - c[k - 1, 0], c[k, 1] - c[k - 1, 1])
+    out = np.empty((n, 2))
+    if s[m - 1] <= 0.0:
+        for i in range(n):
+            out[i] = c[0]
+        return out
+    k = 0
+    for i in range(n):  # u = linspace(0, s[-1], n), as np.interp does it
+        u = s[m - 1] * i / (n - 1) if i < n - 1 else s[m - 1]
+        while k < m - 2 and s[k + 1] <= u:
+            k += 1
+        d = s[k + 1] - s[k]
+        f = (u - s[k]) / d if d > 0.0 else 0.0
+        out[i, 0] = c[k, 0] + f * (c[k + 1, 0] - c[k, 0])
+        out[i, 1] = c[k, 1] + f * (c[k + 1, 1] - c[k, 1])
+    return out
+
+
+def catmull_rom_reference(points, samples: int = 8, closed: bool = False) -> np.ndarray:
+    """NumPy reference of `catmull_rom`."""
     p = np.asarray(points, dtype=np.float64)
     n = len(p)
     if n < 3:
@@ -145,8 +248,8 @@ def catmull_rom(points, samples: int = 8, closed: bool = False) -> np.ndarray:
     return out
 
 
-def resample(curve, n: int) -> np.ndarray:
-    """n points evenly spaced by arc length along an open polyline (M, 2)."""
+def resample_reference(curve, n: int) -> np.ndarray:
+    """NumPy reference of `resample`."""
     c = np.asarray(curve, dtype=np.float64)
     seg = np.hypot(*np.diff(c, axis=0).T)
     s = np.concatenate([[0.0], np.cumsum(seg)])
@@ -158,11 +261,16 @@ def resample(curve, n: int) -> np.ndarray:
 
 def _normals(curve: np.ndarray, toward: np.ndarray) -> np.ndarray:
     """Unit normals of a polyline, each flipped to point along `toward` (2,)."""
-    tan = np.gradient(curve, axis=0)
+    c = np.asarray(curve, dtype=np.float64)
+    tan = np.empty_like(c)  # np.gradient along the curve: central differences inside
+    tan[1:-1] = 0.5 * (c[2:] - c[:-2])
+    tan[0] = c[1] - c[0]
+    tan[-1] = c[-1] - c[-2]
     tan /= np.maximum(np.hypot(tan[:, 0], tan[:, 1]), 1e-9)[:, None]
-    nrm = np.stack([-tan[:, 1], tan[:, 0]], axis=1)
-    flip = (nrm @ toward) < 0
-    nrm[flip] *= -1
+    nrm = np.empty_like(tan)
+    nrm[:, 0] = -tan[:, 1]
+    nrm[:, 1] = tan[:, 0]
+    nrm[(nrm @ toward) < 0] *= -1
     return nrm
 
 
@@ -202,11 +310,20 @@ class FaceShape:
                      for idx in (R.LEFT_UPPER_LID, R.RIGHT_UPPER_LID)]
         self.brows = [resample(catmull_rom(p[list(idx)], 8), 28)
                       for idx in (R.LEFT_BROW, R.RIGHT_BROW)]
+        self.brows_at_lids = [resample(b, len(lid)) for b, lid in zip(self.brows, self.lids)]
         jaw = catmull_rom(p[list(R.JAW)], 6)
         brow_line = catmull_rom(p[list(R.LEFT_BROW + R.RIGHT_BROW)][::-1], 6)
         self.polygon = np.vstack([jaw, brow_line - down * (FOREHEAD_RAISE * self.iod)])
         pad = 0.05 * self.iod + 2.0
         self.roi = _bbox(self.polygon, pad, (0, 0, self.frame_shape[1], self.frame_shape[0]))
+        self._memo = {}  # shapes and mask parts that several masks share (this frame only)
+
+    def memo(self, key, make):
+        """`make()`, computed once per FaceShape and key (it must not be modified)."""
+        value = self._memo.get(key)
+        if value is None:
+            value = self._memo[key] = make()
+        return value
 
     def brow_polygons(self, thickness: float = 1.0, above: float = 0.12) -> list[np.ndarray]:
         """Closed brow shapes under the annotated (upper) brow lines, tail to head.
@@ -214,16 +331,24 @@ class FaceShape:
         Width 0.09 x iod x thickness at the head, tapering to 35% at the tail; `above`
         is the fraction of the width that lies above the annotated line.
         """
-        polys = []
+        def make():
+            polys = []
+            for line, down, profile in self.memo("brow_frames", self._brow_frames):
+                w = (0.09 * self.iod * thickness) * profile
+                polys.append(np.vstack([line - down * (above * w),
+                                        (line + down * ((1.0 - above) * w))[::-1]]))
+            return polys
+        return self.memo(("brow_polygons", float(thickness), float(above)), make)
+
+    def _brow_frames(self):
+        """Per brow, tail to head: the line, its downward normals, the width profile."""
+        frames = []
         for line, head_last in ((self.brows[0], True), (self.brows[1], False)):
             if not head_last:
                 line = line[::-1]
-            down = _normals(line, self.frame.down)
             s = np.linspace(0.0, 1.0, len(line))[:, None]
-            w = (0.09 * self.iod * thickness) * (0.35 + 0.65 * np.sqrt(s))
-            polys.append(np.vstack([line - down * (above * w),
-                                    (line + down * ((1.0 - above) * w))[::-1]]))
-        return polys
+            frames.append((line, _normals(line, self.frame.down), 0.35 + 0.65 * np.sqrt(s)))
+        return frames
 
 
 def as_face_shape(face, frame_shape=None) -> FaceShape:
@@ -252,32 +377,100 @@ def face_roi(points, frame_shape) -> tuple[int, int, int, int]:
 
 # -------------------------------------------------------------------- rasterising
 
-class _Canvas:
-    """A rectangle of the frame to rasterise into (frame coords -> local pixels)."""
+# Large, soft masks (foundation, blush, eyeshadow) are rasterised and feathered on a grid
+# with half the resolution when their feathering is at least this wide (pixels), then
+# upsampled bilinearly: 8x less blurring work, the same look (the blur widths are reduced
+# to make up for the coverage box and the bilinear kernel, see `_Canvas.blur`).
+HALF_RES_SIGMA = 2.0
 
-    def __init__(self, rect):
+
+class _Canvas:
+    """A rectangle of the frame to rasterise into (frame coords -> local pixels).
+
+    down : 1 or 2, the working grid's step in frame pixels. Working pixel k has its centre
+    at frame x0 + down * k + (down - 1) / 2, so the grid is anchored to the rectangle (it
+    moves with the face by whole pixels, and the mask with it). `mask()` brings the result
+    back to full resolution with bilinear interpolation.
+    """
+
+    def __init__(self, rect, down: int = 1):
         x0, y0, x1, y1 = rect
         self.x0, self.y0 = x0, y0
         self.shape = (max(y1 - y0, 0), max(x1 - x0, 0))
+        self.down = int(down)
+        h, w = self.shape
+        self.work_shape = (-(-h // self.down), -(-w // self.down)) if h and w else (0, 0)
+
+    def fill_u8(self, polygons, value: int = 255, img: np.ndarray | None = None) -> np.ndarray:
+        """Anti-aliased filled polygons (frame coords) -> uint8 image at full resolution.
+
+        Drawn into `img` (a new zero image when None), which has the working grid's extent
+        in frame pixels (the rectangle, rounded up to whole working pixels).
+        """
+        if img is None:
+            h, w = self.work_shape
+            img = np.zeros((h * self.down, w * self.down), dtype=np.uint8)
+        if img.size and len(polygons):
+            off = np.array([self.x0, self.y0], dtype=np.float64)
+            if isinstance(polygons, np.ndarray):  # (k, n, 2): k polygons of n points
+                pts = list(np.round((polygons - off) * _SCALE).astype(np.int32))
+            else:
+                pts = [np.round((np.asarray(q) - off) * _SCALE).astype(np.int32) for q in polygons]
+            cv2.fillPoly(img, pts, int(value), cv2.LINE_AA, _SHIFT)
+        return img
+
+    def to_work(self, img: np.ndarray, scale: float) -> np.ndarray:
+        """A full-resolution `fill_u8` image (or a sum of them) -> float32 working grid,
+        times `scale`: averaged over down x down blocks (as rasterising at the coarse
+        resolution would, but with OpenCV's full-resolution edges)."""
+        if self.down > 1 and img.size:
+            h, w = self.work_shape
+            img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
+        return img.astype(np.float32) * np.float32(scale)
 
     def fill(self, polygons, value: float = 1.0) -> np.ndarray:
-        """Anti-aliased filled polygons (frame coords) -> float32 (h, w) in [0, value]."""
-        img = np.zeros(self.shape, dtype=np.uint8)
-        if img.size:
-            off = np.array([self.x0, self.y0], dtype=np.float64)
-            pts = [np.round((np.asarray(q) - off) * _SCALE).astype(np.int32) for q in polygons]
-            cv2.fillPoly(img, pts, 255, cv2.LINE_AA, _SHIFT)
-        return img.astype(np.float32) * np.float32(value / 255.0)
+        """Anti-aliased filled polygons (frame coords) -> float32 working grid in [0, value]."""
+        return self.to_work(self.fill_u8(polygons), value / 255.0)
+
+    def blur(self, m: np.ndarray, sigma: float) -> np.ndarray:
+        """Gaussian blur of a working-grid image by `sigma` frame pixels.
+
+        On the half-resolution grid the coverage box (variance d^2 / 12) and the bilinear
+        upsampling (d^2 / 6) already spread by d^2 / 4: the Gaussian supplies the rest.
+        """
+        d = self.down
+        if d > 1:
+            sigma = np.sqrt(max(sigma * sigma - 0.25 * d * d, 0.0)) / d
+        return _blur(m, sigma)
 
     def grid(self) -> tuple[np.ndarray, np.ndarray]:
-        """Frame x, y coordinates of the canvas pixel centres, float32 (1, w) and (h, 1)."""
+        """Frame x, y coordinates of the working pixel centres, float32 (1, w) and (h, 1)."""
+        h, w = self.work_shape
+        d = self.down
+        return (np.arange(w, dtype=np.float32)[None, :] * d + np.float32(self.x0 + 0.5 * (d - 1)),
+                np.arange(h, dtype=np.float32)[:, None] * d + np.float32(self.y0 + 0.5 * (d - 1)))
+
+    def upsample(self, data: np.ndarray) -> np.ndarray:
+        """A working-grid image at full resolution (bilinear): a new contiguous float32
+        array of self.shape."""
+        if self.down == 1 or data.size == 0:
+            return data
         h, w = self.shape
-        return (np.arange(w, dtype=np.float32)[None, :] + self.x0,
-                np.arange(h, dtype=np.float32)[:, None] + self.y0)
+        h2, w2 = data.shape
+        up = cv2.resize(data, (w2 * self.down, h2 * self.down), interpolation=cv2.INTER_LINEAR)
+        if up.shape != (h, w):  # contiguous rows keep the blending kernels vectorised
+            up = np.ascontiguousarray(up[:h, :w])
+        return up
 
     def mask(self, data: np.ndarray) -> Mask:
-        data = np.clip(data, 0.0, 1.0).astype(np.float32, copy=False)
-        data[data < MASK_FLOOR] = 0.0
+        """The finished Mask from a working-grid image: upsampled, clipped, floored."""
+        data = np.asarray(data, dtype=np.float32)
+        if self.down > 1 and data.size:
+            data = self.upsample(data)  # a new array
+            np.minimum(data, np.float32(1.0), out=data)
+        else:
+            data = np.minimum(data, np.float32(1.0))  # a new array (data may be shared)
+        data[data < MASK_FLOOR] = 0.0  # also every negative value
         return Mask(data, self.x0, self.y0)
 
 
@@ -287,8 +480,13 @@ def _blur(m: np.ndarray, sigma: float) -> np.ndarray:
     return cv2.GaussianBlur(m, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
 
 
-def _canvas(points_used, pad: float, face: FaceShape) -> _Canvas:
-    return _Canvas(_bbox(np.asarray(points_used, dtype=np.float64), pad, face.roi))
+def _canvas(points_used, pad: float, face: FaceShape, down: int = 1) -> _Canvas:
+    return _Canvas(_bbox(np.asarray(points_used, dtype=np.float64), pad, face.roi), down)
+
+
+def _down_for(sigma: float) -> int:
+    """The working grid step for a mask whose narrowest feathering is `sigma` pixels."""
+    return 2 if sigma >= HALF_RES_SIGMA else 1
 
 
 def _smoothstep(x: np.ndarray) -> np.ndarray:
@@ -318,17 +516,21 @@ def eyeshadow_mask(face, frame_shape=None, height: float = 0.55, layers: int = 8
     """
     f = as_face_shape(face, frame_shape)
     sigma = FEATHER["eyeshadow"] * f.iod
-    polys = []
-    for lid, brow in zip(f.lids, f.brows):
-        brow = resample(brow, len(lid))
-        for k in range(1, layers + 1):
-            t = height * (k / layers) ** 0.6  # flat near the lid, fading toward the brow
-            polys.append(np.vstack([lid, (lid + t * (brow - lid))[::-1]]))
-    cv = _canvas(np.vstack(polys + f.eyes), 3 * sigma + 2, f)
-    m = np.zeros(cv.shape, np.float32)
+    lids = np.stack(f.lids)  # (2, n, 2): both eyes
+    rise = np.stack(f.brows_at_lids) - lids
+    t = height * (np.arange(1, layers + 1) / layers) ** 0.6  # flat near the lid, fading up
+    # polys[k - 1]: layer k for both eyes, (2, 2n, 2); layer k lies inside layer k + 1.
+    tops = lids[None] + t[:, None, None, None] * rise[None]
+    polys = np.concatenate([np.broadcast_to(lids, tops.shape), tops[:, :, ::-1]], axis=2)
+    rect = _bbox(np.vstack([polys[-1].reshape(-1, 2)] + f.eyes), 3 * sigma + 2, f.roi)
+    cvh = _Canvas(rect, _down_for(sigma))
+    layer = cvh.fill_u8([])
+    total = np.zeros(layer.shape, np.uint16)  # sum of the layers' coverages, x 255
     for q in polys:
-        m += cv.fill([q], 1.0 / layers)
-    m = _blur(m, sigma)
+        layer[...] = 0
+        total += cvh.fill_u8(q, 255, layer)
+    m = cvh.upsample(cvh.blur(cvh.to_work(total, 1.0 / (255 * layers)), sigma))
+    cv = _Canvas(rect)  # the eye cut-out stays sharp: full resolution
     eye = _blur(cv.fill(f.eyes), 0.5 * FEATHER["eyeliner"] * f.iod)
     return cv.mask(m * (1.0 - eye))
 
@@ -393,11 +595,17 @@ def blush_mask(face, frame_shape=None, size: float = 1.0) -> Mask:
     left, right, radius = blush_centers(f)
     radius *= size
     ends = np.vstack([left, right])
-    cv = _canvas(np.vstack([ends - 2.2 * radius, ends + 2.2 * radius]), 2.0, f)
+    # On the face's skin grid (`_skin_parts`), so the skin terms are shared with foundation.
+    grid = _skin_grid(f)
+    x0, y0, x1, y1 = _bbox(np.vstack([ends - 2.2 * radius, ends + 2.2 * radius]), 2.0, f.roi)
+    d = grid.down
+    x0 -= (x0 - grid.x0) % d  # whole working pixels of the skin grid
+    y0 -= (y0 - grid.y0) % d
+    cv = _Canvas((x0, y0, x1, y1), d)
     if 0 in cv.shape:
-        return cv.mask(np.zeros(cv.shape, np.float32))
+        return cv.mask(np.zeros(cv.work_shape, np.float32))
     gx, gy = cv.grid()
-    m = np.zeros(cv.shape, np.float32)
+    m = np.zeros(cv.work_shape, np.float32)
     for c, tilt in ((left, 0.35), (right, -0.35)):
         # Ellipse axes: the face's right axis turned by `tilt` (long axis toward the temple).
         ca, sa = np.cos(tilt), np.sin(tilt)
@@ -407,7 +615,9 @@ def blush_mask(face, frame_shape=None, size: float = 1.0) -> Mask:
         b = (dy * np.float32(u[0]) - dx * np.float32(u[1])) / np.float32(0.8 * radius)
         r = np.sqrt(a * a + b * b)
         m = np.maximum(m, 1.0 - _smoothstep((r - 0.3) / 1.2))
-    keep = _skin_core(f, cv, feather=0.06 * f.iod)
+    i0, j0 = (y0 - grid.y0) // d, (x0 - grid.x0) // d
+    h, w = cv.work_shape
+    keep = _skin_core(f, feather=0.06 * f.iod)[i0:i0 + h, j0:j0 + w]
     return cv.mask(m * keep)
 
 
@@ -427,28 +637,45 @@ def _grow(poly: np.ndarray, amount: float) -> np.ndarray:
     return poly + v / np.maximum(np.hypot(v[:, 0], v[:, 1]), 1e-9)[:, None] * amount
 
 
-def _skin_core(f: FaceShape, cv: _Canvas, feather: float) -> np.ndarray:
-    """Face region minus eyes, brows and mouth, fading in from the face edge."""
-    face = cv.fill([f.polygon])
-    if face.size == 0:
-        return face
-    # Fade in from the edge: a blurred edge is 0.5 on the contour (for a smooth contour)
-    # and rises to 1 about `feather` inside; keep only the inner half. Sub-pixel exact, so
-    # the fade does not step by whole pixels as the landmarks move.
-    m = _smoothstep(2.0 * (_blur(face, feather / 2.5) - 0.5))
-    holes = cv.fill([_grow(e, 0.07 * f.iod) for e in f.eyes]
-                    + [_grow(f.lips_outer, 0.04 * f.iod)]
-                    + f.brow_polygons(1.5, above=0.35))
-    holes = _blur(holes, 0.04 * f.iod)
-    return (m * (1.0 - np.minimum(holes * 1.5, 1.0))).astype(np.float32)
+def _skin_grid(f: FaceShape) -> _Canvas:
+    """The face region's canvas for the skin terms (foundation, blush)."""
+    return f.memo("skin_grid", lambda: _Canvas(
+        f.roi, _down_for(min(0.06 * f.iod / 2.5, 0.04 * f.iod))))
+
+
+def _skin_parts(f: FaceShape) -> tuple[np.ndarray, np.ndarray]:
+    """The face fill and the keep-out term (1 off eyes, brows and mouth) on `_skin_grid`."""
+    def make():
+        cv = _skin_grid(f)
+        face = cv.fill([f.polygon])
+        holes = cv.fill([_grow(e, 0.07 * f.iod) for e in f.eyes]
+                        + [_grow(f.lips_outer, 0.04 * f.iod)]
+                        + f.brow_polygons(1.5, above=0.35))
+        holes = cv.blur(holes, 0.04 * f.iod)
+        return face, 1.0 - np.minimum(holes * np.float32(1.5), np.float32(1.0))
+    return f.memo("skin_parts", make)
+
+
+def _skin_core(f: FaceShape, feather: float) -> np.ndarray:
+    """Face region minus eyes, brows and mouth, fading in from the face edge, on
+    `_skin_grid` (working resolution)."""
+    def make():
+        face, keep = _skin_parts(f)
+        if face.size == 0:
+            return face
+        # Fade in from the edge: a blurred edge is 0.5 on the contour (for a smooth contour)
+        # and rises to 1 about `feather` inside; keep only the inner half. Sub-pixel exact,
+        # so the fade does not step by whole pixels as the landmarks move.
+        m = _smoothstep(2.0 * (_skin_grid(f).blur(face, feather / 2.5) - 0.5))
+        return (m * keep).astype(np.float32, copy=False)
+    return f.memo(("skin_core", float(feather)), make)
 
 
 def skin_mask(face, frame_shape=None) -> Mask:
     """Foundation: the face region minus eyes, brows and mouth, fading in from the face
     edge (inward only, so it never bleeds past the jaw line)."""
     f = as_face_shape(face, frame_shape)
-    cv = _Canvas(f.roi)
-    return cv.mask(_skin_core(f, cv, feather=FEATHER["skin"] * f.iod))
+    return _skin_grid(f).mask(_skin_core(f, feather=FEATHER["skin"] * f.iod))
 
 
 MASKS = {
