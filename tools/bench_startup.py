@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -168,11 +169,22 @@ print(json.dumps({"backend": backend, "median_ms": 1000 * float(np.median(ts)),
 """
 
 
+_CODE_ROOT = ROOT  # where the subprocesses import nnlite and tracker from (see --no-snapshot)
+
+
+def _snapshot_sources(dest: Path) -> Path:
+    """Copy the runtime packages (and weights/, setup.py, so resources resolve) to `dest`."""
+    shutil.copy2(ROOT / "setup.py", dest)
+    for folder in ("nnlite", "tracker", "weights"):
+        shutil.copytree(ROOT / folder, dest / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    return dest
+
+
 def _run(code: str, args: list[str], env_extra: dict | None = None, timeout: float = 600) -> dict:
     env = {k: v for k, v in os.environ.items() if k != "NNLITE_BACKEND"}
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONPATH"] = str(_CODE_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     env.update(env_extra or {})
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code), *args], cwd=ROOT, env=env,
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code), *args], cwd=_CODE_ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
         raise RuntimeError(f"benchmark subprocess failed:\n{proc.stderr[-3000:]}")
@@ -199,6 +211,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=50, help="timed calls per backend for the per-face latency")
     ap.add_argument("--repeats", type=int, default=3, help="fresh interpreters for the import time (median)")
     ap.add_argument("--json", type=Path, default=None, help="also write the results as JSON")
+    ap.add_argument("--no-snapshot", action="store_true",
+                    help="run the working tree itself (default: a copy taken at the start, so edits made "
+                         "while the benchmark runs cannot invalidate the cache timings)")
     args = ap.parse_args(argv)
 
     weights = args.weights or (DEMO if DEMO.is_file() else SMOKE)
@@ -212,9 +227,13 @@ def main(argv: list[str] | None = None) -> int:
     w, s = str(weights), str(SAMPLE)
     out = {"weights": w, "smoke_run": smoke, "targets": TARGETS}
 
+    global _CODE_ROOT
     sources = _sources_state()
-    out["import"] = _median_of(args.repeats, _IMPORT, [], "all_s")
-    with tempfile.TemporaryDirectory(prefix="nnlite-bench-cache-") as cache:
+    with tempfile.TemporaryDirectory(prefix="nnlite-bench-") as scratch:
+        if not args.no_snapshot:
+            _CODE_ROOT = _snapshot_sources(Path(scratch))
+        out["import"] = _median_of(args.repeats, _IMPORT, [], "all_s")
+        cache = str(Path(scratch) / "numba-cache")
         env = {"NUMBA_CACHE_DIR": cache}
         out["cold"] = _run(_FIRST_FRAME, [w, s, "0"], env)
         out["warm"] = _run(_FIRST_FRAME, [w, s, "0"], env)
@@ -259,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
               f"({r['frames']} frames, faces in {r['with_faces']})")
     changed = sorted(k for k, v in _sources_state().items() if sources.get(k) != v)
     out["sources_changed_during_run"] = changed
-    if changed:
+    if changed and args.no_snapshot:
         print(f"WARNING: source files changed during the run ({', '.join(changed)}); Numba recompiles "
               "edited modules, so the warm-cache numbers are not valid: run again.")
     if args.json is not None:
