@@ -16,6 +16,7 @@ import threading
 
 import numpy as np
 
+from nnlite._jit import get_num_threads
 from nnlite.kernels.activations import act_code
 from nnlite.kernels.conv import (conv2d_packed, conv2d_scratch, conv2d_workers,
                                  conv_weight_from_torch, depthwise_weight_from_torch,
@@ -198,15 +199,11 @@ class RoiGroupConv:
         n = rois.shape[0] // self.conv.groups
         out = np.empty((n, r, r, self.conv.groups), np.float32)
         wk, bk = self.packed
+        workers = get_num_threads()  # at most this many; the kernel may use fewer
         scratch = self._scratch.get(
-            wk.shape, lambda: roi_group_conv_scratch(k, (r, r), wk.shape[2], _max_workers()))
+            workers, lambda: roi_group_conv_scratch(k, (r, r), wk.shape[2], workers))
         return roi_group_conv_packed(feat, np.ascontiguousarray(rois, np.float32), wk, bk, k,
                                      1.0, 1, True, out, scratch)
 
     def _conv(self, x, w, b, stride, pad, groups):
         return self.conv(x)
-
-
-def _max_workers():
-    from nnlite._jit import get_num_threads
-    return get_num_threads()

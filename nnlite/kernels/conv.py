@@ -4,7 +4,7 @@ Three public kernels, each a plain-Python wrapper that validates its arguments a
 calls a private ``@njit`` core, with its vectorised NumPy reference directly below:
 
 - :func:`conv2d`: general convolution (regular, grouped, depthwise), square kernel,
-  symmetric zero padding, dilation 1. Dispatches to the two fast paths below.
+  symmetric zero padding, dilation 1. ``groups=1`` runs :func:`conv2d_packed`.
 - :func:`pointwise_conv2d`: 1x1 convolution, stride 1 (a matmul over pixels).
 - :func:`depthwise_conv2d`: one k x k filter per channel (groups = C, multiplier 1).
 
@@ -24,12 +24,14 @@ depthwise_conv2d     (k, k, C)                     :func:`depthwise_weight_from_
 Output channel ``o`` belongs to group ``g = o // (cout/groups)`` and reads input
 channels ``g*cin/groups ... (g+1)*cin/groups - 1``, exactly as in PyTorch.
 
-Where a core runs faster on another order, the wrapper makes a small per-call copy
-of the weights: the general conv2d core uses per-group transposed im2col matrices
-(groups, cout/groups, k*k*cin/groups), and the pointwise core uses (cout, cin) when
-``cin > cout`` (dot products over contiguous input channels). The depthwise core
-and the expanding pointwise core (``cout >= cin``) run their innermost loop over
-contiguous channels of both the weights and the NHWC data.
+``groups=1`` convolutions (1x1 included) run on *packed* weights
+(:func:`pack_conv2d`: the im2col matrix (k*k*cin, C8), columns zero-padded to a
+multiple of 8): per output row, an im2col gather (none for 1x1 stride 1) and one
+register-tiled GEMM (:mod:`nnlite.kernels.gemm`). The public wrappers pack per
+call; layers pack once and call :func:`conv2d_packed` with reused scratch. Other
+grouped convolutions use per-group transposed im2col matrices
+(groups, cout/groups, k*k*cin/groups), copied per call. The depthwise core runs
+its innermost loop over contiguous channels of both the weights and the NHWC data.
 """
 import numpy as np
 from nnlite._jit import njit, prange
@@ -37,7 +39,7 @@ from nnlite._jit import njit, prange
 from nnlite import config
 from nnlite.kernels.activations import _act_inplace_nb, _act_inplace_np, act_code
 from nnlite.kernels.gemm import act_bounds, gemm_rows_nb, pack_matrix
-from nnlite.kernels.simd import aligned_zeros
+from nnlite.kernels.simd import LANES, aligned_zeros, vload1, vstore1
 from nnlite._jit import get_num_threads
 
 # ---------------------------------------------------------------------------
@@ -807,36 +809,76 @@ def _conv2d_gemm_row_nb(x, wmat, b8, geom, lo, hi, n, oy, patch, rows, out):
     patch : float32 ndarray (W_out, k*k*cin)
         im2col scratch (unused, may be empty, for a direct 1x1 conv).
     rows : float32 ndarray (W_out, C8)
-        GEMM output scratch.
+        GEMM output scratch (unused when ``cout == C8``: the GEMM writes ``out``).
     out : float32 ndarray (N, H_out, W_out, cout)
         Output; row ``oy`` of image ``n`` is written.
     """
     k, stride, pad = geom
     h_in, w_in, cin = x.shape[1], x.shape[2], x.shape[3]
     w_out, cout = out.shape[2], out.shape[3]
+    # With cout a multiple of 8 the GEMM writes the output row itself.
+    dst = out[n, oy] if cout == wmat.shape[1] else rows
     if k == 1 and stride == 1 and pad == 0:
-        gemm_rows_nb(x[n, oy], wmat, b8, lo, hi, rows)
+        gemm_rows_nb(x[n, oy], wmat, b8, lo, hi, dst)
     else:
+        # patch[ox, (ky*k + kx)*cin + ci] = x[n, oy*s - pad + ky, ox*s - pad + kx, ci]; for
+        # each ky the k*cin values are one contiguous run of x unless a column is padding.
         zero = np.float32(0.0)
+        xf = x[n].reshape(-1)
+        pf = patch.reshape(-1)
+        span = k * cin
+        n_patch = k * span
         for ox in range(w_out):
-            pr = patch[ox]
+            ix0 = ox * stride - pad
+            inside = ix0 >= 0 and ix0 + k <= w_in
             for ky in range(k):
                 iy = oy * stride - pad + ky
-                for kx in range(k):
-                    ix = ox * stride - pad + kx
-                    j0 = (ky * k + kx) * cin
-                    if iy < 0 or iy >= h_in or ix < 0 or ix >= w_in:
-                        for ci in range(cin):
-                            pr[j0 + ci] = zero
-                    else:
-                        xr = x[n, iy, ix]
-                        for ci in range(cin):
-                            pr[j0 + ci] = xr[ci]
-        gemm_rows_nb(patch, wmat, b8, lo, hi, rows)
-    o = out[n, oy]
-    for ox in range(w_out):
-        for co in range(cout):
-            o[ox, co] = rows[ox, co]
+                j0 = ox * n_patch + ky * span
+                if iy < 0 or iy >= h_in:
+                    for t in range(span):
+                        pf[j0 + t] = zero
+                elif inside:
+                    _copy_run_nb(pf, j0, xf, (iy * w_in + ix0) * cin, span)
+                else:
+                    for kx in range(k):
+                        ix = ix0 + kx
+                        j1 = j0 + kx * cin
+                        if ix < 0 or ix >= w_in:
+                            for ci in range(cin):
+                                pf[j1 + ci] = zero
+                        else:
+                            _copy_run_nb(pf, j1, xf, (iy * w_in + ix) * cin, cin)
+        gemm_rows_nb(patch, wmat, b8, lo, hi, dst)
+    if cout != wmat.shape[1]:
+        of = out[n, oy].reshape(-1)
+        rf = rows.reshape(-1)
+        c8 = wmat.shape[1]
+        for ox in range(w_out):
+            _copy_run_nb(of, ox * cout, rf, ox * c8, cout)
+
+
+@njit(cache=config.CACHE, inline="always")
+def _copy_run_nb(dst, d0, src, s0, count):
+    """``dst[d0:d0 + count] = src[s0:s0 + count]``, 8 floats per vector move.
+
+    Parameters
+    ----------
+    dst : float32 ndarray, 1-D, contiguous
+        Destination.
+    d0 : int
+        First destination index.
+    src : float32 ndarray, 1-D, contiguous
+        Source.
+    s0 : int
+        First source index.
+    count : int
+        Number of floats; both ranges must be in bounds.
+    """
+    c8 = count - count % LANES
+    for t in range(0, c8, LANES):
+        vstore1(dst, d0 + t, vload1(src, s0 + t))
+    for t in range(c8, count):
+        dst[d0 + t] = src[s0 + t]
 
 
 # ---------------------------------------------------------------------------
@@ -925,120 +967,6 @@ def _pointwise_run(x, w, b, code):
         Output.
     """
     return _conv2d_gemm_run(x, w, b, 1, 1, 0, code, x.shape[1:3])
-
-
-#: Pixels per parallel work item of the pointwise core.
-_PIXEL_BLOCK = 64
-
-
-@njit(cache=config.CACHE, parallel=config.PARALLEL, fastmath=config.FASTMATH)
-def _pointwise_conv2d_nb(x2, w, b, geom, out2):
-    """Pointwise convolution core on flattened pixels, parallel over pixel blocks.
-
-    Parameters
-    ----------
-    x2 : float32 ndarray (P, cin)
-        Input pixels, C-contiguous.
-    w : float32 ndarray (cin, cout), or (cout, cin) when ``transposed``
-        Weights.
-    b : float32 ndarray (cout,)
-        Bias.
-    geom : tuple of int
-        ``(act_code, transposed)``.
-    out2 : float32 ndarray (P, cout)
-        Output pixels, overwritten.
-    """
-    act, transposed = geom
-    n_pix = x2.shape[0]
-    n_blocks = (n_pix + _PIXEL_BLOCK - 1) // _PIXEL_BLOCK
-    for blk in prange(n_blocks):
-        p0 = blk * _PIXEL_BLOCK
-        p1 = min(p0 + _PIXEL_BLOCK, n_pix)
-        _pw_rows_nb(x2[p0:p1], w, b, act, transposed, out2[p0:p1])
-
-
-@njit(cache=config.CACHE, fastmath=config.FASTMATH)
-def _pw_rows_nb(x2, w, b, act, transposed, out2):
-    """Serial pointwise convolution of a block of pixels: ``act(x2 @ w + b)``.
-
-    Parameters
-    ----------
-    x2 : float32 ndarray (P, cin)
-        Input pixels; rows contiguous.
-    w : float32 ndarray (cin, cout), or (cout, cin) when ``transposed``
-        Weights.
-    b : float32 ndarray (cout,)
-        Bias.
-    act : int
-        Activation code.
-    transposed : int
-        1: ``w`` is (cout, cin) and each output is a dot product over contiguous
-        input channels, 4 pixels sharing each weight load (fastest for
-        ``cin > cout``, e.g. a projection 96 -> 16). 0: ``w`` is (cin, cout) and
-        each output row accumulates 4 scaled weight rows per pass (fastest for
-        ``cout >= cin``, e.g. an expansion 16 -> 96).
-    out2 : float32 ndarray (P, cout)
-        Output pixels, overwritten; rows contiguous.
-    """
-    n_pix, cin = x2.shape
-    cout = out2.shape[1]
-    if transposed:
-        p4 = n_pix - n_pix % 4
-        for p in range(0, p4, 4):
-            x0 = x2[p]
-            x1 = x2[p + 1]
-            x2_ = x2[p + 2]
-            x3 = x2[p + 3]
-            for co in range(cout):
-                wr = w[co]
-                a0 = b[co]
-                a1 = b[co]
-                a2 = b[co]
-                a3 = b[co]
-                for ci in range(cin):
-                    wv = wr[ci]
-                    a0 += x0[ci] * wv
-                    a1 += x1[ci] * wv
-                    a2 += x2_[ci] * wv
-                    a3 += x3[ci] * wv
-                out2[p, co] = a0
-                out2[p + 1, co] = a1
-                out2[p + 2, co] = a2
-                out2[p + 3, co] = a3
-        for p in range(p4, n_pix):
-            xr = x2[p]
-            for co in range(cout):
-                wr = w[co]
-                a = b[co]
-                for ci in range(cin):
-                    a += xr[ci] * wr[ci]
-                out2[p, co] = a
-        for p in range(n_pix):
-            _act_inplace_nb(out2[p], act)
-        return
-    c4 = cin - cin % 4
-    for p in range(n_pix):
-        o = out2[p]
-        xr = x2[p]
-        for co in range(cout):
-            o[co] = b[co]
-        for ci in range(0, c4, 4):
-            v0 = xr[ci]
-            v1 = xr[ci + 1]
-            v2 = xr[ci + 2]
-            v3 = xr[ci + 3]
-            w0 = w[ci]
-            w1 = w[ci + 1]
-            w2 = w[ci + 2]
-            w3 = w[ci + 3]
-            for co in range(cout):
-                o[co] += v0 * w0[co] + v1 * w1[co] + v2 * w2[co] + v3 * w3[co]
-        for ci in range(c4, cin):
-            v0 = xr[ci]
-            w0 = w[ci]
-            for co in range(cout):
-                o[co] += v0 * w0[co]
-        _act_inplace_nb(o, act)
 
 
 def pointwise_conv2d_reference(x, w, b=None, act="none"):

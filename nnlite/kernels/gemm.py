@@ -25,7 +25,8 @@ import numpy as np
 from nnlite import config
 from nnlite._jit import njit
 from nnlite.kernels.activations import ACT_NONE, ACT_RELU, ACT_RELU6, _act_inplace_np
-from nnlite.kernels.simd import LANES, aligned_zeros, padded, vclamp, vfma, vload, vload1, vsplat, vstore
+from nnlite.kernels.simd import (LANES, aligned_zeros, padded, vclamp, vfma, vload, vload1,
+                                 vsplat, vstore)
 
 __all__ = ["act_bounds", "gemm_rows", "gemm_rows_reference", "pack_matrix"]
 

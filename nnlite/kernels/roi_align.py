@@ -275,6 +275,19 @@ def _roi_align_one_nb(x, rois, k, scale, geom, dst, oy0, ox0, oh, ow, tables):
     for ph in range(oh):
         for pw in range(ow):
             o = (oy0 + ph) * d_row + (ox0 + pw) * d_ch
+            if sr == 1 and ok_t[0, ph] and ok_t[1, pw]:
+                # One sample per bin, inside: store it (0 + v == v, the same value).
+                ly = frac_t[0, ph]
+                lx = frac_t[1, pw]
+                hy = f1 - ly
+                hx = f1 - lx
+                r_lo = lo_t[0, ph] * x_row
+                r_hi = hi_t[0, ph] * x_row
+                c_lo = lo_t[1, pw] * n_ch
+                c_hi = hi_t[1, pw] * n_ch
+                _bilinear_set_nb(df, o, xf, r_lo + c_lo, r_lo + c_hi, r_hi + c_lo, r_hi + c_hi,
+                                 hy * hx, hy * lx, ly * hx, ly * lx, n_ch)
+                continue
             for c in range(0, c8, LANES):
                 vstore1(df, o + c, vzero)
             for c in range(c8, n_ch):
@@ -300,6 +313,54 @@ def _roi_align_one_nb(x, rois, k, scale, geom, dst, oy0, ox0, oh, ow, tables):
             if sr != 1:
                 for c in range(n_ch):
                     df[o + c] = df[o + c] / count
+
+
+@njit(cache=config.CACHE, fastmath=config.GEOMETRY_FASTMATH, inline="always")
+def _bilinear_set_nb(df, o, xf, i1, i2, i3, i4, w1, w2, w3, w4, n_ch):
+    """``df[o + c] = w1*xf[i1 + c] + w2*xf[i2 + c] + w3*xf[i3 + c] + w4*xf[i4 + c]``.
+
+    Parameters
+    ----------
+    df : float32 ndarray, 1-D
+        Output buffer.
+    o : int
+        Offset of the output's channel 0 in ``df``.
+    xf : float32 ndarray, 1-D
+        One image's features, flat NHWC.
+    i1 : int
+        Offset of the top-left neighbour's channel 0 in ``xf``.
+    i2 : int
+        Top-right neighbour.
+    i3 : int
+        Bottom-left neighbour.
+    i4 : int
+        Bottom-right neighbour.
+    w1 : float32
+        Top-left weight.
+    w2 : float32
+        Top-right weight.
+    w3 : float32
+        Bottom-left weight.
+    w4 : float32
+        Bottom-right weight.
+    n_ch : int
+        Channels ``c = 0 .. n_ch - 1``.
+
+    Notes
+    -----
+    :func:`_bilinear_add_nb` onto zeros, without reading the zeros: the same
+    rounding (``0 + v`` is ``v``).
+    """
+    s1 = vsplat(w1)
+    s2 = vsplat(w2)
+    s3 = vsplat(w3)
+    s4 = vsplat(w4)
+    c8 = n_ch - n_ch % LANES
+    for c in range(0, c8, LANES):
+        vstore1(df, o + c, vadd(vadd(vadd(vmul(s1, vload1(xf, i1 + c)), vmul(s2, vload1(xf, i2 + c))),
+                                     vmul(s3, vload1(xf, i3 + c))), vmul(s4, vload1(xf, i4 + c))))
+    for c in range(c8, n_ch):
+        df[o + c] = w1 * xf[i1 + c] + w2 * xf[i2 + c] + w3 * xf[i3 + c] + w4 * xf[i4 + c]
 
 
 @njit(cache=config.CACHE, fastmath=config.GEOMETRY_FASTMATH, inline="always")

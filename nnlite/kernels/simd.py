@@ -18,7 +18,10 @@ All functions are Numba intrinsics, usable only inside ``@njit`` code:
 ``vsplat(x)``               ``[x] * 8``
 ``vfma(a, b, c)``           ``a * b + c`` (fused, one rounding)
 ``vadd(a, b)``, ``vmul``    lane-wise ``+``, ``*``
+``vsub(a, b)``, ``vmax``     lane-wise ``-``, ``max`` (NaN wins in ``vmax``)
 ``vclamp(v, lo, hi)``       ``min(max(v, lo), hi)``; NaN lanes stay NaN
+``vexp(v)``                 ``exp`` per lane (Cephes ``expf``, about 1 ulp;
+                            ``exp(x < -87.3)`` gives ~1e-38 instead of a denormal)
 ``vsum(v)``                 sum of the 8 lanes (float32)
 ==========================  ====================================================
 
@@ -223,6 +226,63 @@ if HAVE_NUMBA:
                                 builder.extract_element(s2, ir.Constant(i32, 1)))
         return sig, codegen
 
+    @intrinsic
+    def vsub(typingctx, a, b):
+        sig = f32x8(a, b)
+
+        def codegen(context, builder, sig, args):
+            return builder.fsub(args[0], args[1])
+        return sig, codegen
+
+    @intrinsic
+    def vmax(typingctx, a, b):
+        sig = f32x8(a, b)
+
+        def codegen(context, builder, sig, args):
+            a, b = args
+            # a > b ? a : b, then NaN in either operand gives NaN.
+            m = builder.select(builder.fcmp_ordered(">", a, b), a, b)
+            return builder.select(builder.fcmp_unordered("uno", a, a), a, m)
+        return sig, codegen
+
+    def _vconst(x):
+        return ir.Constant(_VT, [float(np.float32(x))] * LANES)
+
+    @intrinsic
+    def vexp(typingctx, x):
+        sig = f32x8(x)
+
+        def codegen(context, builder, sig, args):
+            # Cephes expf: x = n ln2 + r, |r| <= ln2 / 2, a degree-5 polynomial for
+            # exp(r) (~1 ulp), times 2^n built in the exponent bits. Inputs are
+            # clamped to [-87.3, 88.4] (below that the result is ~1e-38, not a
+            # denormal); NaN stays NaN.
+            x = args[0]
+            fma = "llvm.fma.v8f32"
+            xc = builder.select(builder.fcmp_ordered("<", x, _vconst(-87.33654)),
+                                _vconst(-87.33654), x)
+            xc = builder.select(builder.fcmp_ordered(">", xc, _vconst(88.37626)),
+                                _vconst(88.37626), xc)
+            fx = _call_intrinsic(builder, fma, [xc, _vconst(1.44269504088896341),
+                                                _vconst(0.5)])
+            fx = _call_intrinsic(builder, "llvm.floor.v8f32", [fx])
+            r = _call_intrinsic(builder, fma, [fx, _vconst(-0.693359375), xc])
+            r = _call_intrinsic(builder, fma, [fx, _vconst(2.12194440e-4), r])
+            p = _vconst(1.9875691500e-4)
+            for coef in (1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2,
+                         1.6666665459e-1, 5.0000001201e-1):
+                p = _call_intrinsic(builder, fma, [p, r, _vconst(coef)])
+            z = builder.fmul(r, r)
+            y = _call_intrinsic(builder, fma, [p, z, r])
+            y = builder.fadd(y, _vconst(1.0))
+            vi = ir.VectorType(ir.IntType(32), LANES)
+            n = builder.fptosi(fx, vi)
+            n = builder.shl(builder.add(n, ir.Constant(vi, [127] * LANES)),
+                            ir.Constant(vi, [23] * LANES))
+            y = builder.fmul(y, builder.bitcast(n, _VT))
+            return builder.select(builder.fcmp_unordered("uno", x, x), x, y)
+        return sig, codegen
+
 else:  # pragma: no cover - exercised only where numba is missing
     f32x8 = None
 
@@ -230,3 +290,4 @@ else:  # pragma: no cover - exercised only where numba is missing
         raise RuntimeError("nnlite.kernels.simd needs numba")
 
     vload = vload1 = vstore = vstore1 = vsplat = vfma = vadd = vmul = vclamp = vsum = _missing
+    vsub = vmax = vexp = _missing

@@ -11,6 +11,8 @@ from nnlite._jit import njit
 
 from nnlite import config
 from nnlite.kernels.conv import _check_array
+from nnlite.kernels.simd import (LANES, vadd, vexp, vfma, vload1, vmax, vmul, vsplat,
+                                 vstore1, vsub)
 
 
 def _check_heatmaps(h, where):
@@ -78,7 +80,7 @@ def soft_argmax(h, beta=1.0):
     Pixel-centre coordinates: pixel (row ``i``, column ``j``) is at ``(x, y) = (j, i)``,
     so the result lies in ``[0, W-1] x [0, H-1]``; a uniform heatmap gives
     ``((W-1)/2, (H-1)/2)``. Numerically stable (the per-channel maximum is
-    subtracted before ``exp``); sums are accumulated in float64.
+    subtracted before ``exp``); row sums in float32, totals in float64.
     """
     h = _check_heatmaps(h, "soft_argmax")
     beta = _check_beta(beta, "soft_argmax")
@@ -89,7 +91,7 @@ def soft_argmax(h, beta=1.0):
 
 @njit(cache=config.CACHE, fastmath=config.FASTMATH)
 def _soft_argmax_nb(h, beta, out):
-    """Soft-argmax core; loops run over contiguous channels.
+    """Soft-argmax core: 8 channels per vector, a scalar loop for the last ``C % 8``.
 
     Parameters
     ----------
@@ -99,34 +101,64 @@ def _soft_argmax_nb(h, beta, out):
         Inverse temperature.
     out : float32 ndarray (N, C, 2)
         Output ``[x, y]``, overwritten.
+
+    Notes
+    -----
+    Per 8 channels: the maximum of ``beta * h`` over all pixels, then per image row
+    the float32 sums of ``e = exp(beta * h - max)`` (``vexp``, ~1 ulp) and of
+    ``e * j``, which are added into float64 totals (so long rows of large maps
+    lose no precision).
     """
     n_img, n_rows, n_cols, n_ch = h.shape
-    m = np.empty(n_ch, np.float32)
-    s = np.empty(n_ch, np.float64)
-    sx = np.empty(n_ch, np.float64)
-    sy = np.empty(n_ch, np.float64)
+    c8 = n_ch - n_ch % LANES
+    vb = vsplat(beta)
+    vzero = vsplat(np.float32(0.0))
+    tmp = np.empty(2 * LANES, np.float32)
+    s = np.empty(LANES, np.float64)
+    sx = np.empty(LANES, np.float64)
+    sy = np.empty(LANES, np.float64)
     for n in range(n_img):
-        for c in range(n_ch):
-            m[c] = beta * h[n, 0, 0, c]
-            s[c] = 0.0
-            sx[c] = 0.0
-            sy[c] = 0.0
-        for i in range(n_rows):
-            for j in range(n_cols):
-                hr = h[n, i, j]
-                for c in range(n_ch):
-                    m[c] = max(m[c], beta * hr[c])
-        for i in range(n_rows):
-            for j in range(n_cols):
-                hr = h[n, i, j]
-                for c in range(n_ch):
-                    e = np.float64(np.exp(beta * hr[c] - m[c]))
-                    s[c] += e
-                    sx[c] += e * j
-                    sy[c] += e * i
-        for c in range(n_ch):
-            out[n, c, 0] = sx[c] / s[c]
-            out[n, c, 1] = sy[c] / s[c]
+        hf = h[n].reshape(-1)
+        for c in range(0, c8, LANES):
+            m = vmul(vb, vload1(hf, c))
+            for p in range(1, n_rows * n_cols):
+                m = vmax(m, vmul(vb, vload1(hf, p * n_ch + c)))
+            for k in range(LANES):
+                s[k] = 0.0
+                sx[k] = 0.0
+                sy[k] = 0.0
+            for i in range(n_rows):
+                rs = vzero
+                rx = vzero
+                for j in range(n_cols):
+                    e = vexp(vsub(vmul(vb, vload1(hf, (i * n_cols + j) * n_ch + c)), m))
+                    rs = vadd(rs, e)
+                    rx = vfma(e, vsplat(np.float32(j)), rx)
+                vstore1(tmp, 0, rs)
+                vstore1(tmp, LANES, rx)
+                for k in range(LANES):
+                    s[k] += tmp[k]
+                    sx[k] += tmp[LANES + k]
+                    sy[k] += np.float64(tmp[k]) * i
+            for k in range(LANES):
+                out[n, c + k, 0] = sx[k] / s[k]
+                out[n, c + k, 1] = sy[k] / s[k]
+        for c in range(c8, n_ch):
+            mc = beta * h[n, 0, 0, c]
+            for i in range(n_rows):
+                for j in range(n_cols):
+                    mc = max(mc, beta * h[n, i, j, c])
+            t = 0.0
+            tx = 0.0
+            ty = 0.0
+            for i in range(n_rows):
+                for j in range(n_cols):
+                    e = np.float64(np.exp(beta * h[n, i, j, c] - mc))
+                    t += e
+                    tx += e * j
+                    ty += e * i
+            out[n, c, 0] = tx / t
+            out[n, c, 1] = ty / t
 
 
 def soft_argmax_reference(h, beta=1.0):
