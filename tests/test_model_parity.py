@@ -40,3 +40,13 @@ def test_rejects_bad_input(stored, backend):
         model.forward(stored["x"].astype(np.float64))
     with pytest.raises(ValueError, match=r"\(N, 64, 64, 3\)"):
         model.forward(stored["x"][:, :32])
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_shipped_demo_weights_match_checkpoint(backend):
+    """weights/demo.h5 reproduces its PyTorch checkpoint (tools/checkpoints/demo.pt)."""
+    weights = Path(__file__).resolve().parents[1] / "weights" / "demo.h5"
+    stored = np.load(FIX / "demo_parity.npz")
+    out = TwoStageModel.load(weights, backend=backend).forward(stored["x"])
+    np.testing.assert_allclose(out.coarse, stored["coarse"], atol=1e-3, rtol=0)
+    np.testing.assert_allclose(out.refined, stored["refined"], atol=1e-3, rtol=0)

@@ -14,7 +14,8 @@ from tools.export import folded_arrays, write_weights
 from tools.landmark_config import make_config
 from tools.model import LandmarkNet
 
-OUT = Path(__file__).resolve().parents[1] / "tests" / "fixtures"
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "tests" / "fixtures"
 
 
 def random_model(cfg, seed=0) -> LandmarkNet:
@@ -52,5 +53,27 @@ def main():
     print(f"wrote {OUT / 'model_small.h5'} and model_small.npz")
 
 
+def shipped(checkpoint=ROOT / "tools" / "checkpoints" / "demo.pt", name="demo"):
+    """Stored PyTorch outputs of a shipped checkpoint on two real face crops."""
+    from tools import data as D
+    from tools.train import to_tensor
+
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    model = LandmarkNet(state["config"]).eval()
+    model.load_state_dict(state["model"])
+    cfg = state["config"]
+    pairs = D.find_pairs(ROOT.parent / "shared" / "data" / "300w")
+    val = D.split_pairs(pairs, 0.1, seed=0)[1][:2]
+    imgs = np.stack([D.eval_crop(s, cfg["input"]["size"], cfg["crop"]["box_scale"])[0]
+                     for s in D.load_samples(val)])
+    x = to_tensor(imgs, cfg, "cpu").contiguous()
+    with torch.no_grad():
+        out = model(x)
+    np.savez_compressed(OUT / f"{name}_parity.npz", x=x.permute(0, 2, 3, 1).numpy(),
+                        coarse=out["coarse"].numpy(), refined=out["refined"].numpy())
+    print(f"wrote {OUT / f'{name}_parity.npz'}")
+
+
 if __name__ == "__main__":
     main()
+    shipped()
