@@ -133,3 +133,19 @@ def test_metrics_on_known_outputs():
     steps = still + np.array([[0.0, 0.0], [0.6, 0.8]], np.float32)[np.arange(12) % 2][:, None, :]
     assert B.jitter(steps, still, np.ones(12, int)) == pytest.approx(1.0 / io, rel=1e-4)
     np.testing.assert_allclose(B.nme(steps, still)[1], 1.0 / io, rtol=1e-4)
+
+
+def test_tuning_choices():
+    from tools import tune_tracking as T
+
+    positives = np.linspace(0.2, 0.9, 101)
+    t = T.choose_threshold(positives, keep=0.99)
+    assert (positives >= t).mean() >= 0.99 and t == pytest.approx(0.2, abs=0.011)
+    rates = T.rates({"face": positives, "background": np.array([0.05, 0.1, 0.5])}, 0.3)
+    assert rates["background"] == pytest.approx(1 / 3)
+    rows = [(0.0, SmoothingParams(0.1, 10, 1), {"jitter": 0.10, "lag": 1.0}),
+            (0.0, SmoothingParams(1.0, 10, 1), {"jitter": 0.12, "lag": 1.1}),  # within 25%: wins
+            (0.0, SmoothingParams(2.0, 10, 1), {"jitter": 0.20, "lag": 0.9})]
+    assert T.pick(rows, slack=0.25)[1].min_cutoff == 1.0
+    assert T.pick(rows, slack=0.0)[1].min_cutoff == 0.1
+    assert T.pick([], slack=0.25) is None

@@ -109,3 +109,48 @@ def test_rejects_bad_frame_and_arguments():
         tracker.process(np.zeros((10, 10), np.float32))
     with pytest.raises(ValueError, match="max_faces"):
         Tracker(lm, det, max_faces=0)
+
+
+def test_min_tracking_score_default_comes_from_the_landmark_model():
+    lm, det = SceneLandmarker(), BlobDetector()
+    assert Tracker(lm, det).min_tracking_score == 0.5  # nothing given anywhere
+    lm.model = type("Model", (), {"config": {"tracking": {"min_score": 0.3}}})()
+    assert Tracker(lm, det).min_tracking_score == pytest.approx(0.3)  # weights config
+    lm.min_score = 0.4
+    assert Tracker(lm, det).min_tracking_score == pytest.approx(0.4)  # the model's attribute
+    assert Tracker(lm, det, min_tracking_score=0.7).min_tracking_score == pytest.approx(0.7)
+
+
+def test_crop_deadband_holds_the_crop_of_a_still_face_but_follows_motion():
+    still = [[face_points(160, 120, 80)]] * 8
+    moving = [[face_points(100 + 8 * i, 120, 80)] for i in range(8)]
+    for scenes, held in ((still, True), (moving, False)):
+        lm, det = SceneLandmarker(noise=0.3, seed=1), BlobDetector()
+        run(Tracker(lm, det, crop_deadband=0.05, smoothing=False), lm, scenes)
+        tracking_crops = lm.crops[2:]  # crop 0: the detection; crop 1: the first tracking crop
+        same = [a == b for a, b in zip(tracking_crops, tracking_crops[1:])]
+        assert all(same) if held else not any(same)
+    with pytest.raises(ValueError, match="crop_deadband"):
+        Tracker(SceneLandmarker(), BlobDetector(), crop_deadband=0.6)
+
+
+class _RunawayLandmarker:
+    """Confident landmarks 1.5x larger than each crop expects: its own crops grow without end."""
+
+    crop_scale = 1.5
+
+    def predict(self, frame_bgr, crops):
+        return [(face_points(c.cx, c.cy, 1.5 * c.side / self.crop_scale, c.angle), 0.9) for c in crops]
+
+
+def test_track_that_outgrows_the_frame_is_dropped():
+    det = BlobDetector()
+    tracker = Tracker(_RunawayLandmarker(), det, smoothing=False)
+    frame = draw_scene([face_points(160, 120, 60)])
+    sizes, ids = [], set()
+    for _ in range(12):
+        faces = tracker.process(frame)
+        sizes += [f.box.width for f in faces]
+        ids |= {f.track_id for f in faces}
+    assert max(sizes) <= 2.0 * 320  # MAX_FACE_SIZE x the frame's longer side
+    assert len(ids) >= 2 and det.calls >= 2  # dropped, then found again by the detector

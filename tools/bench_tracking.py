@@ -15,7 +15,7 @@ same similarity. Three sequences per face, 30 frames/s:
     still   90 frames, constant pose, sensor noise only;
     moving  120 frames, smooth translation (up to ~2.5 inter-ocular distances
             per second), zoom +/-15% and roll +/-15 degrees;
-    leave   100 frames: still, slides out of the right edge, 20 frames of
+    leave   90 frames: still, slides out of the right edge, 20 frames of
             empty background, slides back in from the left, still again.
 
 The tracker runs with smoothing off and the One Euro filter is applied to its
@@ -23,12 +23,14 @@ raw output afterwards with the tracker's own semantics (a new filter per track,
 t = frame / fps), so one run gives both the raw model output and the smoothed
 output (`smooth_track`; tests check it equals the tracker's own smoothing).
 
-Reported per sequence (means over faces; NME and jitter in % of the
+Reported per sequence (means over faces; NME, jitter and lag in % of the
 ground-truth inter-ocular distance |p36 - p45|):
 
     nme raw / smooth   per-frame NME of the tracker output while the face is
-                       fully in view (per-frame values in the JSON);
-    jitter             still: mean frame-to-frame landmark motion;
+                       fully in view, mean and (med) median over faces
+                       (per-frame values in the JSON);
+    jitter             still: mean frame-to-frame landmark motion (per
+                       landmark, per frame), from frame 10 on;
     lag                moving: mean error along the direction of motion
                        (positive = behind the face), raw and smoothed;
     lost               frames with the face fully in view but no output;
@@ -45,6 +47,9 @@ Modes: `detector` starts (and restarts) tracks with the default detector of
 by the ground-truth landmark box whenever the tracker asks (when the face is
 fully in view), so landmark tracking is measured independently of the detector.
 
+The tracker runs with its own defaults (crop deadband, tracking threshold
+from the weights config else 0.5) unless --min-tracking-score / --crop-deadband
+say otherwise; --smoothing sets the One Euro parameters applied afterwards.
 Use NUMBA_NUM_THREADS / --threads to match the deployment (the 2-core target
 machines); timings on a loaded machine are upper bounds.
 """
@@ -295,7 +300,6 @@ class OracleDetector:
 
     def __init__(self):
         self.truth: np.ndarray | None = None
-        self.size = FRAME_SIZE
 
     def detect(self, image_bgr):
         if self.truth is None or visibility(self.truth, image_bgr.shape[1], image_bgr.shape[0]) != "full":
@@ -310,7 +314,8 @@ class Record:
     raw : float32 (T, 68, 2) raw landmarks, NaN where no face; track : int (T,) track id, 0 = none;
     score : (T,); truth : float32 (T, 68, 2); visible : list of 'full'/'partial'/'none';
     detected : int (T,) detector calls; found : int (T,) boxes the detector returned;
-    process_s, detect_s : (T,) seconds in tracker.process and in the detector.
+    process_s, detect_s : (T,) seconds in tracker.process and in the detector;
+    landmarks_s : (T,) seconds in the landmark model (NaN when the tracker does not report it).
     """
     name: str
     raw: np.ndarray
@@ -322,6 +327,7 @@ class Record:
     found: np.ndarray
     process_s: np.ndarray
     detect_s: np.ndarray
+    landmarks_s: np.ndarray
 
 
 def run_sequence(seq: Sequence, tracker, detector: TimedDetector, oracle: OracleDetector | None = None,
@@ -332,7 +338,7 @@ def run_sequence(seq: Sequence, tracker, detector: TimedDetector, oracle: Oracle
     n = len(seq)
     rec = Record(seq.name, np.full((n, 68, 2), np.nan, np.float32), np.zeros(n, int), np.zeros(n),
                  np.zeros((n, 68, 2), np.float32), [], np.zeros(n, int), np.zeros(n, int),
-                 np.zeros(n), np.zeros(n))
+                 np.zeros(n), np.zeros(n), np.full(n, np.nan))
     for i in range(n):
         frame = seq.frame(i)
         truth = seq.truth(i)
@@ -342,6 +348,9 @@ def run_sequence(seq: Sequence, tracker, detector: TimedDetector, oracle: Oracle
         faces = tracker.process(frame, i / fps)
         rec.process_s[i] = time.perf_counter() - start
         rec.detected[i], rec.found[i], rec.detect_s[i] = detector.take()
+        times = getattr(tracker, "last_times", None)
+        if times is not None:
+            rec.landmarks_s[i] = times.landmarks
         rec.truth[i] = truth
         rec.visible.append(visibility(truth, frame.shape[1], frame.shape[0]))
         if faces:
@@ -482,22 +491,25 @@ def machine() -> str:
             f"OpenCV threads {cv2.getNumThreads()}, Python {platform.python_version()}")
 
 
-def make_tracker(landmarker, detector, min_tracking_score=None):
+def make_tracker(landmarker, detector, min_tracking_score=None, crop_deadband=None):
+    """Tracker for one face with smoothing off; None arguments take the tracker's defaults."""
     from tracker.tracking import Tracker
 
     kwargs = {} if min_tracking_score is None else {"min_tracking_score": min_tracking_score}
+    if crop_deadband is not None:
+        kwargs["crop_deadband"] = crop_deadband
     return Tracker(landmarker, detector, max_faces=1, smoothing=False, fps=FPS, **kwargs)
 
 
 def benchmark(landmarker, samples, mode: str, params: SmoothingParams, detector_name: str,
-              min_tracking_score=None, noise: float = 2.0, progress=True):
+              min_tracking_score=None, crop_deadband=None, noise: float = 2.0, progress=True):
     """Run every sequence of every face in one mode -> (per-face results, timing dict)."""
     from tracker.detection import DETECTORS
 
     oracle = OracleDetector() if mode == "oracle" else None
     timed = TimedDetector(oracle if oracle is not None else DETECTORS[detector_name]())
-    tracker = make_tracker(landmarker, timed, min_tracking_score)
-    faces, track_s, detect_frame_s, smooth_s = [], [], [], []
+    tracker = make_tracker(landmarker, timed, min_tracking_score, crop_deadband)
+    faces, track_s, detect_frame_s, smooth_s, model_s, other_s = [], [], [], [], [], []
     for k, sample in enumerate(samples):
         seqs = build_sequences(sample.image, sample.points, seed=k, noise=noise)
         per = {"face": sample.name}
@@ -508,6 +520,8 @@ def benchmark(landmarker, samples, mode: str, params: SmoothingParams, detector_
             if name != "leave":   # timing: one face in view
                 on = rec.track > 0
                 track_s += (rec.process_s[on & (rec.detected == 0)] + per_call).tolist()
+                model_s += rec.landmarks_s[on & (rec.detected == 0)].tolist()
+                other_s += (rec.process_s - rec.landmarks_s)[on & (rec.detected == 0)].tolist()
                 detect_frame_s += (rec.process_s[rec.detected > 0]).tolist()
                 smooth_s.append(per_call)
         faces.append(per)
@@ -519,6 +533,8 @@ def benchmark(landmarker, samples, mode: str, params: SmoothingParams, detector_
               "tracking_ms_p90": _ms(np.percentile(track_s, 90)) if track_s else None,
               "tracking_fps": round(1.0 / np.mean(track_s), 1) if track_s else None,
               "tracking_fps_median": round(1.0 / np.median(track_s), 1) if track_s else None,
+              "tracking_model_ms_median": _ms(np.nanmedian(model_s)) if np.isfinite(model_s).any() else None,
+              "tracking_other_ms_median": _ms(np.nanmedian(other_s)) if np.isfinite(other_s).any() else None,
               "detection_ms_median": _ms(np.median(detect_frame_s)) if detect_frame_s else None,
               "smoothing_ms": _ms(np.mean(smooth_s)) if smooth_s else None}
     return faces, timing
@@ -534,12 +550,15 @@ def _mean(values):
 
 
 def summarise(faces: list[dict]) -> dict:
-    """Means over faces (None values skipped) plus counts."""
+    """Means over faces (None values skipped), NME medians over faces, and counts."""
     s = {}
     for name in SEQUENCES:
         keys = [k for k, v in faces[0][name].items() if not k.startswith("per_frame")
                 and (v is None or isinstance(v, (int, float)))]
         s[name] = {k: _mean([f[name][k] for f in faces]) for k in keys}
+        for k in ("nme_raw", "nme_smooth"):
+            vals = [f[name][k] for f in faces if f[name][k] is not None]
+            s[name][k + "_median"] = float(np.median(vals)) if vals else None
     rec = [f["leave"]["recover"] for f in faces]
     s["leave"]["recovered_faces"] = sum(r is not None for r in rec)
     s["leave"]["recover_max"] = max((r for r in rec if r is not None), default=None)
@@ -553,27 +572,36 @@ def format_table(results: dict) -> str:
     def f(x, fmt="{:.2f}"):
         return "-" if x is None else fmt.format(x)
 
-    lines = [f"{'mode':9s}{'seq':8s}{'nme raw':>9s}{'smooth':>8s}{'jitter raw':>11s}{'smooth':>8s}"
+    lines = [f"{'mode':9s}{'seq':8s}{'nme raw':>9s}{'(med)':>7s}{'smooth':>8s}{'(med)':>7s}"
+             f"{'jitter raw':>11s}{'smooth':>8s}"
              f"{'lag raw':>9s}{'smooth':>8s}{'lost':>6s}{'recover':>9s}{'max':>5s}{'ghost':>6s}"]
     for mode, r in results.items():
         s = r["summary"]
         for name in SEQUENCES:
             q = s[name]
             lines.append(
-                f"{mode:9s}{name:8s}{f(q['nme_raw']):>9s}{f(q['nme_smooth']):>8s}"
+                f"{mode:9s}{name:8s}{f(q['nme_raw']):>9s}{f(q['nme_raw_median']):>7s}"
+                f"{f(q['nme_smooth']):>8s}{f(q['nme_smooth_median']):>7s}"
                 f"{f(q.get('jitter_raw'), '{:.3f}'):>11s}{f(q.get('jitter_smooth'), '{:.3f}'):>8s}"
                 f"{f(q.get('lag_raw')):>9s}{f(q.get('lag_smooth')):>8s}{f(q['lost'], '{:.1f}'):>6s}"
                 f"{f(q.get('recover'), '{:.1f}'):>9s}{f(q.get('recover_max'), '{:d}'):>5s}"
                 f"{f(q.get('ghost'), '{:.1f}'):>6s}")
     lines.append("")
     lines.append(f"{'mode':9s}{'faces':>6s}{'recovered<=3':>13s}{'start missed':>13s}"
-                 f"{'track fps':>10s}{'(median)':>9s}{'track ms p90':>13s}{'det frame ms':>13s}")
+                 f"{'track fps':>10s}{'(median)':>9s}{'track ms p90':>13s}{'model ms':>9s}{'det frame ms':>13s}")
     for mode, r in results.items():
         s, t = r["summary"], r["timing"]
         lines.append(f"{mode:9s}{s['faces']:6d}{s['leave']['recover_within_3']:>9d}/{s['faces']:<3d}"
                      f"{s['start_missed_faces']:>13d}{f(t['tracking_fps'], '{:.1f}'):>10s}"
                      f"{f(t['tracking_fps_median'], '{:.1f}'):>9s}{f(t['tracking_ms_p90']):>13s}"
+                     f"{f(t['tracking_model_ms_median']):>9s}"
                      f"{f(t['detection_ms_median'], '{:.1f}'):>13s}")
+    for mode, r in results.items():
+        t = r["timing"]
+        lines.append(f"{mode}: a tracking frame (median) = landmark model {f(t['tracking_model_ms_median'])} ms"
+                     f" + rest of Tracker.process {f(t.get('tracking_other_ms_median'))} ms"
+                     f" + One Euro {f(t['smoothing_ms'], '{:.3f}')} ms; {t['tracking_frames']} tracking, "
+                     f"{t['detection_frames']} detection frames (still + moving)")
     return "\n".join(lines)
 
 
@@ -597,6 +625,7 @@ def main(argv=None) -> int:
     ap.add_argument("--detector", default="cascade", help="name in tracker.detection.DETECTORS")
     ap.add_argument("--min-tracking-score", type=float,
                     help="default: the tracker's own (weights config, else 0.5)")
+    ap.add_argument("--crop-deadband", type=float, help="default: the tracker's own")
     ap.add_argument("--smoothing", type=float, nargs=3, metavar=("MIN_CUTOFF", "BETA", "D_CUTOFF"),
                     help="One Euro parameters (default: tracker.smoothing.SmoothingParams())")
     ap.add_argument("--noise", type=float, default=2.0, help="sensor noise sigma, grey levels")
@@ -621,18 +650,18 @@ def main(argv=None) -> int:
     results = {}
     for mode in modes:
         faces, timing = benchmark(landmarker, samples, mode, params, args.detector,
-                                  args.min_tracking_score, args.noise)
+                                  args.min_tracking_score, args.crop_deadband, args.noise)
         results[mode] = {"summary": summarise(faces), "timing": timing, "faces": faces}
-    probe = make_tracker(landmarker, OracleDetector(), args.min_tracking_score)
+    probe = make_tracker(landmarker, OracleDetector(), args.min_tracking_score, args.crop_deadband)
     header = {"weights": str(args.weights), "machine": machine(), "faces": [s.name for s in samples],
-              "smoothing": vars(params) if hasattr(params, "__dict__") else params.__repr__(),
-              "min_tracking_score": probe.min_tracking_score, "noise": args.noise,
-              "frame_size": FRAME_SIZE, "fps": FPS, "face_iod": FACE_IOD}
-    header["smoothing"] = {"min_cutoff": params.min_cutoff, "beta": params.beta, "d_cutoff": params.d_cutoff}
+              "smoothing": {"min_cutoff": params.min_cutoff, "beta": params.beta, "d_cutoff": params.d_cutoff},
+              "min_tracking_score": probe.min_tracking_score, "crop_deadband": probe.crop_deadband,
+              "noise": args.noise, "frame_size": FRAME_SIZE, "fps": FPS, "face_iod": FACE_IOD}
     print(f"{args.weights}: {len(samples)} validation faces, 640x480, {FPS:.0f} frames/s, "
           f"face inter-ocular {FACE_IOD:.0f} px, sensor noise sigma {args.noise}")
     print(f"machine: {header['machine']}")
-    print(f"smoothing {header['smoothing']}, min_tracking_score {probe.min_tracking_score}")
+    print(f"smoothing {header['smoothing']}, min_tracking_score {probe.min_tracking_score}, "
+          f"crop_deadband {probe.crop_deadband}")
     print("NME, jitter, lag in % of inter-ocular distance; lost/recover/ghost in frames (means over faces)")
     print(format_table(results))
     Path(args.json).write_text(json.dumps({**header, "results": results}, indent=1))

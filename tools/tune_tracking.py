@@ -27,14 +27,18 @@ and copy the printed values (see "what to set" at the end of its output).
    The threshold is the highest one that keeps at least --keep (default 99%)
    of the "track" positives; the true/false accept rates at it are printed.
 
-2. One Euro parameters (tracker.smoothing.SmoothingParams defaults).
-   The tracker follows each validation face through the synthetic "still" and
-   "moving" sequences of tools.bench_tracking (oracle start, the threshold from
-   step 1), raw output recorded once; then every (min_cutoff, beta, d_cutoff) of
-   a grid is applied to it. Chosen: the lowest jitter on the still face among
-   the settings whose lag on the moving face grows by at most --lag-budget and
-   whose moving-face NME grows by at most --nme-budget (% of inter-ocular
-   distance) over the raw output.
+2. Crop deadband and One Euro parameters (tracker.tracking.CROP_DEADBAND,
+   tracker.smoothing.SmoothingParams defaults). For each deadband of
+   --deadbands the tracker follows each validation face through the synthetic
+   "still" and "moving" sequences of tools.bench_tracking (oracle start, the
+   threshold from step 1), raw output recorded once; then every (min_cutoff,
+   beta, d_cutoff) of a grid is applied to it. Admitted: the settings whose
+   lag on the moving face grows by at most --lag-budget and whose moving-face
+   NME grows by at most --nme-budget (% of inter-ocular distance) over the raw
+   output of the plain tracker (deadband 0, no smoothing). Chosen among them:
+   the highest min_cutoff (a slow drift is followed sooner), then the least
+   lag, among those whose still-face jitter is within --jitter-slack (25%) of
+   the lowest.
 """
 from __future__ import annotations
 
@@ -54,9 +58,10 @@ from tracker.geometry import CropBox, box_to_crop, landmark_box, landmarks_to_cr
 from tracker.smoothing import SmoothingParams
 
 DETECT_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "detect"
-GRID = {"min_cutoff": [0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0],
-        "beta": [0.0, 0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 12.0, 20.0, 30.0, 50.0],
-        "d_cutoff": [0.5, 1.0, 2.0, 4.0]}
+GRID = {"min_cutoff": [0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0],
+        "beta": [0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0],
+        "d_cutoff": [0.5, 1.0, 2.0]}
+DEADBANDS = [0.0, 0.02, 0.04]
 
 
 # -- 1. score threshold ----------------------------------------------------------------------
@@ -181,17 +186,19 @@ def roc_table(scores: dict[str, np.ndarray], thresholds) -> str:
 
 # -- 2. One Euro parameters ------------------------------------------------------------------
 
-def record_raw(landmarker, samples, min_tracking_score, noise: float = 2.0, progress=True):
+def record_raw(landmarker, samples, min_tracking_score, crop_deadband: float = 0.0, noise: float = 2.0,
+               progress=True):
     """Oracle-start tracker runs (smoothing off) of the still and moving sequences of each face."""
     oracle = B.OracleDetector()
     timed = B.TimedDetector(oracle)
-    tracker = B.make_tracker(landmarker, timed, min_tracking_score)
+    tracker = B.make_tracker(landmarker, timed, min_tracking_score, crop_deadband)
     recs = []
     for k, s in enumerate(samples):
         seqs = B.build_sequences(s.image, s.points, seed=k, noise=noise)
         recs.append({name: B.run_sequence(seqs[name], tracker, timed, oracle) for name in ("still", "moving")})
         if progress:
-            print(f"  face {k + 1}/{len(samples)} {s.name}", file=sys.stderr, flush=True)
+            print(f"  deadband {crop_deadband:g}: face {k + 1}/{len(samples)} {s.name}", file=sys.stderr,
+                  flush=True)
     return recs
 
 
@@ -219,18 +226,46 @@ def evaluate_params(recs, params: SmoothingParams) -> dict:
             "nme_still": m(nme_still), "nme_still_raw": m(nme_still_raw)}
 
 
-def tune_smoothing(recs, lag_budget: float, nme_budget: float, grid=GRID):
-    """-> (chosen SmoothingParams, its figures, all rows). See the module docstring."""
+def within_budget(f: dict, base: dict, lag_budget: float, nme_budget: float) -> bool:
+    """Lag and moving-face NME at most the budgets above the plain tracker's raw output (base)."""
+    return (f["lag"] - base["lag_raw"] <= lag_budget
+            and f["nme_moving"] - base["nme_moving_raw"] <= nme_budget)
+
+
+def pick(rows, slack: float):
+    """Among (deadband, params, figures) rows: the highest min_cutoff, then the least lag, of
+    those whose jitter is within `slack` (fraction) of the lowest; None when rows is empty."""
+    if not rows:
+        return None
+    low = min(f["jitter"] for _, _, f in rows)
+    near = [r for r in rows if r[2]["jitter"] <= low * (1.0 + slack) + 1e-9]
+    return max(near, key=lambda r: (r[1].min_cutoff, -r[2]["lag"], -r[0]))
+
+
+def best_within(rows, deadband: float, base: dict, lag_budget: float, nme_budget: float,
+                slack: float = 0.25):
+    """The chosen (params, figures) of one deadband within the budgets (see `pick`), or None."""
+    best = pick([r for r in rows if r[0] == deadband and within_budget(r[2], base, lag_budget, nme_budget)],
+                slack)
+    return None if best is None else best[1:]
+
+
+def tune_smoothing(recs_by_deadband: dict, lag_budget: float, nme_budget: float, grid=GRID,
+                   slack: float = 0.25):
+    """-> (deadband, SmoothingParams, its figures, all rows). See the module docstring.
+
+    recs_by_deadband maps each crop deadband to its `record_raw` output; it must hold 0.0,
+    the plain tracker, whose raw output the budgets are measured from."""
+    base = evaluate_params(recs_by_deadband[0.0], SmoothingParams())
     rows = []
-    for mc, beta, dc in itertools.product(grid["min_cutoff"], grid["beta"], grid["d_cutoff"]):
-        p = SmoothingParams(mc, beta, dc)
-        rows.append((p, evaluate_params(recs, p)))
-    ok = [(p, f) for p, f in rows
-          if f["lag"] - f["lag_raw"] <= lag_budget and f["nme_moving"] - f["nme_moving_raw"] <= nme_budget]
-    if not ok:
-        raise ValueError("no One Euro setting meets the lag and NME budgets; raise them")
-    best = min(ok, key=lambda pf: (round(pf[1]["jitter"], 4), -pf[0].min_cutoff))
-    return best[0], best[1], rows
+    for db, recs in recs_by_deadband.items():
+        for mc, beta, dc in itertools.product(grid["min_cutoff"], grid["beta"], grid["d_cutoff"]):
+            p = SmoothingParams(mc, beta, dc)
+            rows.append((db, p, evaluate_params(recs, p)))
+    best = pick([r for r in rows if within_budget(r[2], base, lag_budget, nme_budget)], slack)
+    if best is None:
+        raise ValueError("no setting meets the lag and NME budgets; raise them")
+    return best[0], best[1], best[2], rows
 
 
 # -- driver -----------------------------------------------------------------------------------
@@ -246,8 +281,12 @@ def main(argv=None) -> int:
                     help="most extra lag on the moving face, %% of inter-ocular distance")
     ap.add_argument("--nme-budget", type=float, default=0.25,
                     help="most extra NME on the moving face, %% of inter-ocular distance")
+    ap.add_argument("--jitter-slack", type=float, default=0.25,
+                    help="settings within this fraction of the lowest jitter count as equal")
     ap.add_argument("--min-tracking-score", type=float,
                     help="skip step 1 and use this threshold for step 2")
+    ap.add_argument("--deadbands", type=float, nargs="+", default=DEADBANDS,
+                    help="crop deadbands to try (0 is always included)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", default="tune_tracking.json")
     args = ap.parse_args(argv)
@@ -290,28 +329,40 @@ def main(argv=None) -> int:
     else:
         threshold = args.min_tracking_score
 
-    # 2. One Euro
-    print(f"\nOne Euro: oracle-start tracking of {len(seq_samples)} validation faces (still + moving), "
-          f"min_tracking_score {threshold:.2f}")
-    recs = record_raw(landmarker, seq_samples, threshold)
-    params, fig, rows = tune_smoothing(recs, args.lag_budget, args.nme_budget)
-    current = evaluate_params(recs, SmoothingParams())
-    print(f"raw output: still jitter {fig['jitter_raw']:.3f}%, still NME {fig['nme_still_raw']:.2f}%, "
-          f"moving NME {fig['nme_moving_raw']:.2f}%, lag {fig['lag_raw']:.2f}%")
-    for name, p, f in (("current defaults", SmoothingParams(), current), ("chosen", params, fig)):
-        print(f"{name:17s} min_cutoff {p.min_cutoff:g}, beta {p.beta:g}, d_cutoff {p.d_cutoff:g}: "
-              f"still jitter {f['jitter']:.3f}%, still NME {f['nme_still']:.2f}%, moving NME "
-              f"{f['nme_moving']:.2f}%, lag {f['lag']:.2f}%")
-    report["smoothing"] = {"chosen": {"min_cutoff": params.min_cutoff, "beta": params.beta,
-                                      "d_cutoff": params.d_cutoff}, "figures": fig,
-                           "current_defaults": current, "lag_budget": args.lag_budget,
-                           "nme_budget": args.nme_budget,
-                           "grid": [{"min_cutoff": p.min_cutoff, "beta": p.beta, "d_cutoff": p.d_cutoff, **f}
-                                    for p, f in rows]}
+    # 2. crop deadband + One Euro
+    print(f"\nOne Euro and crop deadband: oracle-start tracking of {len(seq_samples)} validation faces "
+          f"(still + moving), min_tracking_score {threshold:.2f}")
+    deadbands = sorted({0.0, *args.deadbands})
+    recs = {db: record_raw(landmarker, seq_samples, threshold, db) for db in deadbands}
+    deadband, params, fig, rows = tune_smoothing(recs, args.lag_budget, args.nme_budget,
+                                                 slack=args.jitter_slack)
+    base = evaluate_params(recs[0.0], SmoothingParams())
+    print("still jitter / still NME / moving NME / lag in % of inter-ocular distance:")
+    for db in deadbands:
+        raw = evaluate_params(recs[db], SmoothingParams())
+        print(f"  deadband {db:<5g} raw output       jitter {raw['jitter_raw']:.3f}  NME {raw['nme_still_raw']:.2f}"
+              f"  moving NME {raw['nme_moving_raw']:.2f}  lag {raw['lag_raw']:.2f}")
+        print(f"  deadband {db:<5g} current smoothing jitter {raw['jitter']:.3f}  NME {raw['nme_still']:.2f}"
+              f"  moving NME {raw['nme_moving']:.2f}  lag {raw['lag']:.2f}")
+        best = best_within(rows, db, base, args.lag_budget, args.nme_budget, args.jitter_slack)
+        if best is not None:
+            p, f = best
+            print(f"  deadband {db:<5g} best smoothing   jitter {f['jitter']:.3f}  NME {f['nme_still']:.2f}"
+                  f"  moving NME {f['nme_moving']:.2f}  lag {f['lag']:.2f}  (min_cutoff {p.min_cutoff:g}, "
+                  f"beta {p.beta:g}, d_cutoff {p.d_cutoff:g})")
+    print(f"chosen: crop_deadband {deadband:g}, min_cutoff {params.min_cutoff:g}, beta {params.beta:g}, "
+          f"d_cutoff {params.d_cutoff:g}: still jitter {fig['jitter']:.3f}% (raw {fig['jitter_raw']:.3f}%), "
+          f"still NME {fig['nme_still']:.2f}%, moving NME {fig['nme_moving']:.2f}%, lag {fig['lag']:.2f}%")
+    report["smoothing"] = {"chosen": {"crop_deadband": deadband, "min_cutoff": params.min_cutoff,
+                                      "beta": params.beta, "d_cutoff": params.d_cutoff}, "figures": fig,
+                           "lag_budget": args.lag_budget, "nme_budget": args.nme_budget,
+                           "grid": [{"crop_deadband": d, "min_cutoff": p.min_cutoff, "beta": p.beta,
+                                     "d_cutoff": p.d_cutoff, **f} for d, p, f in rows]}
     print("\nwhat to set:")
     print(f'  weights config (export): "tracking": {{"min_score": {threshold:.2f}}}')
     print(f"  tracker/smoothing.py: SmoothingParams(min_cutoff={params.min_cutoff:g}, beta={params.beta:g}, "
           f"d_cutoff={params.d_cutoff:g})")
+    print(f"  tracker/tracking.py: CROP_DEADBAND = {deadband:g}")
     Path(args.json).write_text(json.dumps(report, indent=1))
     print(f"JSON: {args.json}")
     return 0

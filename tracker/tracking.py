@@ -3,9 +3,12 @@
 Per frame (streaming mode):
 
 1. every live track is cropped from its previous landmarks
-   (`geometry.landmarks_to_crop`, which also removes head roll) and the
-   landmark model runs on all those crops in one call; a track whose score is
-   below `min_tracking_score` is lost;
+   (`geometry.landmarks_to_crop`, which also removes head roll; the track's
+   previous crop is kept while the new one is within `crop_deadband` of it)
+   and the landmark model runs on all those crops in one call; a track whose
+   score is below `min_tracking_score` is lost, and so is one whose landmarks
+   left the frame or grew past MAX_FACE_SIZE times its longer side (a model
+   that runs away with its own crops);
 2. when there are fewer tracks than `max_faces`, the detector runs: on every
    frame while there is no track, otherwise every `redetect_interval` frames.
    Detections with score >= `min_detection_score` that do not overlap a track
@@ -25,6 +28,7 @@ and the detector any `tracker.detection.Detector`.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass
 
@@ -33,11 +37,28 @@ import numpy as np
 
 from nnlite._jit import resolve_threads, thread_limit
 from tracker.detection.core import Detector
-from tracker.geometry import box_to_crop, landmark_box, landmarks_to_crop
+from tracker.geometry import CropBox, box_to_crop, landmark_box, landmarks_to_crop
 from tracker.smoothing import OneEuroFilter, SmoothingParams
 from tracker.types import Box, Face
 
 log = logging.getLogger(__name__)
+
+DEFAULT_MIN_TRACKING_SCORE = 0.5  # when neither the caller nor the weights file gives one
+CROP_DEADBAND = 0.02              # see Tracker(crop_deadband=...); tools/tune_tracking.py
+CROP_DEADBAND_ROLL = math.radians(2.0)
+MAX_FACE_SIZE = 2.0               # most landmark-box side, in frame sides, of a tracked face
+
+
+def default_min_tracking_score(landmarker) -> float:
+    """The landmark model's own tracking threshold: `landmarker.min_score` when it has one,
+    else `"tracking": {"min_score": ...}` of its weights config (`landmarker.model.config`),
+    else DEFAULT_MIN_TRACKING_SCORE."""
+    score = getattr(landmarker, "min_score", None)
+    if score is None:
+        config = getattr(getattr(landmarker, "model", None), "config", None)
+        tracking = config.get("tracking") if isinstance(config, dict) else None
+        score = tracking.get("min_score") if isinstance(tracking, dict) else None
+    return DEFAULT_MIN_TRACKING_SCORE if score is None else float(score)
 
 
 @dataclass(frozen=True)
@@ -53,9 +74,18 @@ class _Track:
     points: np.ndarray          # raw (unsmoothed) landmarks of the last frame, float32 (68, 2)
     score: float
     smoother: OneEuroFilter | None
+    crop: CropBox | None = None  # the crop the last landmarks came from (tracking frames)
 
     def box(self) -> Box:
         return Box(*landmark_box(self.points), self.score)
+
+
+def _in_frame(points: np.ndarray, shape) -> bool:
+    """Landmark box overlaps the frame and is at most MAX_FACE_SIZE frame sides long."""
+    x0, y0, x1, y1 = landmark_box(points)
+    h, w = shape[:2]
+    return (x1 >= 0 and y1 >= 0 and x0 <= w - 1 and y0 <= h - 1
+            and max(x1 - x0, y1 - y0) <= MAX_FACE_SIZE * max(w, h))
 
 
 class Tracker:
@@ -68,7 +98,9 @@ class Tracker:
         static_image_mode: treat every frame as an unrelated image.
         min_detection_score: detections below this are ignored.
         min_tracking_score: landmark results below this drop the track (or
-            reject a new detection).
+            reject a new detection). None: the landmark model's own value
+            (`landmarker.min_score`, else its weights config
+            "tracking": {"min_score": ...}), else 0.5.
         smoothing: run the One Euro filter on each track's landmarks.
         redetect_interval: frames between detector runs while some faces are
             tracked and fewer than max_faces (every frame when none is).
@@ -76,6 +108,13 @@ class Tracker:
             landmark boxes) is the same face; two tracks that overlap this much
             are merged (the older one is kept).
         smoothing_params: One Euro parameters.
+        crop_deadband: a track keeps its previous crop while the crop from
+            its latest landmarks differs from it by at most this fraction of
+            the crop side (centre shift and size change) and at most
+            CROP_DEADBAND_ROLL in roll; a still face then gives the model the
+            same crop every frame instead of one that moves with the
+            landmarks' own noise, which the model would feed back as jitter.
+            0: a new crop every frame.
         fps: frame rate assumed when `process` is called without a timestamp.
         threads: most CPU threads per frame: caps Numba's parallel kernels in
             the landmark model and, when given, sets OpenCV's thread count
@@ -94,16 +133,18 @@ class Tracker:
 
     def __init__(self, landmarker, detector: Detector, max_faces: int = 1,
                  static_image_mode: bool = False, min_detection_score: float = 0.5,
-                 min_tracking_score: float = 0.5, smoothing: bool = True,
+                 min_tracking_score: float | None = None, smoothing: bool = True,
                  redetect_interval: int = 10, overlap_iou: float = 0.3,
                  smoothing_params: SmoothingParams = SmoothingParams(), fps: float = 30.0,
-                 threads: int | None = None):
+                 threads: int | None = None, crop_deadband: float = CROP_DEADBAND):
         if max_faces < 1:
             raise ValueError(f"max_faces must be >= 1, got {max_faces}")
         if redetect_interval < 1:
             raise ValueError(f"redetect_interval must be >= 1, got {redetect_interval}")
         if fps <= 0:
             raise ValueError(f"fps must be > 0, got {fps}")
+        if not 0 <= crop_deadband < 0.5:
+            raise ValueError(f"crop_deadband must be in [0, 0.5), got {crop_deadband}")
         if not hasattr(landmarker, "predict") or not hasattr(landmarker, "crop_scale"):
             raise ValueError("landmarker needs a crop_scale attribute and a predict(frame, crops) method")
         self.landmarker = landmarker
@@ -111,7 +152,9 @@ class Tracker:
         self.max_faces = int(max_faces)
         self.static_image_mode = bool(static_image_mode)
         self.min_detection_score = float(min_detection_score)
-        self.min_tracking_score = float(min_tracking_score)
+        self.min_tracking_score = float(default_min_tracking_score(landmarker)
+                                        if min_tracking_score is None else min_tracking_score)
+        self.crop_deadband = float(crop_deadband)
         self.smoothing = bool(smoothing)
         self.redetect_interval = int(redetect_interval)
         self.overlap_iou = float(overlap_iou)
@@ -231,11 +274,14 @@ class Tracker:
     def _follow(self, frame_bgr: np.ndarray) -> None:
         """Landmark every track from its previous landmarks; drop the lost and the duplicates."""
         scale = self.landmarker.crop_scale
-        crops = [landmarks_to_crop(track.points, scale) for track in self._tracks]
+        crops = [self._tracking_crop(track, scale) for track in self._tracks]
         kept: list[_Track] = []
         for track, (points, score) in zip(self._tracks, self._predict(frame_bgr, crops)):
             if score < self.min_tracking_score:
                 log.debug("track %d lost (score %.2f)", track.track_id, score)
+                continue
+            if not _in_frame(points, frame_bgr.shape):
+                log.debug("track %d lost (landmarks left the frame or grew past it)", track.track_id)
                 continue
             track.points, track.score = points, score
             if any(track.box().iou(other.box()) > self.overlap_iou for other in kept):
@@ -243,6 +289,18 @@ class Tracker:
                 continue
             kept.append(track)
         self._tracks = kept
+
+    def _tracking_crop(self, track: _Track, scale: float) -> CropBox:
+        """The crop from the track's landmarks, or its previous crop while within the deadband."""
+        new = landmarks_to_crop(track.points, scale)
+        old = track.crop
+        if (old is not None and self.crop_deadband > 0
+                and math.hypot(new.cx - old.cx, new.cy - old.cy) <= self.crop_deadband * old.side
+                and abs(math.log(new.side / old.side)) <= self.crop_deadband
+                and abs(math.remainder(new.angle - old.angle, 2 * math.pi)) <= CROP_DEADBAND_ROLL):
+            new = old
+        track.crop = new
+        return new
 
     def _detect(self, frame_bgr: np.ndarray) -> None:
         """Run the detector and start tracks for new faces."""
