@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tracker.detection import DETECTORS  # noqa: E402
 from tracker.errors import TrackerError  # noqa: E402
 from tracker.makeup import available_looks, load_look  # noqa: E402
-from tracker.pipeline import DEFAULT_WEIGHTS, add_engine_arguments, load_landmarker, makeup_renderer  # noqa: E402
+from tracker.pipeline import add_engine_arguments, load_landmarker, makeup_renderer  # noqa: E402
 
 SAMPLE = Path(__file__).resolve().parents[1] / "tracker" / "data" / "sample.mp4"
 
@@ -56,10 +56,8 @@ def machine() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, help="landmark model (trained)")
     ap.add_argument("--source", type=Path, default=SAMPLE, help="clip played as the live source")
     ap.add_argument("--look", default="natural", choices=available_looks(), help="the full look")
-    ap.add_argument("--detector", choices=sorted(DETECTORS), default="cascade")
     ap.add_argument("--runs", type=int, default=1, help="runs per mode")
     add_engine_arguments(ap)
     args = ap.parse_args(argv)

@@ -63,7 +63,7 @@ def _size_arg(text: str) -> tuple[int, int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from tracker.pipeline import DEFAULT_WEIGHTS, add_engine_arguments
+    from tracker.pipeline import add_engine_arguments
 
     parser = argparse.ArgumentParser(prog="python -m tracker.camera", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -79,9 +79,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-status", action="store_true", help="no status line on the frames")
     parser.add_argument("--draw-landmarks", action="store_true", help="start with the landmark overlay on")
     parser.add_argument("--split", action="store_true", help="start with the before/after split on")
-    parser.add_argument("--max-faces", type=int, default=1, metavar="N", help="most faces tracked at once (default 1)")
-    parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, help=f"landmark model (default {DEFAULT_WEIGHTS})")
-    parser.add_argument("--detector", choices=sorted(DETECTORS), default="cascade", help="face detector (default cascade)")
     add_look_arguments(parser)
     add_engine_arguments(parser)
     return parser

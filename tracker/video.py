@@ -70,7 +70,7 @@ def default_output(src: Path | str | None) -> Path:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from tracker.pipeline import DEFAULT_WEIGHTS, add_engine_arguments
+    from tracker.pipeline import add_engine_arguments
 
     parser = argparse.ArgumentParser(prog="python -m tracker.video", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -78,9 +78,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-o", "--output", type=Path, help="output video (default: IN.makeup.mp4)")
     parser.add_argument("--landmarks", type=Path, metavar="PATH", help="also write landmarks per frame (.json or .csv)")
     parser.add_argument("--draw-landmarks", action="store_true", help="overlay landmarks, boxes and track ids")
-    parser.add_argument("--max-faces", type=int, default=1, metavar="N", help="most faces tracked at once (default 1)")
-    parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, help=f"landmark model (default {DEFAULT_WEIGHTS})")
-    parser.add_argument("--detector", choices=sorted(DETECTORS), default="cascade", help="face detector (default cascade)")
     add_look_arguments(parser)
     add_engine_arguments(parser)
     return parser
