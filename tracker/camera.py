@@ -8,7 +8,8 @@ A window shows the live made-up face. Its top line shows frames/s, the time
 each frame spends in detection, landmarks and rendering (ms), the
 capture-to-display latency and the frames dropped: when processing falls
 behind, stale frames are skipped rather than queued, so what you see is
-always the newest frame. --source FILE plays a file at its own frame rate, as
+always the newest frame. The face detector runs on its own thread while no
+face is tracked, so the frames shown never wait for it. --source FILE plays a file at its own frame rate, as
 if it were a camera (use python -m tracker.video to process every frame of a
 file).
 
@@ -42,7 +43,7 @@ import threading
 import time
 from pathlib import Path
 
-from tracker.detection import DETECTORS
+from tracker.detection import BackgroundDetector, DETECTORS
 from tracker.errors import InputError, OutputError, TrackerError
 from tracker.io import VIDEO_CODECS
 from tracker.makeup import DEFAULT_LOOK, add_look_arguments, available_looks, look_from_args
@@ -177,8 +178,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"error: {exc}; {FILE_ALTERNATIVE}", file=sys.stderr)
                 return 2
             raise
-        with source:
-            detector = DETECTORS[args.detector]()
+        with source, BackgroundDetector(DETECTORS[args.detector]()) as detector:
+            # Detection runs beside the loop, so a slow detector never stalls the frames shown.
             landmarker = pipeline.load_landmarker(args.weights, backend=args.backend, threads=args.threads)
             looks = available_looks()
             state = ViewState(looks=looks, look=looks.index(args.look or DEFAULT_LOOK),

@@ -205,7 +205,8 @@ class Tracker:
         """
         start = time.perf_counter()
         frame = np.zeros((240, 320, 3), np.uint8)
-        self.detector.detect(frame)
+        # A BackgroundDetector would only queue the frame; its warmup runs here and now.
+        getattr(self.detector, "warmup", self.detector.detect)(frame)
         crop = box_to_crop((100.0, 60.0, 220.0, 180.0), self.landmarker.crop_scale)
         with thread_limit(self.threads):
             self.landmarker.predict(frame, [crop])

@@ -7,7 +7,10 @@ required arguments. Add a detector by adding an entry here.
 - "blaze": our single-shot detector run by nnlite (weights/detector.h5, written by
   tools/train_detector.py + tools/export_detector.py; a missing file is an
   InputError naming it).
+
+`BackgroundDetector` wraps any of them to run on its own thread (the live loop uses it).
 """
+from tracker.detection.background import BackgroundDetector
 from tracker.detection.blaze import BlazeDetector
 from tracker.detection.cascade import CascadeDetector
 from tracker.detection.core import BoxCalibration, Detector
@@ -17,4 +20,4 @@ DETECTORS = {
     "blaze": BlazeDetector,
 }
 
-__all__ = ["DETECTORS", "BlazeDetector", "BoxCalibration", "CascadeDetector", "Detector"]
+__all__ = ["DETECTORS", "BackgroundDetector", "BlazeDetector", "BoxCalibration", "CascadeDetector", "Detector"]

@@ -1,0 +1,106 @@
+"""BackgroundDetector: detections run on a worker thread and come out of later calls, once each."""
+import threading
+
+import numpy as np
+import pytest
+
+from tracker.detection import BackgroundDetector, Detector
+from tracker.types import Box
+
+
+class SlowDetector:
+    """Returns one box whose x0 is the frame's first pixel value; blocks until released."""
+
+    def __init__(self):
+        self.release = threading.Event()
+        self.started = threading.Event()
+        self.calls = 0
+
+    def detect(self, image):
+        self.calls += 1
+        self.started.set()
+        assert self.release.wait(5.0)
+        return [Box(float(image[0, 0, 0]), 0.0, 10.0, 10.0, 0.9)]
+
+
+class FailingDetector:
+    def detect(self, image):
+        raise ValueError("broken detector")
+
+
+def frame(value):
+    return np.full((4, 6, 3), value, np.uint8)
+
+
+def test_results_come_later_and_once():
+    slow = SlowDetector()
+    with BackgroundDetector(slow) as det:
+        assert isinstance(det, Detector)
+        assert det.detect(frame(1)) == []          # starts a detection on frame 1
+        assert slow.started.wait(5.0) and det.busy
+        assert det.detect(frame(2)) == []          # busy: frame 2 is not queued
+        slow.release.set()
+        assert det.wait(5.0) and not det.busy
+        boxes = det.detect(frame(3))               # frame 1's result; starts frame 3
+        assert [b.x0 for b in boxes] == [1.0]
+        assert det.wait(5.0)
+        assert [b.x0 for b in det.detect(frame(4))] == [3.0]
+        assert det.wait(5.0)
+    assert slow.calls == 3                         # frames 1, 3 and 4; never 2
+
+
+def test_frame_is_copied():
+    slow = SlowDetector()
+    with BackgroundDetector(slow) as det:
+        image = frame(7)
+        det.detect(image)
+        image[:] = 9                               # the caller reuses its buffer at once
+        slow.release.set()
+        det.wait(5.0)
+        assert [b.x0 for b in det.detect(frame(0))] == [7.0]
+        det.wait(5.0)
+
+
+def test_errors_reach_the_caller():
+    with BackgroundDetector(FailingDetector()) as det:
+        det.detect(frame(1))
+        assert det.wait(5.0)
+        with pytest.raises(ValueError, match="broken detector"):
+            det.detect(frame(2))
+        assert det.detect(frame(3)) == []          # the error is raised once; detection goes on
+
+
+def test_warmup_runs_in_the_calling_thread():
+    slow = SlowDetector()
+    slow.release.set()
+    with BackgroundDetector(slow) as det:
+        assert [b.x0 for b in det.warmup(frame(5))] == [5.0]
+        assert not det.busy
+
+
+def test_closed_detector_refuses():
+    det = BackgroundDetector(FailingDetector())
+    det.close()
+    det.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        det.detect(frame(1))
+
+
+def test_tracker_picks_up_background_detections():
+    """A Tracker with a background detector starts tracking once a detection lands, and the
+    frames before that return at once with no faces."""
+    from tests.fakes import BlobDetector, SceneLandmarker, draw_scene, face_points
+    from tracker.tracking import Tracker
+
+    truth = [face_points(160, 120, 80)]
+    scene = draw_scene(truth)
+    landmarker = SceneLandmarker()
+    landmarker.truth = truth
+    with BackgroundDetector(BlobDetector()) as det:
+        tracker = Tracker(landmarker, det)
+        assert tracker.process(scene) == []        # detection handed to the worker
+        assert det.wait(5.0)
+        faces = tracker.process(scene)             # its result starts the track
+        assert len(faces) == 1 and faces[0].track_id == 1
+        faces = tracker.process(scene)             # tracked from now on
+        assert len(faces) == 1 and not det.busy
