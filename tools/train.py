@@ -239,8 +239,10 @@ def main(argv=None):
         print(" ".join(f"{k}={row[k]:.4g}" if isinstance(row[k], float) else f"{k}={row[k]}"
                        for k in fields), flush=True)
         model_state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-        if metrics["val_nme_io"] < best:
-            best = metrics["val_nme_io"]
+        # Without stage 2 its layers stay untrained: judge the run by its coarse points.
+        score = metrics["val_nme_io"] if flags["use_stage2"] else metrics["val_coarse_nme_io"]
+        if score < best:
+            best = score
             torch.save({"config": cfg, "model": model_state, "epoch": epoch,
                         "metrics": metrics}, out / "best.pt")
         tmp = out / "last.pt.tmp"
