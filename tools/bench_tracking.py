@@ -68,6 +68,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from tracker.detection import DEFAULT_DETECTOR
 from tracker.geometry import apply_affine, landmark_box
 from tracker.smoothing import OneEuroFilter, SmoothingParams
 from tracker.types import Box
@@ -622,7 +623,7 @@ def main(argv=None) -> int:
     ap.add_argument("--data", default=str(DATA_ROOT), help="300-W folder (the validation split is used)")
     ap.add_argument("--faces", type=int, default=15, help="validation faces (one per photo)")
     ap.add_argument("--mode", choices=["detector", "oracle", "both"], default="both")
-    ap.add_argument("--detector", default="cascade", help="name in tracker.detection.DETECTORS")
+    ap.add_argument("--detector", default=DEFAULT_DETECTOR, help="name in tracker.detection.DETECTORS")
     ap.add_argument("--min-tracking-score", type=float,
                     help="default: the tracker's own (weights config, else 0.5)")
     ap.add_argument("--crop-deadband", type=float, help="default: the tracker's own")

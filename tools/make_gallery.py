@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from tracker.detection import DETECTORS
+from tracker.detection import DEFAULT_DETECTOR, DETECTORS
 from tracker.draw import DrawSpec, draw_landmarks
 from tracker.landmarks import DEFAULT_WEIGHTS, Landmarker
 from tracker.makeup import available_looks, load_look, render
@@ -49,7 +49,7 @@ def main(argv=None):
     ap.add_argument("--out", default=str(OUT / "looks.jpg"))
     args = ap.parse_args(argv)
     frame = read_frame(SAMPLE, args.frame)
-    tracker = Tracker(Landmarker(args.weights), DETECTORS["cascade"](), static_image_mode=True)
+    tracker = Tracker(Landmarker(args.weights), DETECTORS[DEFAULT_DETECTOR](), static_image_mode=True)
     faces = tracker.process(frame)
     if not faces:
         print(f"no face found in frame {args.frame} of {SAMPLE}", file=sys.stderr)

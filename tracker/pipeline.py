@@ -96,14 +96,14 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options every CLI shares for the detector, the landmark model and the
     engine: --max-faces, --weights, --detector, --backend and --threads."""
     from nnlite.backend import BACKENDS
-    from tracker.detection import DETECTORS
+    from tracker.detection import DEFAULT_DETECTOR, DETECTORS
 
     parser.add_argument("--max-faces", type=int, default=1, metavar="N",
                         help="most faces tracked at once (default 1)")
     parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS,
                         help=f"landmark model (default {DEFAULT_WEIGHTS})")
-    parser.add_argument("--detector", choices=sorted(DETECTORS), default="cascade",
-                        help="face detector (default cascade)")
+    parser.add_argument("--detector", choices=sorted(DETECTORS), default=DEFAULT_DETECTOR,
+                        help=f"face detector (default {DEFAULT_DETECTOR})")
     parser.add_argument("--backend", choices=BACKENDS, default=None,
                         help="kernel backend (default: $NNLITE_BACKEND, else numba when installed, else numpy)")
     parser.add_argument("--threads", type=_thread_count, default=None, metavar="N",

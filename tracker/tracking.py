@@ -169,13 +169,14 @@ class Tracker:
         self.reset()
 
     @classmethod
-    def from_weights(cls, weights=None, detector="cascade", backend: str | None = None,
+    def from_weights(cls, weights=None, detector: str | Detector | None = None, backend: str | None = None,
                      threads: int | None = None, **options) -> "Tracker":
         """A Tracker with its landmark model and detector built from files.
 
         Args:
             weights: landmark model (.h5; default: the shipped weights/demo.h5).
-            detector: a name in `tracker.detection.DETECTORS` or a detector object.
+            detector: a name in `tracker.detection.DETECTORS`, a detector object, or None
+                for `tracker.detection.DEFAULT_DETECTOR`.
             backend: "numba", "numpy" or None (Numba when it can be imported).
             threads: thread cap for the model, the tracker and OpenCV (see the class).
             **options: any other `Tracker` argument (max_faces, static_image_mode, ...).
@@ -185,9 +186,11 @@ class Tracker:
                 detector or backend (the message names the input).
         """
         from tracker import pipeline
-        from tracker.detection import DETECTORS
+        from tracker.detection import DEFAULT_DETECTOR, DETECTORS
         from tracker.errors import InputError
 
+        if detector is None:
+            detector = DEFAULT_DETECTOR
         if isinstance(detector, str):
             if detector not in DETECTORS:
                 raise InputError(f"unknown detector {detector!r}; choose one of {', '.join(sorted(DETECTORS))}")

@@ -20,4 +20,7 @@ DETECTORS = {
     "blaze": BlazeDetector,
 }
 
-__all__ = ["DETECTORS", "BackgroundDetector", "BlazeDetector", "BoxCalibration", "CascadeDetector", "Detector"]
+#: The detector the CLIs and `Tracker.from_weights` use unless told otherwise.
+DEFAULT_DETECTOR = "cascade"
+
+__all__ = ["DEFAULT_DETECTOR", "DETECTORS", "BackgroundDetector", "BlazeDetector", "BoxCalibration", "CascadeDetector", "Detector"]
