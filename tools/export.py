@@ -74,29 +74,6 @@ def load_checkpoint(path) -> LandmarkNet:
     return model.eval(), state
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("checkpoint")
-    ap.add_argument("output")
-    ap.add_argument("--min-tracking-score", type=float,
-                    help="tracking-score threshold chosen by tools.tune_tracking for these weights")
-    args = ap.parse_args(argv)
-    model, state = load_checkpoint(args.checkpoint)
-    arrays = folded_arrays(model)
-    meta = {"epoch": state.get("epoch"), "metrics": state.get("metrics", {}),
-            "params": int(sum(a.size for a in arrays.values()))}
-    config = {"type": "two_stage_heatmap", **model.cfg}  # older checkpoints lack the tag
-    if args.min_tracking_score is not None:
-        config["tracking"] = {"min_score": args.min_tracking_score}
-    write_weights(args.output, config, arrays, meta)
-    size = Path(args.output).stat().st_size
-    print(f"{args.output}: {len(arrays)} arrays, {meta['params']} params, {size / 1024:.0f} KB")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
-
 
 def model_from_weights(path) -> LandmarkNet:
     """Rebuild the PyTorch model from an nnlite HDF5 file (BN set to identity).
@@ -120,3 +97,27 @@ def model_from_weights(path) -> LandmarkNet:
                 mod.weight.copy_(torch.from_numpy(arrays[f"{name}.weight"]))
                 mod.bias.copy_(torch.from_numpy(arrays[f"{name}.bias"]))
     return model
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("checkpoint")
+    ap.add_argument("output")
+    ap.add_argument("--min-tracking-score", type=float,
+                    help="tracking-score threshold chosen by tools.tune_tracking for these weights")
+    args = ap.parse_args(argv)
+    model, state = load_checkpoint(args.checkpoint)
+    arrays = folded_arrays(model)
+    meta = {"epoch": state.get("epoch"), "metrics": state.get("metrics", {}),
+            "params": int(sum(a.size for a in arrays.values()))}
+    config = {"type": "two_stage_heatmap", **model.cfg}  # older checkpoints lack the tag
+    if args.min_tracking_score is not None:
+        config["tracking"] = {"min_score": args.min_tracking_score}
+    write_weights(args.output, config, arrays, meta)
+    size = Path(args.output).stat().st_size
+    print(f"{args.output}: {len(arrays)} arrays, {meta['params']} params, {size / 1024:.0f} KB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
