@@ -510,18 +510,20 @@ def roi_group_conv(x, rois, w, b, output_size, spatial_scale=1.0, sampling_ratio
                       lambda: np.ascontiguousarray(w.reshape(k * k, c, n_groups).transpose(2, 1, 0)))
     taps = work.buffer("roi.taps", (n, n_groups, oh * ow, k * k))
     np.matmul(win.reshape(n, n_groups, oh * ow, c), wk, out=taps)
-    taps = taps.reshape(n, n_groups, oh, ow, k, k)
+    # Keypoints innermost, (N, k*k, oh, ow, K): each tap's plane then adds as runs
+    # of ow*K contiguous floats, and the result is already NHWC.
+    planes = work.buffer("roi.planes", (n, k * k, oh, ow, n_groups))
+    np.copyto(planes.reshape(n, k * k, oh * ow, n_groups), taps.transpose(0, 3, 2, 1))
     pad = k // 2
-    acc = work.buffer(("roi.acc", pad), (n, n_groups, oh + 2 * pad, ow + 2 * pad))
+    acc = work.buffer(("roi.acc", pad), (n, oh + 2 * pad, ow + 2 * pad, n_groups))
     acc[...] = 0.0
     for ky in range(k):
         for kx in range(k):
             # out[oy, ox] += taps[oy + ky - pad, ox + kx - pad, ky, kx]: write the
             # tap plane shifted by (pad - ky, pad - kx) into the padded accumulator.
-            acc[:, :, 2 * pad - ky:2 * pad - ky + oh, 2 * pad - kx:2 * pad - kx + ow] += \
-                taps[:, :, :, :, ky, kx]
-    out = acc[:, :, pad:pad + oh, pad:pad + ow].transpose(0, 2, 3, 1) + b
-    return np.ascontiguousarray(out, np.float32)
+            dst = acc[:, 2 * pad - ky:2 * pad - ky + oh, 2 * pad - kx:2 * pad - kx + ow]
+            np.add(dst, planes[:, ky * k + kx], out=dst)
+    return acc[:, pad:pad + oh, pad:pad + ow] + b
 
 
 # ---------------------------------------------------------------------------
