@@ -1,7 +1,10 @@
-"""Kernel backends: the Numba kernels, or their NumPy references as a complete second set.
+"""Kernel backends: the Numba kernels, or a complete second set in plain NumPy.
 
 A backend is a small namespace of the ops the layers call; both have the same
-signatures and layouts (see nnlite.kernels). Which one runs:
+signatures and layouts (see nnlite.kernels). The NumPy ops
+(`nnlite.kernels.numpy_ops`) compute what the kernels' ``*_reference`` functions
+compute, arranged for speed, and also take ``out=`` and a reusable ``work=``
+`~nnlite.kernels.numpy_ops.Workspace`. Which backend runs:
 
 - ``backend="numba"`` or ``"numpy"`` passed to `get_backend` (and to
   ``TwoStageModel``, ``tracker.landmarks.Landmarker``, ``--backend`` on the CLIs);
@@ -19,7 +22,8 @@ from types import SimpleNamespace
 from nnlite._jit import HAVE_NUMBA, NUMBA_IMPORT_ERROR, NumbaMissingWarning, warn_numba_missing
 
 BACKENDS = ("numba", "numpy")
-OPS = ("conv2d", "pointwise_conv2d", "inverted_residual", "roi_align", "soft_argmax", "heatmap_peak")
+OPS = ("conv2d", "pointwise_conv2d", "inverted_residual", "roi_align", "roi_group_conv",
+       "soft_argmax", "heatmap_peak")
 
 __all__ = ["BACKENDS", "OPS", "NumbaMissingWarning", "get_backend", "resolve_backend"]
 
@@ -74,18 +78,17 @@ def get_backend(name: str | None = None) -> SimpleNamespace:
         ``ops.name`` and one attribute per entry of `OPS`.
     """
     name = resolve_backend(name)
-    from nnlite.kernels import conv, inverted_residual, roi_align, soft_argmax
-
     if name == "numba":
+        from nnlite.kernels import conv, inverted_residual, roi_align, roi_conv, soft_argmax
+
         return SimpleNamespace(
             name=name, conv2d=conv.conv2d, pointwise_conv2d=conv.pointwise_conv2d,
             inverted_residual=inverted_residual.inverted_residual,
-            roi_align=roi_align.roi_align, soft_argmax=soft_argmax.soft_argmax,
-            heatmap_peak=soft_argmax.heatmap_peak)
-    return SimpleNamespace(
-        name=name, conv2d=conv.conv2d_reference,
-        pointwise_conv2d=conv.pointwise_conv2d_reference,
-        inverted_residual=inverted_residual.inverted_residual_reference,
-        roi_align=roi_align.roi_align_reference,
-        soft_argmax=soft_argmax.soft_argmax_reference,
-        heatmap_peak=soft_argmax.heatmap_peak_reference)
+            roi_align=roi_align.roi_align, roi_group_conv=roi_conv.roi_group_conv,
+            soft_argmax=soft_argmax.soft_argmax, heatmap_peak=soft_argmax.heatmap_peak)
+    # The NumPy ops compute what the kernels' *_reference functions do (the test
+    # oracle, written to be read), arranged for speed; the layers pass them
+    # out= and a per-thread Workspace (see nnlite.kernels.numpy_ops).
+    from nnlite.kernels import numpy_ops
+
+    return SimpleNamespace(name=name, **{op: getattr(numpy_ops, op) for op in OPS})

@@ -9,6 +9,10 @@ With the Numba backend a layer also packs its weights once for the fast kernels
 buffers between calls, per calling thread and input shape, so a steady stream of
 same-size inputs allocates nothing but the outputs. Pass ``out=`` to reuse those
 too (the model does, for its intermediate activations).
+
+With the NumPy backend a layer calls the backend's op with ``out=`` and the
+``work=`` Workspace its caller passes (the model keeps one per thread, shared by
+all layers: their scratch is only live during one call).
 """
 from __future__ import annotations
 
@@ -51,6 +55,11 @@ class _Scratch:
         return buf
 
 
+def _numpy_ops(ops):
+    """True for the NumPy backend, whose ops take ``out=`` and ``work=`` (a Workspace)."""
+    return getattr(ops, "name", None) == "numpy"
+
+
 def _check_input(x, cin, where):
     """x as a C-contiguous float32 (N, H, W, cin) array; ValueError otherwise."""
     if not isinstance(x, np.ndarray) or x.dtype != np.float32 or x.ndim != 4 or x.shape[3] != cin:
@@ -84,6 +93,7 @@ class Conv:
         # groups=1 convs run the packed GEMM kernel on the Numba backend.
         self.packed = (pack_conv2d(self.w, self.b)
                        if groups == 1 and getattr(ops, "name", None) == "numba" else None)
+        self._numpy = _numpy_ops(ops)
         self._scratch = _Scratch()
 
     def out_shape(self, x_shape):
@@ -92,8 +102,16 @@ class Conv:
         w = (x_shape[2] + 2 * self.pad - self.k) // self.stride + 1
         return (x_shape[0], h, w, self.cout)
 
-    def __call__(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """x (N, H, W, cin) -> (N, H', W', cout), float32 NHWC (written to `out` if given)."""
+    def __call__(self, x: np.ndarray, out: np.ndarray | None = None, work=None) -> np.ndarray:
+        """x (N, H, W, cin) -> (N, H', W', cout), float32 NHWC (written to `out` if given).
+
+        work: the calling thread's `nnlite.kernels.numpy_ops.Workspace` (NumPy backend).
+        """
+        if self._numpy:
+            if self.pointwise:
+                return self.ops.pointwise_conv2d(x, self.w, self.b, self.act, out=out, work=work)
+            return self.ops.conv2d(x, self.w, self.b, self.stride, self.pad, self.groups,
+                                   self.act, out=out, work=work)
         if self.packed is not None:
             x = _check_input(x, self.cin, self.name)
             shape = self.out_shape(x.shape)
@@ -141,6 +159,7 @@ class InvertedResidual:
         self.packed = (pack_inverted_residual(self.w_expand, self.b_expand, self.w_dw, self.b_dw,
                                               self.w_project, self.b_project)
                        if getattr(ops, "name", None) == "numba" else None)
+        self._numpy = _numpy_ops(ops)
         self._scratch = _Scratch()
 
     def out_shape(self, x_shape):
@@ -148,8 +167,15 @@ class InvertedResidual:
         s = self.stride
         return (x_shape[0], (x_shape[1] - 1) // s + 1, (x_shape[2] - 1) // s + 1, self.cout)
 
-    def __call__(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """x (N, H, W, in) -> (N, H', W', out), float32 NHWC (written to `out` if given)."""
+    def __call__(self, x: np.ndarray, out: np.ndarray | None = None, work=None) -> np.ndarray:
+        """x (N, H, W, in) -> (N, H', W', out), float32 NHWC (written to `out` if given).
+
+        work: the calling thread's `nnlite.kernels.numpy_ops.Workspace` (NumPy backend).
+        """
+        if self._numpy:
+            return self.ops.inverted_residual(x, self.w_expand, self.b_expand, self.w_dw,
+                                              self.b_dw, self.w_project, self.b_project,
+                                              self.stride, self.residual, out=out, work=work)
         if self.packed is not None:
             x = _check_input(x, self.cin, self.name)
             shape = self.out_shape(x.shape)
@@ -174,7 +200,8 @@ class RoiGroupConv:
 
     Wraps a `Conv` with ``groups = K`` and ``K*C`` inputs (its weights, already
     loaded and checked). With the Numba backend both steps run as one fused kernel
-    (``nnlite.kernels.roi_conv``); otherwise RoI align, a transpose to keypoint-major
+    (``nnlite.kernels.roi_conv``), with the NumPy backend as the backend's
+    ``roi_group_conv`` op; otherwise RoI align, a transpose to keypoint-major
     channels and the group conv run one after another.
     """
 
@@ -189,9 +216,15 @@ class RoiGroupConv:
         self.channels = cin_g
         self._scratch = _Scratch()
 
-    def __call__(self, feat: np.ndarray, rois: np.ndarray) -> np.ndarray:
-        """feat (N, H, W, C), rois (N*K, 5) image-major -> (N, r, r, K) float32."""
+    def __call__(self, feat: np.ndarray, rois: np.ndarray, work=None) -> np.ndarray:
+        """feat (N, H, W, C), rois (N*K, 5) image-major -> (N, r, r, K) float32.
+
+        work: the calling thread's `nnlite.kernels.numpy_ops.Workspace` (NumPy backend).
+        """
         r, k = self.roi_size, self.conv.k
+        if _numpy_ops(self.ops):
+            return self.ops.roi_group_conv(feat, rois, self.conv.w, self.conv.b, r, 1.0, 1, True,
+                                           work=work)
         if self.packed is None:
             return roi_group_conv_unfused(feat, rois, self.conv.w, self.conv.b, r, 1.0, 1, True,
                                           self.ops.roi_align, self._conv)

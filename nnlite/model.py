@@ -19,6 +19,7 @@ import numpy as np
 
 from nnlite._jit import resolve_threads, thread_limit
 from nnlite.backend import get_backend
+from nnlite.kernels.numpy_ops import Workspace
 from nnlite.layers import Conv, InvertedResidual, RoiGroupConv
 from nnlite.weights import ArraySource, WeightsError, load
 
@@ -79,7 +80,7 @@ class TwoStageModel:
         except (KeyError, TypeError) as e:
             raise WeightsError(f"{source}: config is missing or has a malformed field ({e})") from None
         src.check_all_used()
-        self._tls = threading.local()  # per-thread activation buffers (numba backend)
+        self._tls = threading.local()  # per-thread activation buffers (and NumPy workspace)
 
     @classmethod
     def load(cls, path, backend: str | None = None, threads: int | None = None) -> "TwoStageModel":
@@ -125,14 +126,14 @@ class TwoStageModel:
     def _buffers(self, x_shape):
         """Intermediate activations, reused by every call with the same input shape.
 
-        Per calling thread; None with the NumPy backend (its kernels allocate anyway).
-        Outputs returned to the caller are never among them.
+        Per calling thread: ``(buffers by step name, workspace)``, the workspace being
+        the NumPy ops' scratch (`nnlite.kernels.numpy_ops.Workspace`, None with Numba,
+        whose layers keep their own). Outputs returned to the caller are never among
+        them. A new input shape replaces both, so memory stays bounded.
         """
-        if self.ops.name != "numba":
-            return None
         cached = getattr(self._tls, "buffers", None)
         if cached is not None and cached[0] == x_shape:
-            return cached[1]
+            return cached[1], cached[2]
         shape = self.stem.out_shape(x_shape)
         bufs = {"stem": np.empty(shape, np.float32)}
         for i, block in enumerate(self.blocks):
@@ -144,31 +145,29 @@ class TwoStageModel:
         for i, conv in enumerate(self.refine_convs):
             shape = conv.out_shape(shape)
             bufs[f"refine_convs.{i}"] = np.empty(shape, np.float32)
-        self._tls.buffers = (x_shape, bufs)
-        return bufs
+        work = Workspace() if self.ops.name == "numpy" else None
+        self._tls.buffers = (x_shape, bufs, work)
+        return bufs, work
 
     def _forward(self, x: np.ndarray, tick=None) -> ModelOutput:
-        bufs = self._buffers(x.shape)
-
-        def out(name):
-            return None if bufs is None else bufs[name]
-        y = self.stem(np.ascontiguousarray(x), out("stem"))
+        bufs, work = self._buffers(x.shape)
+        y = self.stem(np.ascontiguousarray(x), bufs["stem"], work)
         tick and tick("stem")
         branch = None
         for i, block in enumerate(self.blocks):
-            y = block(y, out(f"blocks.{i}"))
+            y = block(y, bufs[f"blocks.{i}"], work)
             tick and tick(f"blocks.{i}")
             if i == self.branch_block:
                 branch = y
-        heat1 = self.heatmap(y)
+        heat1 = self.heatmap(y, None, work)
         tick and tick("heatmap")
         coarse = (self.ops.soft_argmax(heat1) + 0.5) * self.stride1 - 0.5
         tick and tick("soft_argmax")
         feat = branch
         for i, conv in enumerate(self.refine_convs):
-            feat = conv(feat, out(f"refine_convs.{i}"))
+            feat = conv(feat, bufs[f"refine_convs.{i}"], work)
             tick and tick(f"refine_convs.{i}")
-        heat2 = self.refine_roi(feat, self._rois(coarse))
+        heat2 = self.refine_roi(feat, self._rois(coarse), work)
         tick and tick("roi_align+refine")
         r = self.roi_size
         offset = (self.ops.soft_argmax(heat2) - (r - 1) / 2.0) * (self.roi_spacing * self.stride2)

@@ -44,6 +44,11 @@ def _op_cases():
     rois = np.concatenate([rng.integers(0, 2, (7, 1)), np.sort(pts.reshape(7, 2, 2), axis=1)
                            .transpose(0, 2, 1).reshape(7, 4)], axis=1).astype(np.float32)
     (heat,) = random_arrays([(3, 9, 11, 68)], seed=8, scale=3.0)
+    # Stage 2: 2 images x 3 keypoints, boxes partly off the map.
+    feat2, w_rc, b_rc = random_arrays([(2, 11, 13, 5), (3, 3, 5, 3), (3,)], seed=9)
+    c = rng.uniform(-3, 13, (6, 2))
+    rois_rc = np.concatenate([np.repeat(np.arange(2), 3)[:, None], c - 2.5, c + 2.5],
+                             axis=1).astype(np.float32)
     return [
         ("conv2d", (x, w, b, 1, 1, 1, "relu6")),
         ("conv2d", (x, w, b, 2, 0, 1, "none")),
@@ -53,6 +58,8 @@ def _op_cases():
         ("inverted_residual", (*ir_s2, 2, False)),
         ("roi_align", (feat, rois, 4, 1.0, 1, True)),
         ("roi_align", (feat, rois, (3, 5), 0.5, 2, False)),
+        ("roi_group_conv", (feat2, rois_rc, w_rc, b_rc, 5, 1.0, 1, True)),
+        ("roi_group_conv", (feat2, rois_rc, w_rc, None, (4, 6), 0.5, 2, False)),
         ("soft_argmax", (heat, 1.0)),
         ("heatmap_peak", (heat,)),
     ]

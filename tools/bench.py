@@ -1,4 +1,4 @@
-"""Per-face latency of the landmark model: nnlite vs NumPy reference vs ONNX Runtime vs PyTorch.
+"""Per-face latency of the landmark model: nnlite (Numba, NumPy backend) vs ONNX Runtime vs PyTorch.
 
     python -m tools.bench                         # weights/demo.h5, 1 and 2 threads
     python -m tools.bench --weights weights/full.h5 --runs 200 --json bench.json
@@ -294,7 +294,7 @@ def side_by_side(args, nn_numba, path, x) -> list[dict]:
 
     runtimes = {"nnlite (numba)": lambda: nn_numba.forward(x)}
     if "numpy" not in args.skip:
-        runtimes["nnlite (numpy ref)"] = lambda: nn_numpy.forward(x)
+        runtimes["nnlite (numpy backend)"] = lambda: nn_numpy.forward(x)
     sessions = {}
     if "ort" not in args.skip:
         import onnxruntime as ort
