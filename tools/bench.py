@@ -11,11 +11,7 @@ rebuilt from the HDF5 file) on the same batch-1 input in one process. After a
 warm-up the runtimes take turns call by call (round-robin), so a burst of load
 from another process hits them all alike (each call then starts with caches the
 other runtimes used; --sequential runs each runtime's calls back to back
-instead). With 2+ threads each call is followed by an untimed --settle pause
-(60 ms): ONNX Runtime's intra-op workers busy-wait ~40 ms of CPU after every
-run (measured), and without the pause they took a core from the runtime timed
-next (nnlite's 2-thread run on the full model fell from 1.77x to 0.95x of its
-1-thread speed). The table gives the median (and the file the 10th and 90th
+instead); the table gives the median (and the file the 10th and 90th
 percentiles) of --runs calls each. Machines are shared
 and noisy: compare the ratios, not the absolute times.
 
@@ -52,14 +48,9 @@ def _stats(ts_ms) -> dict:
             "p90_ms": float(np.percentile(ts, 90)), "runs": int(ts.size)}
 
 
-def _time_interleaved(fns: dict, runs: int, warmup: int, sequential: bool = False,
-                      settle: float = 0.0) -> dict:
+def _time_interleaved(fns: dict, runs: int, warmup: int, sequential: bool = False) -> dict:
     """Median etc. of each callable: calls take turns round-robin after a warm-up, or
-    (``sequential``) each callable's warm-up and runs back to back, one after the other.
-
-    ``settle`` (seconds, round-robin only): an untimed pause after each call when several
-    callables take turns, so worker threads one runtime leaves busy-waiting are asleep
-    before the next runtime is timed."""
+    (``sequential``) each callable's warm-up and runs back to back, one after the other."""
     ts = {name: [] for name in fns}
     if sequential:
         for name, fn in fns.items():
@@ -73,14 +64,11 @@ def _time_interleaved(fns: dict, runs: int, warmup: int, sequential: bool = Fals
     for fn in fns.values():
         for _ in range(warmup):
             fn()
-    pause = settle if len(fns) > 1 else 0.0
     for _ in range(runs):
         for name, fn in fns.items():
             t0 = time.perf_counter()
             fn()
             ts[name].append((time.perf_counter() - t0) * 1000)
-            if pause:
-                time.sleep(pause)
     return {name: _stats(v) for name, v in ts.items()}
 
 
@@ -236,10 +224,6 @@ def main(argv=None):
     ap.add_argument("--sequential", action="store_true",
                     help="time each runtime's calls back to back (warm caches) instead of "
                          "round-robin")
-    ap.add_argument("--settle", type=float, default=60.0,
-                    help="ms of untimed pause after each call when runtimes take turns at 2+ "
-                         "threads (0: none), so one runtime's spinning workers are asleep "
-                         "before the next is timed")
     ap.add_argument("--json", default="bench.json")
     args = ap.parse_args(argv)
 
@@ -359,10 +343,8 @@ def side_by_side(args, nn_numba, path, x) -> list[dict]:
             fns = {name: (fn if name != "ONNX Runtime" else
                           (lambda sess=sessions[t]: sess.run(None, {"x": xo})))
                    for name, fn in runtimes.items()}
-            # Worker pools matter only from 2 threads on.
-            settle = args.settle / 1000 if t > 1 else 0.0
-            for name, r in _time_interleaved(fns, args.runs, args.warmup, args.sequential,
-                                             settle).items():
+            for name, r in _time_interleaved(fns, args.runs, args.warmup,
+                                             args.sequential).items():
                 results[(name, t)] = r
 
     order = "back to back" if args.sequential else "taking turns"
