@@ -42,7 +42,15 @@ GEOMETRY_FASTMATH = False
 #: ``ceil(H_out / MIN_BAND_ROWS)``.
 MIN_BAND_ROWS = 4
 
-#: Smallest layer input (N*H*W*C floats) that the inverted residual and conv kernels
-#: split across threads; smaller layers run serially even when more threads are
-#: allowed, because starting the threads costs more than the work saves.
-MIN_PARALLEL_WORK = 16 * 16 * 16
+#: Fewest multiply-adds in one kernel call (inverted residual, conv, RoI group conv) that
+#: is split across threads; smaller calls run serially even when more threads are
+#: allowed. Each parallel call wakes the sleeping workers and waits for them at its end
+#: (``OMP_WAIT_POLICY=PASSIVE``): measured ~50 us per call on a 2-core KVM guest right after
+#: another call, and several times that when the machine was idle for 20+ ms (as between
+#: camera frames). At ~90 GFLOP/s per core, 10M multiply-adds are ~0.2 ms of one thread, so a
+#: second thread saves at most ~0.1 ms there. Demo model, 2 vs 1 thread (quiet machine):
+#: its 64x64 blocks (16M) gained 0.15 ms each, its 16x16 blocks (3.6M), heatmap (0.6M) and
+#: RoI conv (0.9M) gained nothing or lost, and after an idle gap the whole pass at 2 threads
+#: was slower than at 1 while every call above ~4K input floats went parallel. Every layer
+#: of the full model but the stem, heatmap and RoI conv is above the threshold.
+MIN_PARALLEL_MACS = 10_000_000

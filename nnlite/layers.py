@@ -22,7 +22,7 @@ import numpy as np
 
 from nnlite._jit import get_num_threads
 from nnlite.kernels.activations import act_code
-from nnlite.kernels.conv import (conv2d_packed, conv2d_scratch, conv2d_workers,
+from nnlite.kernels.conv import (conv2d_macs, conv2d_packed, conv2d_scratch, conv2d_workers,
                                  conv_weight_from_torch, depthwise_weight_from_torch,
                                  pack_conv2d, pointwise_weight_from_torch)
 from nnlite.kernels.inverted_residual import (inverted_residual_packed,
@@ -116,7 +116,7 @@ class Conv:
             x = _check_input(x, self.cin, self.name)
             shape = self.out_shape(x.shape)
             out = np.empty(shape, np.float32) if out is None else _check_out(out, shape, self.name)
-            workers = conv2d_workers(shape[0] * shape[1], x.size)
+            workers = conv2d_workers(shape[0] * shape[1], conv2d_macs(shape, self.packed[0]))
             scratch = self._scratch.get(
                 (x.shape, workers), lambda: conv2d_scratch(x.shape, self.k, self.stride,
                                                            self.pad, self.packed[0].shape[1],
@@ -180,7 +180,7 @@ class InvertedResidual:
             x = _check_input(x, self.cin, self.name)
             shape = self.out_shape(x.shape)
             out = np.empty(shape, np.float32) if out is None else _check_out(out, shape, self.name)
-            _, workers = inverted_residual_workers(x.shape, shape[1])
+            _, workers = inverted_residual_workers(x.shape, shape, self.packed)
             scratch = self._scratch.get(
                 (x.shape, workers),
                 lambda: inverted_residual_scratch(x.shape, self.packed, self.stride, workers))

@@ -616,6 +616,24 @@ def conv2d_scratch(x_shape, k, stride, pad, c8, workers):
             aligned_zeros((workers, w_out, c8)))
 
 
+def conv2d_macs(out_shape, wmat):
+    """Multiply-adds of one :func:`conv2d_packed` call (padded output channels included).
+
+    Parameters
+    ----------
+    out_shape : tuple of int
+        Output shape (N, H_out, W_out, cout).
+    wmat : float32 ndarray (k*k*cin, C8)
+        Packed weights.
+
+    Returns
+    -------
+    macs : int
+        ``N * H_out * W_out * k*k*cin * C8``.
+    """
+    return out_shape[0] * out_shape[1] * out_shape[2] * wmat.shape[0] * wmat.shape[1]
+
+
 def conv2d_workers(n_rows, work):
     """Parallel workers for :func:`conv2d_packed`.
 
@@ -624,7 +642,8 @@ def conv2d_workers(n_rows, work):
     n_rows : int
         Output rows N * H_out.
     work : int
-        Input size N*H*W*cin (compared with ``nnlite.config.MIN_PARALLEL_WORK``).
+        Multiply-adds of the call, N*H_out*W_out * k*k*cin * C8 (compared with
+        ``nnlite.config.MIN_PARALLEL_MACS``).
 
     Returns
     -------
@@ -632,7 +651,7 @@ def conv2d_workers(n_rows, work):
         ``min(threads, n_rows)``, or 1 for small layers.
     """
     n_threads = get_num_threads()
-    if n_threads == 1 or work < config.MIN_PARALLEL_WORK:
+    if n_threads == 1 or work < config.MIN_PARALLEL_MACS:
         return 1
     return max(1, min(n_threads, n_rows))
 
@@ -676,7 +695,7 @@ def conv2d_packed(x, wmat, b8, k, stride, pad, code, out, scratch=None):
     chunks across workers.
     """
     n_rows = out.shape[0] * out.shape[1]
-    workers = conv2d_workers(n_rows, x.size)
+    workers = conv2d_workers(n_rows, conv2d_macs(out.shape, wmat))
     if scratch is None or scratch[1].shape[0] < workers:
         scratch = conv2d_scratch(x.shape, k, stride, pad, wmat.shape[1], workers)
     lo, hi = act_bounds(code)

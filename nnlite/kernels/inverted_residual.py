@@ -274,7 +274,7 @@ def inverted_residual_packed(x, packed, stride, residual, out, scratch=None):
     out : float32 ndarray
         ``out``.
     """
-    bands, workers = inverted_residual_workers(x.shape, out.shape[1])
+    bands, workers = inverted_residual_workers(x.shape, out.shape, packed)
     if scratch is None or scratch[0].shape[0] < workers:
         scratch = inverted_residual_scratch(x.shape, packed, stride, workers)
     geom = (stride, int(residual), int(packed[0].shape[0] > 0), bands)
@@ -285,31 +285,57 @@ def inverted_residual_packed(x, packed, stride, residual, out, scratch=None):
     return out
 
 
-def inverted_residual_workers(x_shape, h_out):
+def inverted_residual_workers(x_shape, out_shape, packed):
     """Bands per image and parallel workers the fused kernel uses now.
 
     Parameters
     ----------
     x_shape : tuple of int
         Input shape (N, H, W, cin).
-    h_out : int
-        Output rows per image.
+    out_shape : tuple of int
+        Output shape (N, H_out, W_out, cout).
+    packed : tuple of float32 ndarray
+        From :func:`pack_inverted_residual` (its shapes give the multiply-adds).
 
     Returns
     -------
     bands : int
         Row bands per image (:func:`_bands_per_image` of Numba's current thread count;
         1 when the block is too small to pay for threads, see
-        ``nnlite.config.MIN_PARALLEL_WORK``).
+        ``nnlite.config.MIN_PARALLEL_MACS``).
     workers : int
         Threads that share the ``N * bands`` tasks; 1 means the serial core runs.
     """
     n_threads = get_num_threads()
-    n_img, h, w = x_shape[0], x_shape[1], x_shape[2]
-    if n_threads == 1 or n_img * h * w * x_shape[3] < config.MIN_PARALLEL_WORK:
+    if n_threads == 1 or inverted_residual_macs(x_shape, out_shape, packed) < config.MIN_PARALLEL_MACS:
         return 1, 1
+    n_img, h_out = x_shape[0], out_shape[1]
     bands = _bands_per_image(n_img, h_out, n_threads)
     return bands, min(n_threads, n_img * bands)
+
+
+def inverted_residual_macs(x_shape, out_shape, packed):
+    """Multiply-adds of one fused block call (padded channels included).
+
+    Parameters
+    ----------
+    x_shape : tuple of int
+        Input shape (N, H, W, cin).
+    out_shape : tuple of int
+        Output shape (N, H_out, W_out, cout).
+    packed : tuple of float32 ndarray
+        From :func:`pack_inverted_residual`.
+
+    Returns
+    -------
+    macs : int
+        Expand ``N*H*W * cin * CE8`` (0 without expansion) + depthwise
+        ``N*H_out*W_out * 9 * CE8`` + project ``N*H_out*W_out * CE8 * COUT8``.
+    """
+    ce8, cout8 = packed[2].shape[1], packed[4].shape[1]
+    pix_in = x_shape[0] * x_shape[1] * x_shape[2]
+    pix_out = out_shape[0] * out_shape[1] * out_shape[2]
+    return pix_in * packed[0].shape[0] * ce8 + pix_out * ce8 * (9 + cout8)
 
 
 @njit(cache=config.CACHE, parallel=config.PARALLEL)

@@ -198,8 +198,9 @@ def roi_group_conv_packed(x, rois, wk, bk, k, scale, sampling_ratio, aligned, ou
     """
     n_boxes = rois.shape[0]
     workers = 1
-    if get_num_threads() > 1 and n_boxes * out.shape[1] * out.shape[2] * x.shape[3] >= \
-            config.MIN_PARALLEL_WORK * 16:
+    # Multiply-adds: per box and output pixel a k x k window of every channel.
+    if get_num_threads() > 1 and n_boxes * out.shape[1] * out.shape[2] * k * k * x.shape[3] >= \
+            config.MIN_PARALLEL_MACS:
         workers = min(get_num_threads(), n_boxes)
     if scratch is None or scratch.shape[0] < workers:
         scratch = roi_group_conv_scratch(k, out.shape[1:3], wk.shape[2], workers)

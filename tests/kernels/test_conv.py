@@ -135,3 +135,52 @@ def test_non_contiguous_input_is_accepted():
     xs = x[:, ::2, :, ::2]  # non-contiguous view, 4 channels
     np.testing.assert_allclose(conv.conv2d(xs, w, b, 1, 1, 4),
                                conv.conv2d(np.ascontiguousarray(xs), w, b, 1, 1, 4), atol=0)
+
+
+@pytest.mark.parametrize("n, h, w, cin, cout, k, stride, pad", [
+    (1, 9, 7, 5, 13, 3, 1, 1),
+    (2, 11, 5, 3, 8, 3, 2, 1),
+    (3, 1, 9, 7, 4, 1, 1, 0),   # fewer rows per image than threads
+])
+def test_conv2d_packed_threaded_equals_serial(monkeypatch, n, h, w, cin, cout, k, stride, pad):
+    """The row-split parallel core gives bit-identical results to the serial one (odd shapes)."""
+    import numba
+    monkeypatch.setattr(conv.config, "MIN_PARALLEL_MACS", 0)  # split even these tiny calls
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((n, h, w, cin), dtype=np.float32)
+    wt = rng.standard_normal((k, k, cin, cout), dtype=np.float32)
+    b = rng.standard_normal(cout, dtype=np.float32)
+    wmat, b8 = conv.pack_conv2d(wt, b)
+    shape = (n, (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1, cout)
+    old = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        serial = conv.conv2d_packed(x, wmat, b8, k, stride, pad, act_code("relu6"),
+                                    np.empty(shape, np.float32))
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        assert numba.config.NUMBA_NUM_THREADS == 1 or conv.conv2d_workers(
+            shape[0] * shape[1], conv.conv2d_macs(shape, wmat)) > 1
+        threaded = conv.conv2d_packed(x, wmat, b8, k, stride, pad, act_code("relu6"),
+                                      np.empty(shape, np.float32))
+    finally:
+        numba.set_num_threads(old)
+    np.testing.assert_array_equal(serial, threaded)
+    np.testing.assert_allclose(serial, conv.conv2d_reference(x, wt, b, stride, pad, 1, "relu6"),
+                               atol=ATOL, rtol=RTOL)
+
+
+def test_small_calls_stay_serial():
+    """Calls under MIN_PARALLEL_MACS run on one worker whatever the thread count."""
+    import numba
+    wmat, _ = conv.pack_conv2d(np.zeros((3, 3, 24, 24), np.float32))
+    old = numba.get_num_threads()
+    try:
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        small = (1, 16, 16, 24)
+        assert conv.conv2d_macs(small, wmat) < conv.config.MIN_PARALLEL_MACS
+        assert conv.conv2d_workers(16, conv.conv2d_macs(small, wmat)) == 1
+        big = (1, 64, 64, 24)
+        assert conv.conv2d_workers(64, conv.conv2d_macs(big, wmat)) == min(
+            numba.config.NUMBA_NUM_THREADS, 64)
+    finally:
+        numba.set_num_threads(old)

@@ -60,7 +60,7 @@ def test_any_band_split_gives_the_same_result(case, bands, workers):
 
 
 def test_serial_and_threaded_agree(monkeypatch):
-    monkeypatch.setattr(ir.config, "MIN_PARALLEL_WORK", 0)
+    monkeypatch.setattr(ir.config, "MIN_PARALLEL_MACS", 0)
     args = _args(CASES[2], seed=5)
     old = numba.get_num_threads()
     try:
@@ -91,3 +91,25 @@ def test_validation_errors():
         ir.inverted_residual(x, we[:5], be, wd, bd, wp, bp, 1, False)
     with pytest.raises(ValueError, match="float32"):
         ir.inverted_residual(x, we.astype(np.float64), be, wd, bd, wp, bp, 1, False)
+
+
+def test_workers_follow_the_work():
+    """Blocks under MIN_PARALLEL_MACS run serially; big ones use every allowed thread."""
+    small = _args((1, 16, 16, 32, 192, 32, 1, True), seed=1)
+    big = _args((1, 64, 64, 16, 96, 16, 1, True), seed=1)
+    old = numba.get_num_threads()
+    try:
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        for args, parallel in ((small, False), (big, True)):
+            x, we, be, wd, bd, wp, bp, stride, _ = args
+            packed = ir.pack_inverted_residual(we, be, wd, bd, wp, bp)
+            out_shape = (x.shape[0], (x.shape[1] - 1) // stride + 1,
+                         (x.shape[2] - 1) // stride + 1, wp.shape[1])
+            macs = ir.inverted_residual_macs(x.shape, out_shape, packed)
+            assert (macs >= ir.config.MIN_PARALLEL_MACS) == parallel
+            _, workers = ir.inverted_residual_workers(x.shape, out_shape, packed)
+            # one band per thread, at most ceil(64 / MIN_BAND_ROWS) bands
+            assert workers == (min(numba.config.NUMBA_NUM_THREADS, -(-64 // ir.config.MIN_BAND_ROWS))
+                               if parallel else 1)
+    finally:
+        numba.set_num_threads(old)

@@ -58,7 +58,7 @@ def test_no_bias_means_zero_bias():
 
 
 def test_threads_and_reused_scratch_do_not_change_the_result(monkeypatch):
-    monkeypatch.setattr(roi_conv.config, "MIN_PARALLEL_WORK", 0)
+    monkeypatch.setattr(roi_conv.config, "MIN_PARALLEL_MACS", 0)
     x, rois, wt, b = _case(2, 13, 11, 10, 5, 4, 3, 1.0, seed=5)
     wk, bk = roi_conv.pack_roi_group_conv(wt, b)
     scratch = roi_conv.roi_group_conv_scratch(3, (4, 4), wk.shape[2], 2)
