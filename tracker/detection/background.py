@@ -27,8 +27,8 @@ class BackgroundDetector:
     detector : the detector to run on the worker thread.
 
     `detect(frame)` gives the boxes of the latest detection that finished since
-    the previous call (each result is returned once) or [] when none has; when
-    the worker is idle it also starts a detection on `frame` (a copy). Errors
+    the previous call (each result is returned once); otherwise it returns [] and,
+    when the worker is idle, starts a detection on `frame` (a copy). Errors
     from the wrapped detector are raised by the next `detect` call.
     `warmup(frame)` runs the wrapped detector synchronously (compiles kernels).
     `close()` waits for the worker to finish; the object is also a context manager.
@@ -53,7 +53,9 @@ class BackgroundDetector:
                 raise RuntimeError("BackgroundDetector is closed")
             error, self._error = self._error, None
             result, self._result = self._result, None
-            if error is None and not self._busy:
+            # A call that returns boxes starts nothing: the caller has fresh faces and asks
+            # again if it still needs some (a tracker that found its faces stops asking).
+            if error is None and result is None and not self._busy:
                 self._pending = np.array(image_bgr, copy=True)  # the caller may reuse its buffer
                 self._busy = True
                 self._wake.notify()
