@@ -8,10 +8,12 @@
 
 All runtimes run the same exported weights (PyTorch and ONNX Runtime get a model
 rebuilt from the HDF5 file) on the same batch-1 input in one process. After a
-warm-up the runtimes take turns call by call (round-robin), so a burst of load
-from another process hits them all alike (each call then starts with caches the
-other runtimes used; --sequential runs each runtime's calls back to back
-instead); the table gives the median (and the file the 10th and 90th
+warm-up the runtimes take turns in blocks of --block calls (default 10, each
+block led by one untimed call), so a burst of load from another process hits
+them all alike while each runtime is timed in its steady state: taking turns
+call by call (--block 1) times each call right after another runtime's, whose
+threads may still hold the second core (ONNX Runtime's workers spin for ~40 ms
+after each call); --sequential runs each runtime's calls back to back); the table gives the median (and the file the 10th and 90th
 percentiles) of --runs calls each. Machines are shared
 and noisy: compare the ratios, not the absolute times.
 
@@ -48,9 +50,16 @@ def _stats(ts_ms) -> dict:
             "p90_ms": float(np.percentile(ts, 90)), "runs": int(ts.size)}
 
 
-def _time_interleaved(fns: dict, runs: int, warmup: int, sequential: bool = False) -> dict:
-    """Median etc. of each callable: calls take turns round-robin after a warm-up, or
-    (``sequential``) each callable's warm-up and runs back to back, one after the other."""
+def _time_interleaved(fns: dict, runs: int, warmup: int, sequential: bool = False,
+                      block: int = 1) -> dict:
+    """Median etc. of `runs` timed calls of each callable, after a warm-up.
+
+    Calls take turns in blocks: `block` consecutive calls of one callable, then the
+    next's. In a block of more than one call, one extra untimed call leads the
+    block: it is where the previous runtime's threads (ONNX Runtime's workers spin
+    for ~40 ms after a call) and cache contents are still in the way. With
+    ``sequential`` each callable's warm-up and runs go back to back instead.
+    """
     ts = {name: [] for name in fns}
     if sequential:
         for name, fn in fns.items():
@@ -64,11 +73,15 @@ def _time_interleaved(fns: dict, runs: int, warmup: int, sequential: bool = Fals
     for fn in fns.values():
         for _ in range(warmup):
             fn()
-    for _ in range(runs):
+    block = max(1, int(block))
+    while len(next(iter(ts.values()))) < runs:
         for name, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            ts[name].append((time.perf_counter() - t0) * 1000)
+            if block > 1:
+                fn()
+            for _ in range(min(block, runs - len(ts[name]))):
+                t0 = time.perf_counter()
+                fn()
+                ts[name].append((time.perf_counter() - t0) * 1000)
     return {name: _stats(v) for name, v in ts.items()}
 
 
@@ -221,6 +234,8 @@ def main(argv=None):
                     help="also profile nnlite layer by layer against the matmul peak")
     ap.add_argument("--no-table", action="store_true",
                     help="skip the side-by-side runtime table (with --layers: profile only)")
+    ap.add_argument("--block", type=int, default=10,
+                    help="consecutive timed calls per runtime per turn (1: call by call)")
     ap.add_argument("--sequential", action="store_true",
                     help="time each runtime's calls back to back (warm caches) instead of "
                          "round-robin")
@@ -344,10 +359,11 @@ def side_by_side(args, nn_numba, path, x) -> list[dict]:
                           (lambda sess=sessions[t]: sess.run(None, {"x": xo})))
                    for name, fn in runtimes.items()}
             for name, r in _time_interleaved(fns, args.runs, args.warmup,
-                                             args.sequential).items():
+                                             args.sequential, args.block).items():
                 results[(name, t)] = r
 
-    order = "back to back" if args.sequential else "taking turns"
+    order = ("back to back" if args.sequential else
+             f"taking turns in blocks of {args.block}" if args.block > 1 else "taking turns call by call")
     print(f"side by side: median of {args.runs} calls each, {order}, after "
           f"{args.warmup} warm-up")
     if "ort" not in args.skip:
