@@ -24,7 +24,7 @@ from nnlite._jit import get_num_threads
 from nnlite.kernels.activations import act_code
 from nnlite.kernels.conv import (conv2d_macs, conv2d_packed, conv2d_scratch, conv2d_workers,
                                  conv_weight_from_torch, depthwise_weight_from_torch,
-                                 pack_conv2d, pointwise_weight_from_torch)
+                                 output_array, pack_conv2d, pointwise_weight_from_torch)
 from nnlite.kernels.inverted_residual import (inverted_residual_packed,
                                               inverted_residual_scratch,
                                               inverted_residual_workers,
@@ -68,16 +68,6 @@ def _check_input(x, cin, where):
     return np.ascontiguousarray(x)
 
 
-def _check_out(out, shape, where):
-    """`out` if it is a C-contiguous float32 array of `shape`; ValueError otherwise."""
-    if not (isinstance(out, np.ndarray) and out.dtype == np.float32 and out.shape == shape
-            and out.flags.c_contiguous):
-        raise ValueError(f"{where}: out must be a C-contiguous float32 array of shape {shape}, "
-                         f"got {getattr(out, 'dtype', type(out).__name__)} "
-                         f"{getattr(out, 'shape', '')}")
-    return out
-
-
 class Conv:
     """k x k convolution (any groups) with fused bias and activation."""
 
@@ -115,7 +105,7 @@ class Conv:
         if self.packed is not None:
             x = _check_input(x, self.cin, self.name)
             shape = self.out_shape(x.shape)
-            out = np.empty(shape, np.float32) if out is None else _check_out(out, shape, self.name)
+            out = output_array(out, shape, self.name)
             workers = conv2d_workers(shape[0] * shape[1], conv2d_macs(shape, self.packed[0]))
             scratch = self._scratch.get(
                 (x.shape, workers), lambda: conv2d_scratch(x.shape, self.k, self.stride,
@@ -128,7 +118,7 @@ class Conv:
         else:
             y = self.ops.conv2d(x, self.w, self.b, self.stride, self.pad, self.groups, self.act)
         if out is not None:
-            _check_out(out, y.shape, self.name)[...] = y
+            output_array(out, y.shape, self.name)[...] = y
             return out
         return y
 
@@ -179,7 +169,7 @@ class InvertedResidual:
         if self.packed is not None:
             x = _check_input(x, self.cin, self.name)
             shape = self.out_shape(x.shape)
-            out = np.empty(shape, np.float32) if out is None else _check_out(out, shape, self.name)
+            out = output_array(out, shape, self.name)
             _, workers = inverted_residual_workers(x.shape, shape, self.packed)
             scratch = self._scratch.get(
                 (x.shape, workers),
@@ -190,7 +180,7 @@ class InvertedResidual:
                                        self.w_project, self.b_project, self.stride,
                                        self.residual)
         if out is not None:
-            _check_out(out, y.shape, self.name)[...] = y
+            output_array(out, y.shape, self.name)[...] = y
             return out
         return y
 

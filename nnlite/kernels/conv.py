@@ -135,6 +135,34 @@ def _check_int(name, value, minimum, where):
     return int(value)
 
 
+
+def output_array(out, shape, where):
+    """The array a kernel writes its result into: `out` after checking it, or a new one.
+
+    Parameters
+    ----------
+    out : float32 ndarray or None
+        The caller's C-contiguous float32 array of `shape`; None allocates one.
+    shape : tuple of int
+        The result's shape.
+    where : str
+        Name of the calling kernel or layer, used in the error message.
+
+    Returns
+    -------
+    out : float32 ndarray
+        `out` itself, or a new uninitialised array.
+    """
+    if out is None:
+        return np.empty(shape, np.float32)
+    if not (isinstance(out, np.ndarray) and out.dtype == np.float32 and out.shape == shape
+            and out.flags.c_contiguous):
+        raise ValueError(f"{where}: out must be a C-contiguous float32 array of shape {shape}, "
+                         f"got {getattr(out, 'dtype', type(out).__name__)} "
+                         f"{getattr(out, 'shape', '')}")
+    return out
+
+
 def _out_size(x_shape, k, stride, pad, where):
     """Return ``(H_out, W_out)`` of a convolution; raise if it would be empty.
 

@@ -31,7 +31,7 @@ Everything stays float32. Layouts and shapes are those of the references.
 import numpy as np
 
 from nnlite.kernels.activations import ACT_NONE, ACT_RELU6, _act_inplace_np
-from nnlite.kernels.conv import (_check_conv2d, _check_pointwise, _conv2d_np)
+from nnlite.kernels.conv import _check_conv2d, _check_pointwise, _conv2d_np, output_array
 from nnlite.kernels.inverted_residual import _check_inverted_residual
 from nnlite.kernels.roi_align import _axis_samples, _check_roi_align
 from nnlite.kernels.roi_conv import _check_roi_group_conv
@@ -117,18 +117,6 @@ class Workspace:
         return self.derived(v, ("tile", reps), lambda: np.tile(v, reps))
 
 
-def _output(out, shape, where):
-    """`out` checked as a C-contiguous float32 array of `shape`, or a new array."""
-    if out is None:
-        return np.empty(shape, np.float32)
-    if not (isinstance(out, np.ndarray) and out.dtype == np.float32 and out.shape == shape
-            and out.flags.c_contiguous):
-        raise ValueError(f"{where}: out must be a C-contiguous float32 array of shape {shape}, "
-                         f"got {getattr(out, 'dtype', type(out).__name__)} "
-                         f"{getattr(out, 'shape', '')}")
-    return out
-
-
 def _rows(a):
     """NHWC array as (N*H, W*C): a view in which per-row vectors tile along W."""
     return a.reshape(a.shape[0] * a.shape[1], a.shape[2] * a.shape[3])
@@ -164,7 +152,7 @@ def pointwise_conv2d(x, w, b=None, act="none", *, out=None, work=None):
     """
     where = "pointwise_conv2d (numpy)"
     x, w, b, code = _check_pointwise(x, w, b, act, where)
-    out = _output(out, x.shape[:3] + (w.shape[1],), where)
+    out = output_array(out, x.shape[:3] + (w.shape[1],), where)
     return _pointwise(x, w, b, code, out, work or Workspace())
 
 
@@ -277,7 +265,7 @@ def conv2d(x, w, b=None, stride=1, pad=0, groups=1, act="none", *, out=None, wor
     x, w, b, stride, pad, groups, code, (ho, wo) = _check_conv2d(
         x, w, b, stride, pad, groups, act, where)
     n, k, cin, cout = x.shape[0], w.shape[0], x.shape[3], w.shape[3]
-    out = _output(out, (n, ho, wo, cout), where)
+    out = output_array(out, (n, ho, wo, cout), where)
     work = work or Workspace()
     if k == 1 and stride == 1 and pad == 0 and groups == 1:
         return _pointwise(x, w.reshape(cin, cout), b, code, out, work)
@@ -357,7 +345,7 @@ def inverted_residual(x, w_expand, b_expand, w_dw, b_dw, w_project, b_project, s
     n, h, w, cin = x.shape
     ce, cout = w_dw.shape[2], w_project.shape[1]
     ho, wo = (h - 1) // stride + 1, (w - 1) // stride + 1
-    out = _output(out, (n, ho, wo, cout), where)
+    out = output_array(out, (n, ho, wo, cout), where)
     xp = work.buffer("ir.pad", (n, h + 2, w + 2, ce), zero=True)
     inner = xp[:, 1:h + 1, 1:w + 1].reshape(n, h, w * ce)  # a view: (W, ce) stay contiguous
     if w_expand is None:
