@@ -74,8 +74,20 @@ def test_warmup_runs_in_the_calling_thread():
     slow = SlowDetector()
     slow.release.set()
     with BackgroundDetector(slow) as det:
-        assert [b.x0 for b in det.warmup(frame(5))] == [5.0]
-        assert not det.busy
+        det.warmup()                               # no warmup() of its own: one detection
+        assert slow.calls == 1 and not det.busy
+
+
+def test_warmup_uses_the_detectors_own():
+    class Warm(FailingDetector):
+        warmed = False
+
+        def warmup(self):
+            self.warmed = True
+
+    with BackgroundDetector(Warm()) as det:
+        det.warmup()
+        assert det.detector.warmed and not det.busy
 
 
 def test_closed_detector_refuses():

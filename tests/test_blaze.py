@@ -101,3 +101,19 @@ def test_letterbox_round_trip():
     boxes = rng.uniform(0, 300, (10, 4))
     for scale in [(0.25, 0.2503), (1.6, 1.6), (64 / 200, 39 / 120)]:
         np.testing.assert_allclose(boxes_to_frame(boxes_to_input(boxes, scale), scale), boxes, atol=1e-9)
+
+
+@pytest.mark.parametrize("background", [False, True])
+def test_tracker_warmup_with_blaze(background):
+    """Tracker.warmup() calls the detector's own warmup(), also through a BackgroundDetector."""
+    from tests.fakes import TemplateLandmarker
+    from tracker.detection import BackgroundDetector
+    from tracker.tracking import Tracker
+
+    det = BlazeDetector(WEIGHTS)
+    det = BackgroundDetector(det) if background else det
+    try:
+        assert Tracker(TemplateLandmarker(), det).warmup() >= 0
+    finally:
+        if background:
+            det.close()

@@ -208,8 +208,12 @@ class Tracker:
         """
         start = time.perf_counter()
         frame = np.zeros((240, 320, 3), np.uint8)
-        # A BackgroundDetector would only queue the frame; its warmup runs here and now.
-        getattr(self.detector, "warmup", self.detector.detect)(frame)
+        # A detector's own warmup() when it has one (a BackgroundDetector would only queue
+        # the frame; its warmup runs the wrapped detector here and now).
+        if callable(getattr(self.detector, "warmup", None)):
+            self.detector.warmup()
+        else:
+            self.detector.detect(frame)
         crop = box_to_crop((100.0, 60.0, 220.0, 180.0), self.landmarker.crop_scale)
         with thread_limit(self.threads):
             self.landmarker.predict(frame, [crop])

@@ -30,7 +30,7 @@ class BackgroundDetector:
     the previous call (each result is returned once); otherwise it returns [] and,
     when the worker is idle, starts a detection on `frame` (a copy). Errors
     from the wrapped detector are raised by the next `detect` call.
-    `warmup(frame)` runs the wrapped detector synchronously (compiles kernels).
+    `warmup()` runs the wrapped detector synchronously (compiles kernels).
     `close()` waits for the worker to finish; the object is also a context manager.
     """
 
@@ -74,9 +74,13 @@ class BackgroundDetector:
         with self._wake:
             return self._wake.wait_for(lambda: not self._busy, timeout)
 
-    def warmup(self, image_bgr: np.ndarray) -> list[Box]:
-        """Run the wrapped detector here and now (kernel compilation at start-up)."""
-        return self.detector.detect(image_bgr)
+    def warmup(self) -> None:
+        """Compile the wrapped detector's kernels here and now: its own warmup(), else one
+        detection on a blank frame."""
+        if callable(getattr(self.detector, "warmup", None)):
+            self.detector.warmup()
+        else:
+            self.detector.detect(np.zeros((240, 320, 3), np.uint8))
 
     def close(self) -> None:
         """Stop the worker after its current detection. Idempotent."""
