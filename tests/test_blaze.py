@@ -117,3 +117,18 @@ def test_tracker_warmup_with_blaze(background):
     finally:
         if background:
             det.close()
+
+
+def test_shipped_detector_finds_the_sample_face():
+    """weights/detector.h5 (the default detector) finds the one face of the sample clip's first
+    frame where tools/make_sample_clip.py put it: landmark box centred at (320, 236), ~128 px."""
+    from tracker.io import open_video
+    from tracker.video import SAMPLE
+
+    with open_video(SAMPLE) as reader:
+        frame = next(iter(reader))
+    boxes = [b for b in BlazeDetector().detect(frame) if b.score >= 0.5]
+    assert len(boxes) == 1
+    b = boxes[0]
+    assert abs((b.x0 + b.x1) / 2 - 320) < 12 and abs((b.y0 + b.y1) / 2 - 236) < 12
+    assert 0.8 * 128 < b.width < 1.25 * 128 and 0.8 * 128 < b.height < 1.25 * 128

@@ -2,6 +2,7 @@
 
     python -m tools.train_detector --out runs/detector --epochs 120
     python -m tools.train_detector --out runs/detector --resume    # continue a run
+    python -m tools.train_detector --init tools/checkpoints/detector.pt --out runs/det2 --lr 1e-3
     python -m tools.train_detector --out runs/smoke --limit 40 --epochs 3 --epoch-samples 256 --threads 1
 
 Writes runs/NAME/last.pt (model + optimizer, for resume), best.pt (model only,
@@ -148,6 +149,7 @@ def main(argv=None):
     ap.add_argument("--limit", type=int, help="use only the first N training photos and faces")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--init", help="start from this checkpoint's weights (new schedule)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = ap.parse_args(argv)
 
@@ -161,8 +163,11 @@ def main(argv=None):
     state = torch.load(last, map_location="cpu", weights_only=False) if args.resume else None
     if args.resume and state is None:
         raise SystemExit(f"{last}: nothing to resume")
+    init = torch.load(args.init, map_location="cpu", weights_only=False) if args.init else None
     if state is not None:
         cfg = state["config"]
+    elif init is not None:
+        cfg = init["config"]
     elif args.config in CONFIGS:
         cfg = CONFIGS[args.config]()
     else:
@@ -184,6 +189,8 @@ def main(argv=None):
         opt.load_state_dict(state["optimizer"])
         start, best = state["epoch"] + 1, tuple(state["best"])
         args.epochs = args.epochs or state["epochs"]
+    elif init is not None:
+        model.load_state_dict(init["model"])
     args.epochs = args.epochs or 120
     print(f"model {cfg['name']}: {count_params(model)} params, {len(model.anchors)} anchors, "
           f"epochs {start}..{args.epochs}, device {device}", flush=True)
