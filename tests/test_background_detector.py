@@ -49,6 +49,21 @@ def test_results_come_later_and_once():
     assert slow.calls == 2                         # frames 1 and 4 only
 
 
+def test_empty_result_starts_the_next_detection_at_once():
+    class Nothing:
+        calls = 0
+
+        def detect(self, image):
+            self.calls += 1
+            return []
+
+    with BackgroundDetector(Nothing()) as det:
+        det.detect(frame(1))
+        assert det.wait(5.0)
+        assert det.detect(frame(2)) == [] and det.wait(5.0)   # frame 1 found nothing: frame 2 starts
+        assert det.detector.calls == 2
+
+
 def test_frame_is_copied():
     slow = SlowDetector()
     with BackgroundDetector(slow) as det:

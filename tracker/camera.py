@@ -9,9 +9,9 @@ each frame spends in detection, landmarks and rendering (ms), the
 capture-to-display latency and the frames dropped: when processing falls
 behind, stale frames are skipped rather than queued, so what you see is
 always the newest frame. The face detector runs on its own thread while no
-face is tracked, so the frames shown never wait for it. --source FILE plays a file at its own frame rate, as
-if it were a camera (use python -m tracker.video to process every frame of a
-file).
+face is tracked, so the frames shown never wait for it. --source FILE plays a
+file at its own frame rate, as if it were a camera (use python -m tracker.video
+to process every frame of a file).
 
 Keys (in the window):
   1-9      switch look (the presets, in alphabetical order)

@@ -27,8 +27,8 @@ class BackgroundDetector:
     detector : the detector to run on the worker thread.
 
     `detect(frame)` gives the boxes of the latest detection that finished since
-    the previous call (each result is returned once); otherwise it returns [] and,
-    when the worker is idle, starts a detection on `frame` (a copy). Errors
+    the previous call (each result is returned once); when there are none it
+    returns [] and, if the worker is idle, starts a detection on `frame` (a copy). Errors
     from the wrapped detector are raised by the next `detect` call.
     `warmup()` runs the wrapped detector synchronously (compiles kernels).
     `close()` waits for the worker to finish; the object is also a context manager.
@@ -55,7 +55,7 @@ class BackgroundDetector:
             result, self._result = self._result, None
             # A call that returns boxes starts nothing: the caller has fresh faces and asks
             # again if it still needs some (a tracker that found its faces stops asking).
-            if error is None and result is None and not self._busy:
+            if error is None and not result and not self._busy:
                 self._pending = np.array(image_bgr, copy=True)  # the caller may reuse its buffer
                 self._busy = True
                 self._wake.notify()
