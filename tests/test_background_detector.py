@@ -1,5 +1,6 @@
 """BackgroundDetector: detections run on a worker thread and come out of later calls, once each."""
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -41,12 +42,27 @@ def test_results_come_later_and_once():
         assert det.detect(frame(2)) == []          # busy: frame 2 is not queued
         slow.release.set()
         assert det.wait(5.0) and not det.busy
-        boxes = det.detect(frame(3))               # frame 1's result; starts nothing
-        assert [b.x0 for b in boxes] == [1.0] and not det.busy
-        assert det.detect(frame(4)) == []          # no result waiting: starts frame 4
+        boxes = det.detect(frame(3))               # frame 1's result; starts frame 3
+        assert [b.x0 for b in boxes] == [1.0]
         assert det.wait(5.0)
-        assert [b.x0 for b in det.detect(frame(5))] == [4.0]
-    assert slow.calls == 2                         # frames 1 and 4 only
+        assert [b.x0 for b in det.poll()] == [3.0]  # poll collects and starts nothing
+        assert det.poll() == [] and not det.busy
+    assert slow.calls == 2                         # frames 1 and 3; never 2
+
+
+def test_old_and_discarded_results_are_dropped():
+    slow = SlowDetector()
+    slow.release.set()
+    with BackgroundDetector(slow, max_age=0.05) as det:
+        det.detect(frame(1))
+        assert det.wait(5.0)
+        time.sleep(0.1)
+        assert det.poll() == []                    # its frame is older than max_age
+        det.max_age = 10.0
+        det.detect(frame(2))
+        assert det.wait(5.0)
+        det.discard()
+        assert det.poll() == []
 
 
 def test_empty_result_starts_the_next_detection_at_once():
@@ -115,7 +131,7 @@ def test_closed_detector_refuses():
 
 def test_tracker_picks_up_background_detections():
     """A Tracker with a background detector starts tracking once a detection lands, and the
-    frames before that return at once with no faces."""
+    frames before that return at once with no faces; reset() drops a leftover result."""
     from tests.fakes import BlobDetector, SceneLandmarker, draw_scene, face_points
     from tracker.tracking import Tracker
 
@@ -129,5 +145,30 @@ def test_tracker_picks_up_background_detections():
         assert det.wait(5.0)
         faces = tracker.process(scene)             # its result starts the track
         assert len(faces) == 1 and faces[0].track_id == 1
-        faces = tracker.process(scene)             # tracked from now on
-        assert len(faces) == 1 and not det.busy
+        assert len(tracker.process(scene)) == 1    # tracked from now on
+        assert det.wait(5.0)
+        tracker.reset()
+        assert det.poll() == []                    # the extra detection's result is gone
+
+
+def test_tracker_polls_for_a_second_face_between_due_detections():
+    """max_faces 2, one face tracked: a second face that appears is taken from the first
+    background result after the next due detection, not one redetect interval later."""
+    from tests.fakes import BlobDetector, SceneLandmarker, draw_scene, face_points
+    from tracker.tracking import Tracker
+
+    first, second = face_points(80, 120, 60), face_points(240, 120, 60)
+    landmarker = SceneLandmarker()
+    with BackgroundDetector(BlobDetector()) as det:
+        tracker = Tracker(landmarker, det, max_faces=2, redetect_interval=10)
+        found_at = None
+        for i in range(40):
+            landmarker.truth = [first] if i < 12 else [first, second]
+            faces = tracker.process(draw_scene(landmarker.truth))
+            det.wait(5.0)                          # an instant detector, as seen by the loop
+            if len(faces) == 2:
+                found_at = i
+                break
+    # Due detections at frames 0/1 and then every 10 frames; the one handed frame >= 12 is
+    # polled on the very next frame.
+    assert found_at is not None and found_at <= 23

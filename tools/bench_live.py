@@ -90,22 +90,24 @@ def main(argv: list[str] | None = None) -> int:
     print(machine())
     print(f"{'mode':<12} {'detector':<10} {'shown':>5} {'dropped':>7} {'fps':>5} {'lat p50':>8} {'lat p95':>8} "
           f"{'detect':>7} {'landmk':>7} {'render':>7} {'det runs':>8}   (ms)")
-    modes = ((look.name, makeup_renderer(look), "background"), ("no makeup", None, "background"),
-             (look.name, makeup_renderer(look), "inline"))
-    for name, render, detection in modes:
-        for _ in range(max(1, args.runs)):
-            with open_source(args.source) as source:
-                s = run_live(source, trackers[detection], render, None, pace=True)
-            background.wait()
-            ran = s.detect_ms > 0
-            print(f"{name:<12} {detection:<10} {s.frames_processed:>5} {s.frames_dropped:>7} {s.frames_per_second:5.1f} "
-                  f"{s.latency_median_ms:8.1f} {s.latency_p95_ms:8.1f} "
-                  f"{np.median(s.detect_ms[ran]) if ran.any() else 0.0:7.1f} "
-                  f"{np.median(s.landmarks_ms):7.1f} {np.median(s.render_ms):7.1f} {int(ran.sum()):>8}")
-    print("detector: background = on its own thread (as tracker.camera runs it), inline = in the "
-          "loop. detect: median loop time over the frames that ran (or handed a frame to) the detector; "
-          "landmk / render: median over all frames shown. Wall times grow when other jobs share the cores.")
-    background.close()
+    try:
+        modes = ((look.name, makeup_renderer(look), "background"), ("no makeup", None, "background"),
+                 (look.name, makeup_renderer(look), "inline"))
+        for name, render, detection in modes:
+            for _ in range(max(1, args.runs)):
+                with open_source(args.source) as source:
+                    s = run_live(source, trackers[detection], render, None, pace=True)
+                background.wait()
+                ran = s.detect_ms > 0
+                print(f"{name:<12} {detection:<10} {s.frames_processed:>5} {s.frames_dropped:>7} {s.frames_per_second:5.1f} "
+                      f"{s.latency_median_ms:8.1f} {s.latency_p95_ms:8.1f} "
+                      f"{np.median(s.detect_ms[ran]) if ran.any() else 0.0:7.1f} "
+                      f"{np.median(s.landmarks_ms):7.1f} {np.median(s.render_ms):7.1f} {int(ran.sum()):>8}")
+        print("detector: background = on its own thread (as tracker.camera runs it), inline = in the "
+              "loop. detect: median loop time over the frames that ran (or handed a frame to) the detector; "
+              "landmk / render: median over all frames shown. Wall times grow when other jobs share the cores.")
+    finally:
+        background.close()
     return 0
 
 

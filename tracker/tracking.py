@@ -13,7 +13,9 @@ Per frame (streaming mode):
    frame while there is no track, otherwise every `redetect_interval` frames.
    Detections with score >= `min_detection_score` that do not overlap a track
    (IoU of landmark boxes) are cropped with `geometry.box_to_crop` and
-   landmarked; those the landmark model accepts start new tracks;
+   landmarked; those the landmark model accepts start new tracks. A detector
+   with a `poll()` method (`tracker.detection.BackgroundDetector`) is also
+   polled on the frames in between, so its result is used as soon as it lands;
 3. each track's landmarks go through its own One Euro filter.
 
 In static-image mode every call is independent: detection on every frame, no
@@ -224,6 +226,8 @@ class Tracker:
         self._tracks: list[_Track] = []
         self._frame_index = 0
         self._since_detection = 0
+        if callable(getattr(self.detector, "discard", None)):
+            self.detector.discard()  # a background detection of the old frames
 
     def close(self) -> None:
         self.reset()
@@ -251,10 +255,14 @@ class Tracker:
             self._tracks = []
         self._detect_s = self._landmarks_s = 0.0
         self._follow(frame_bgr)
-        if len(self._tracks) < self.max_faces and (
-                self.static_image_mode or not self._tracks
-                or self._since_detection >= self.redetect_interval):
-            self._detect(frame_bgr)
+        if len(self._tracks) < self.max_faces:
+            if (self.static_image_mode or not self._tracks
+                    or self._since_detection >= self.redetect_interval):
+                self._detect(frame_bgr)
+            elif callable(getattr(self.detector, "poll", None)):
+                # A background detector's result lands between due detections: take it
+                # while it is fresh instead of at the next due frame.
+                self._start_tracks(frame_bgr, self.detector.poll())
         self.last_times = StageTimes(self._detect_s, self._landmarks_s)
         return [self._face(track, t) for track in sorted(self._tracks, key=lambda tr: tr.track_id)]
 
@@ -316,6 +324,12 @@ class Tracker:
         start = time.perf_counter()
         found = self.detector.detect(frame_bgr)
         self._detect_s += time.perf_counter() - start
+        self._start_tracks(frame_bgr, found)
+
+    def _start_tracks(self, frame_bgr: np.ndarray, found: list[Box]) -> None:
+        """Landmark the detections that are not tracked yet; those the model accepts start tracks."""
+        if not found:
+            return
         boxes = sorted((b for b in found if b.score >= self.min_detection_score), key=lambda b: -b.score)
         taken = [track.box() for track in self._tracks]
         fresh: list[Box] = []
