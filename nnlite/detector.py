@@ -17,12 +17,14 @@ with m = config["box"]["max_log_scale"]; boxes are returned as (x0, y0, x1, y1).
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
 
 from nnlite._jit import resolve_threads, thread_limit
 from nnlite.backend import get_backend
+from nnlite.kernels.numpy_ops import Workspace
 from nnlite.layers import Conv, InvertedResidual
 from nnlite.weights import ArraySource, WeightsError, load
 
@@ -242,6 +244,7 @@ class SingleShotDetector:
                 raise
             raise WeightsError(f"{source}: config is missing or has a malformed field ({e!r})") from None
         src.check_all_used()
+        self._tls = threading.local()  # the NumPy ops' scratch, per calling thread
 
     @classmethod
     def load(cls, path, backend: str | None = None, threads: int | None = None) -> "SingleShotDetector":
@@ -262,19 +265,29 @@ class SingleShotDetector:
         with thread_limit(self.threads):
             return self._forward(x)
 
+    def _workspace(self) -> Workspace | None:
+        """This thread's scratch for the NumPy ops (None with Numba, whose layers keep their own)."""
+        if self.ops.name != "numpy":
+            return None
+        work = getattr(self._tls, "work", None)
+        if work is None:
+            work = self._tls.work = Workspace()
+        return work
+
     def _forward(self, x: np.ndarray) -> DetectorOutput:
         feats = {}
         wanted = {b for b, _, _ in self.heads}
-        y = self.stem(np.ascontiguousarray(x))
+        work = self._workspace()
+        y = self.stem(np.ascontiguousarray(x), None, work)
         for i, block in enumerate(self.blocks):
-            y = block(y)
+            y = block(y, None, work)
             if i in wanted:
                 feats[i] = y
         n = x.shape[0]
         logits, deltas = [], []
         for b, cls, reg in self.heads:
-            logits.append(cls(feats[b]).reshape(n, -1))
-            deltas.append(reg(feats[b]).reshape(n, -1, 4))
+            logits.append(cls(feats[b], None, work).reshape(n, -1))
+            deltas.append(reg(feats[b], None, work).reshape(n, -1, 4))
         logits = np.concatenate(logits, axis=1)
         deltas = np.concatenate(deltas, axis=1)
         if logits.shape[1] != len(self.anchors):

@@ -45,6 +45,9 @@ def train_variant(run: Path, flags: list[str], args) -> None:
     last = run / "last.pt"
     if last.exists():
         state = torch.load(last, map_location="cpu", weights_only=False)
+        if state["epochs"] != args.epochs:
+            raise SystemExit(f"{run}: a run of {state['epochs']} epochs is there, not {args.epochs}; "
+                             "use another --out, or the same --epochs to resume it")
         if state["epoch"] + 1 >= state["epochs"]:
             print(f"{run.name}: finished ({state['epochs']} epochs), not retrained", flush=True)
             return

@@ -149,7 +149,8 @@ def main(argv=None):
     ap.add_argument("--limit", type=int, help="use only the first N training photos and faces")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--resume", action="store_true")
-    ap.add_argument("--init", help="start from this checkpoint's weights (new schedule)")
+    ap.add_argument("--init", help="start from this checkpoint's weights and config (new schedule; "
+                                   "--config is ignored)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = ap.parse_args(argv)
 
