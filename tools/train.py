@@ -152,7 +152,7 @@ def main(argv=None):
     ap.add_argument("--out", required=True)
     ap.add_argument("--epochs", type=int, help="total epochs (default 120, or the resumed run's)")
     ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--lr", type=float, help="peak learning rate (default 3e-3, or the resumed run's)")
     ap.add_argument("--weight-decay", type=float, default=1e-4)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--seed", type=int, default=0)
@@ -170,6 +170,8 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     last = out / "last.pt"
     state = torch.load(last, map_location="cpu", weights_only=False) if args.resume else None
+    # A resumed run keeps its peak learning rate unless --lr says otherwise.
+    args.lr = args.lr or (state or {}).get("lr") or 3e-3
     if state is not None:
         cfg = state["config"]
     elif args.alpha is not None:
@@ -247,7 +249,7 @@ def main(argv=None):
                         "metrics": metrics}, out / "best.pt")
         tmp = out / "last.pt.tmp"
         torch.save({"config": cfg, "model": model_state, "optimizer": opt.state_dict(),
-                    "epoch": epoch, "epochs": args.epochs, "best": best}, tmp)
+                    "epoch": epoch, "epochs": args.epochs, "lr": args.lr, "best": best}, tmp)
         tmp.replace(last)
     return 0
 

@@ -141,7 +141,7 @@ def main(argv=None):
     ap.add_argument("--epochs", type=int, help="total epochs (default 120, or the resumed run's)")
     ap.add_argument("--epoch-samples", type=int, default=4096, help="training samples per epoch")
     ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--lr", type=float, help="peak learning rate (default 3e-3, or the resumed run's)")
     ap.add_argument("--weight-decay", type=float, default=1e-4)
     ap.add_argument("--warmup", type=int, default=2, help="epochs of linear LR warm-up")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
@@ -164,6 +164,8 @@ def main(argv=None):
     state = torch.load(last, map_location="cpu", weights_only=False) if args.resume else None
     if args.resume and state is None:
         raise SystemExit(f"{last}: nothing to resume")
+    # A resumed run keeps its peak learning rate unless --lr says otherwise.
+    args.lr = args.lr or (state or {}).get("lr") or 3e-3
     init = torch.load(args.init, map_location="cpu", weights_only=False) if args.init else None
     if state is not None:
         cfg = state["config"]
@@ -236,7 +238,7 @@ def main(argv=None):
                        out / "best.pt")
         tmp = out / "last.pt.tmp"
         torch.save({"config": cfg, "model": model_state, "optimizer": opt.state_dict(),
-                    "epoch": epoch, "epochs": args.epochs, "best": list(best)}, tmp)
+                    "epoch": epoch, "epochs": args.epochs, "lr": args.lr, "best": list(best)}, tmp)
         tmp.replace(last)
     return 0
 
