@@ -44,7 +44,19 @@ class DetectorOutput:
     boxes: np.ndarray
 
 
-def make_anchors(config: dict) -> np.ndarray:
+def run_size(config: dict) -> int:
+    """The input side a detector runs at: ``input.run_size`` when the config has one, else
+    the training side ``input.size``.
+
+    The graph is fully convolutional and its anchors have fixed sides in input pixels,
+    so a detector trained at one side runs at a larger one with more anchor positions:
+    a frame letterboxed into the larger square shows small faces at more pixels.
+    """
+    inp = config["input"]
+    return int(inp.get("run_size", inp["size"]))
+
+
+def make_anchors(config: dict, size: int | None = None) -> np.ndarray:
     """Anchors of a detector config -> float32 (A, 4) cx, cy, w, h in input pixels.
 
     Parameters
@@ -52,13 +64,15 @@ def make_anchors(config: dict) -> np.ndarray:
     config : dict
         Detector config with ``input.size`` and ``heads`` (each ``stride`` and
         ``anchors``, the anchor sides in input pixels).
+    size : int or None
+        Input side to lay the anchors out for; None: the training side ``input.size``.
 
     Returns
     -------
     anchors : float32 ndarray (A, 4)
         Ordered by head, row, column, anchor side (the NHWC order of the heads).
     """
-    size = int(config["input"]["size"])
+    size = int(config["input"]["size"]) if size is None else int(size)
     out = []
     for head in config["heads"]:
         stride = int(head["stride"])
@@ -202,11 +216,12 @@ class SingleShotDetector:
     """Build with `SingleShotDetector.load(path)`; `forward(x)` / `detect(x)` on (N, S, S, 3) NHWC.
 
     backend : "numba", "numpy" or None (see `nnlite.backend.resolve_backend`);
-    threads : most threads Numba's kernels use per call (None: min(4, cores)).
+    threads : most threads Numba's kernels use per call (None: min(4, cores));
+    input_size : input side S to run at (None: `run_size(config)`).
     """
 
     def __init__(self, config: dict, arrays: dict, source="<arrays>", backend: str | None = None,
-                 threads: int | None = None):
+                 threads: int | None = None, input_size: int | None = None):
         if config.get("type") != MODEL_TYPE:
             raise WeightsError(f"{source}: config type is {config.get('type')!r}, "
                                f"expected {MODEL_TYPE!r}")
@@ -216,7 +231,9 @@ class SingleShotDetector:
         src = ArraySource(arrays, source)
         try:
             st = config["stem"]
-            self.input_size = int(config["input"]["size"])
+            self.input_size = run_size(config) if input_size is None else int(input_size)
+            if self.input_size < 16:
+                raise WeightsError(f"{source}: input size {self.input_size} is too small")
             self.stem = Conv(src, "stem", st["in"], st["out"], st["kernel"], st["stride"],
                              act="relu6", ops=ops)
             self.blocks = [InvertedResidual(src, f"blocks.{i}", spec, ops)
@@ -238,7 +255,7 @@ class SingleShotDetector:
             nm = config["nms"]
             self.nms_iou, self.nms_mode = float(nm["iou"]), str(nm["mode"])
             self.pre_nms_top_k, self.max_detections = int(nm["pre_nms_top_k"]), int(nm["max_detections"])
-            self.anchors = make_anchors(config)
+            self.anchors = make_anchors(config, self.input_size)
         except (KeyError, TypeError, ValueError) as e:
             if isinstance(e, WeightsError):
                 raise
@@ -247,9 +264,10 @@ class SingleShotDetector:
         self._tls = threading.local()  # the NumPy ops' scratch, per calling thread
 
     @classmethod
-    def load(cls, path, backend: str | None = None, threads: int | None = None) -> "SingleShotDetector":
+    def load(cls, path, backend: str | None = None, threads: int | None = None,
+             input_size: int | None = None) -> "SingleShotDetector":
         config, arrays, _ = load(path)
-        return cls(config, arrays, path, backend, threads)
+        return cls(config, arrays, path, backend, threads, input_size)
 
     def warmup(self) -> None:
         """Run one dummy input so the kernels are compiled (or loaded from Numba's cache) now."""
@@ -316,9 +334,10 @@ class SingleShotDetector:
         return self.postprocess(self.forward(x), threshold)
 
 
-def count_macs(config: dict) -> int:
-    """Multiply-adds of one forward pass (convolutions only, batch 1)."""
-    s = int(config["input"]["size"])
+def count_macs(config: dict, size: int | None = None) -> int:
+    """Multiply-adds of one forward pass (convolutions only, batch 1) at input side `size`
+    (None: the training side)."""
+    s = int(config["input"]["size"]) if size is None else int(size)
     st = config["stem"]
     h = (s + 2 * (st["kernel"] // 2) - st["kernel"]) // st["stride"] + 1
     macs = h * h * st["out"] * st["in"] * st["kernel"] ** 2

@@ -132,3 +132,29 @@ def test_shipped_detector_finds_the_sample_face():
     b = boxes[0]
     assert abs((b.x0 + b.x1) / 2 - 320) < 12 and abs((b.y0 + b.y1) / 2 - 236) < 12
     assert 0.8 * 128 < b.width < 1.25 * 128 and 0.8 * 128 < b.height < 1.25 * 128
+
+
+def test_run_size_from_config_and_argument(tmp_path, frame):
+    """input.run_size in the file sets the letterbox side; input_size= overrides it; the
+    anchors are laid out for the side the detector runs at."""
+    import json
+    import shutil
+
+    import h5py
+
+    from nnlite.detector import make_anchors, run_size
+
+    path = tmp_path / "run96.h5"
+    shutil.copy(WEIGHTS, path)
+    with h5py.File(path, "r+") as f:
+        config = json.loads(f.attrs["config"])
+        assert run_size(config) == config["input"]["size"] == 64
+        config["input"]["run_size"] = 96
+        f.attrs["config"] = json.dumps(config)
+    det = BlazeDetector(path)
+    assert det.size == 96 and det.model.input_size == 96
+    assert len(det.model.anchors) == len(make_anchors(config, 96)) > len(make_anchors(config))
+    x, _ = det.prepare(frame)
+    assert x.shape == (1, 96, 96, 3)
+    assert all(isinstance(b, Box) for b in det.detect(frame))
+    assert BlazeDetector(path, input_size=80).size == 80

@@ -70,20 +70,24 @@ class BlazeDetector:
     threads : most Numba threads per call (None: nnlite's default).
     min_score : boxes scoring below this are dropped before NMS (default: the
         file's score_threshold).
+    input_size : side of the square the frame is letterboxed into (default: the
+        file's run size, `nnlite.detector.run_size`); larger finds smaller faces.
 
     Raises tracker.errors.InputError naming the file when it is missing or is not
     a detector nnlite can run.
     """
 
     def __init__(self, weights: str | Path = DEFAULT_WEIGHTS, backend: str | None = None,
-                 threads: int | None = None, min_score: float | None = None):
+                 threads: int | None = None, min_score: float | None = None,
+                 input_size: int | None = None):
         path = Path(weights)
         if not path.is_file():
             raise InputError(f"face detector weights not found: {path} (train with "
                              "tools/train_detector.py, export with tools/export_detector.py, "
                              "or use --detector cascade)")
         try:
-            self.model = SingleShotDetector.load(path, backend=backend, threads=threads)
+            self.model = SingleShotDetector.load(path, backend=backend, threads=threads,
+                                                 input_size=input_size)
             cfg = self.model.config
             inp = cfg["input"]
             self.size = self.model.input_size
