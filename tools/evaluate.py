@@ -85,9 +85,9 @@ def plot_ced(curves: dict, path, limit=0.10, size=(640, 480)):
     cv2.imwrite(str(path), img)
 
 
-def run(weights, pairs, backend=None, progress=True):
+def run(weights, pairs, backend=None, progress=True, flip_average=False):
     """-> (refined, coarse, gt) arrays (N, 68, 2) in frame pixels."""
-    lm = Landmarker(weights, backend=backend)
+    lm = Landmarker(weights, backend=backend, flip_average=flip_average)
     refined, coarse, gts = [], [], []
     t0 = time.time()
     for i, (img_path, pts_path) in enumerate(pairs):
@@ -126,6 +126,8 @@ def main(argv=None):
     ap.add_argument("--ced", default="ced.png", help="CED plot output (PNG)")
     ap.add_argument("--json", help="also write the figures here")
     ap.add_argument("--backend", choices=["numba", "numpy"])
+    ap.add_argument("--flip-average", action="store_true",
+                    help="average each face with its mirrored crop (tracker.landmarks.Landmarker)")
     args = ap.parse_args(argv)
     try:
         pairs = [p for f in args.folders for p in D.find_pairs(f)]
@@ -134,13 +136,14 @@ def main(argv=None):
         if args.split != "all":
             train, val = D.split_pairs(pairs, 0.1, seed=0)
             pairs = val if args.split == "val" else train
-        refined, coarse, gt = run(args.weights, pairs, args.backend)
+        refined, coarse, gt = run(args.weights, pairs, args.backend, flip_average=args.flip_average)
     except (OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     rows = {"refined (stage 2)": summary(refined, gt), "coarse (stage 1)": summary(coarse, gt)}
     print(f"{args.weights} on {len(pairs)} faces from {', '.join(args.folders)} "
-          f"(split: {args.split}); NME in %, failure rates in % of faces")
+          f"(split: {args.split}{', flip-averaged' if args.flip_average else ''}); NME in %, "
+          "failure rates in % of faces")
     print(format_table(rows))
     plot_ced({"refined": nme_per_face(refined, gt)["io"],
               "coarse": nme_per_face(coarse, gt)["io"]}, args.ced)

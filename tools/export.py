@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from nnlite.weights import FORMAT, VERSION
+from tools.data import FLIP_68
 from tools.model import ConvBN, LandmarkNet
 
 
@@ -111,6 +112,8 @@ def main(argv=None):
     meta = {"epoch": state.get("epoch"), "metrics": state.get("metrics", {}),
             "params": int(sum(a.size for a in arrays.values()))}
     config = {"type": "two_stage_heatmap", **model.cfg}  # older checkpoints lack the tag
+    if config.get("landmarks") == "300w-68":
+        config["flip"] = FLIP_68.tolist()  # mirrored landmark order, for flip averaging
     if args.min_tracking_score is not None:
         config["tracking"] = {"min_score": args.min_tracking_score}
     write_weights(args.output, config, arrays, meta)

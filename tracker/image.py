@@ -1,7 +1,7 @@
 """Find face landmarks in one image and render the result.
 
 usage: python -m tracker.image in.jpg [-o out.jpg] [--landmarks out.json|out.csv]
-                               [--draw-landmarks] [--max-faces N] [--weights PATH] [--detector NAME]
+                               [--draw-landmarks] [--flip-average] [--max-faces N] [--weights PATH] [--detector NAME]
                                [--backend numba|numpy] [--threads N]
 
 The default output is IN.makeup.EXT next to the input (same format).
@@ -39,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--landmarks", type=Path, metavar="PATH", help="also write the landmarks (.json or .csv)")
     parser.add_argument("--draw-landmarks", action="store_true", help="overlay landmarks, boxes and ids")
     add_look_arguments(parser)
+    parser.add_argument("--flip-average", action="store_true",
+                        help="also run each face mirrored and average (more accurate, twice the model time)")
     add_engine_arguments(parser)
     return parser
 
@@ -68,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as exc:
             raise InputError(str(exc)) from None
         detector = DETECTORS[args.detector]()
-        landmarker = pipeline.load_landmarker(args.weights, backend=args.backend, threads=args.threads)
+        landmarker = pipeline.load_landmarker(args.weights, backend=args.backend, threads=args.threads,
+                                              flip_average=args.flip_average)
         with Tracker(landmarker, detector, max_faces=args.max_faces, threads=args.threads,
                      static_image_mode=True) as tracker:
             faces = pipeline.process_image(args.input, dst, tracker, render=render, landmarks_out=args.landmarks,

@@ -34,6 +34,10 @@ class Landmarker:
 
     Args:
         weights: the HDF5 weights file (default: the shipped weights/demo.h5).
+        flip_average: also run each crop mirrored and average the two results
+            (the mirrored points mapped back through the file's "flip"
+            permutation): about 3% lower error on our validation faces for twice
+            the model time; for still images, where latency matters less.
         backend: "numba", "numpy" or None for the default (Numba when it can be
             imported; see `nnlite.backend`).
         threads: most threads per call: caps Numba's parallel kernels and, when
@@ -42,7 +46,8 @@ class Landmarker:
             (1 to 4), OpenCV unchanged.
     """
 
-    def __init__(self, weights=DEFAULT_WEIGHTS, backend: str | None = None, threads: int | None = None):
+    def __init__(self, weights=DEFAULT_WEIGHTS, backend: str | None = None, threads: int | None = None,
+                 flip_average: bool = False):
         self.model = TwoStageModel.load(weights, backend=backend, threads=threads)
         self.threads = self.model.threads
         if threads is not None:
@@ -54,6 +59,14 @@ class Landmarker:
         self._mean = np.float32(inp["mean"])
         self._inv_std = np.float32(1.0 / inp["std"])
         self._rgb = inp.get("channels", "bgr") == "rgb"
+        self.flip_average = bool(flip_average)
+        self._flip = None
+        if self.flip_average:
+            flip = cfg.get("flip")
+            if flip is None or sorted(flip) != list(range(int(cfg["num_landmarks"]))):
+                raise ValueError(f"{weights}: no landmark flip permutation in the weights config "
+                                 "(re-export it with tools.export), so flip_average is not available")
+            self._flip = np.asarray(flip, np.intp)
 
     def crops(self, frame_bgr: np.ndarray, boxes: list[CropBox]):
         """-> (float32 (N, S, S, 3) model input, list of 2x3 crop matrices)."""
@@ -71,10 +84,23 @@ class Landmarker:
         if not boxes:
             return []
         x, mats = self.crops(frame_bgr, boxes)
-        out = self.model.forward(x)
-        score = out.peaks.mean(axis=1)
-        return [LandmarkResult(to_frame(out.refined[i], m), to_frame(out.coarse[i], m),
+        if not self.flip_average:
+            out = self.model.forward(x)
+            refined, coarse, score = out.refined, out.coarse, out.peaks.mean(axis=1)
+        else:
+            n = len(boxes)
+            out = self.model.forward(np.concatenate([x, x[:, :, ::-1]]))
+            refined = (out.refined[:n] + self._unmirror(out.refined[n:])) / 2
+            coarse = (out.coarse[:n] + self._unmirror(out.coarse[n:])) / 2
+            score = (out.peaks[:n].mean(axis=1) + out.peaks[n:].mean(axis=1)) / 2
+        return [LandmarkResult(to_frame(refined[i], m), to_frame(coarse[i], m),
                                float(score[i])) for i, m in enumerate(mats)]
+
+    def _unmirror(self, points: np.ndarray) -> np.ndarray:
+        """float32 (N, L, 2) points of mirrored crops -> the same landmarks in the crops."""
+        out = points[:, self._flip].copy()
+        out[..., 0] = self.size - 1 - out[..., 0]
+        return out
 
     def warmup(self) -> None:
         """Run the model once on a dummy crop, so the first real frame does not pay for

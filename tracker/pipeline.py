@@ -56,11 +56,13 @@ def _check_landmarks_path(path: Path | None) -> None:
         raise InputError(f"landmarks output {path} must end in .json or .csv")
 
 
-def load_landmarker(weights: str | os.PathLike, backend: str | None = None, threads: int | None = None):
+def load_landmarker(weights: str | os.PathLike, backend: str | None = None, threads: int | None = None,
+                    flip_average: bool = False):
     """The landmark model `tracker.landmarks.Landmarker(weights, backend, threads)`, errors naming the file.
 
     backend : "numba", "numpy" or None (Numba when it can be imported);
-    threads : thread cap for the model and OpenCV (None: see `Landmarker`).
+    threads : thread cap for the model and OpenCV (None: see `Landmarker`);
+    flip_average : average each face with its mirrored crop (see `Landmarker`).
     """
     path = Path(weights)
     if not path.is_file():
@@ -76,7 +78,7 @@ def load_landmarker(weights: str | os.PathLike, backend: str | None = None, thre
     except ImportError as exc:
         raise InputError(f"the landmark model is not available ({exc})") from exc
     try:
-        return Landmarker(path, backend=backend, threads=threads)
+        return Landmarker(path, backend=backend, threads=threads, flip_average=flip_average)
     except (OSError, ValueError, KeyError) as exc:  # nnlite's WeightsError is a ValueError
         where = "" if str(path) in str(exc) else f" {path}"
         raise InputError(f"cannot load landmark weights{where}: {exc}") from exc
