@@ -36,7 +36,7 @@ class Landmarker:
         weights: the HDF5 weights file (default: the shipped weights/demo.h5).
         flip_average: also run each crop mirrored and average the two results
             (the mirrored points mapped back through the file's "flip"
-            permutation): about 3% lower error on our validation faces for twice
+            permutation): 2-3% lower error on our validation faces for twice
             the model time; for still images, where latency matters less.
         backend: "numba", "numpy" or None for the default (Numba when it can be
             imported; see `nnlite.backend`).
