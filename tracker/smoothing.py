@@ -30,13 +30,13 @@ class SmoothingParams:
 
     Defaults (the tracker's), chosen by tools/tune_tracking.py for
     weights/demo.h5 on synthetic still and moving sequences of validation
-    faces: a still face is low-passed at 0.3 Hz; the speed, itself smoothed at
+    faces: a still face is low-passed at 0.2 Hz; the speed, itself smoothed at
     0.5 Hz so landmark noise barely raises it, opens the filter fast (a point
-    moving at 0.1 inter-ocular distances per second gets 5.3 Hz), so a moving
+    moving at 0.1 inter-ocular distances per second gets 5.2 Hz), so a moving
     face gains at most ~0.5% of the inter-ocular distance of lag.
     `OneEuroFilter()` alone keeps the gentler generic defaults (1, 5, 1).
     """
-    min_cutoff: float = 0.3
+    min_cutoff: float = 0.2
     beta: float = 50.0
     d_cutoff: float = 0.5
 
