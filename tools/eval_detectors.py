@@ -24,6 +24,7 @@ import numpy as np
 from tools import detector_data as DD
 from tools.calibrate_cascade import greedy_match
 from tracker.detection import DETECTORS
+from tracker.detection.core import warm_up
 
 SIZE_EDGES = (0, 48, 96, 192, 10_000)  # landmark-box side buckets, photo pixels
 
@@ -80,10 +81,7 @@ def main(argv=None) -> int:
     results = {}
     for name in args.detectors:
         detector = DETECTORS[name]()
-        if callable(getattr(detector, "warmup", None)):
-            detector.warmup()
-        else:
-            detector.detect(np.zeros((240, 320, 3), np.uint8))
+        warm_up(detector)
         runs, seconds = run_detector(detector, held)
         overall = DD.score_detections(runs, args.min_score)
         sizes = recall_by_size(runs, args.min_score)

@@ -38,7 +38,7 @@ import cv2
 import numpy as np
 
 from nnlite._jit import resolve_threads, thread_limit
-from tracker.detection.core import Detector
+from tracker.detection.core import Detector, warm_up
 from tracker.geometry import CropBox, box_to_crop, landmark_box, landmarks_to_crop
 from tracker.smoothing import OneEuroFilter, SmoothingParams
 from tracker.types import Box, Face
@@ -210,12 +210,9 @@ class Tracker:
         """
         start = time.perf_counter()
         frame = np.zeros((240, 320, 3), np.uint8)
-        # A detector's own warmup() when it has one (a BackgroundDetector would only queue
-        # the frame; its warmup runs the wrapped detector here and now).
-        if callable(getattr(self.detector, "warmup", None)):
-            self.detector.warmup()
-        else:
-            self.detector.detect(frame)
+        # The detector's own warmup() when it has one: a BackgroundDetector would only
+        # queue a frame, its warmup runs the wrapped detector here and now.
+        warm_up(self.detector)
         crop = box_to_crop((100.0, 60.0, 220.0, 180.0), self.landmarker.crop_scale)
         with thread_limit(self.threads):
             self.landmarker.predict(frame, [crop])

@@ -23,7 +23,7 @@ import time
 import numpy as np
 
 from nnlite._jit import thread_limit
-from tracker.detection.core import Detector
+from tracker.detection.core import Detector, warm_up
 from tracker.types import Box
 
 
@@ -92,10 +92,7 @@ class BackgroundDetector:
         detection on a blank frame. Waits for a detection in progress first."""
         self.wait()
         with thread_limit(1):
-            if callable(getattr(self.detector, "warmup", None)):
-                self.detector.warmup()
-            else:
-                self.detector.detect(np.zeros((240, 320, 3), np.uint8))
+            warm_up(self.detector)
 
     def close(self) -> None:
         """Stop the worker after its current detection. Idempotent."""

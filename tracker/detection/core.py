@@ -25,6 +25,15 @@ class Detector(Protocol):
         ...
 
 
+def warm_up(detector: Detector) -> None:
+    """Compile (or load from Numba's cache) a detector's kernels now: its own `warmup()`
+    when it has one, else one detection on a blank frame."""
+    if callable(getattr(detector, "warmup", None)):
+        detector.warmup()
+    else:
+        detector.detect(np.zeros((240, 320, 3), np.uint8))
+
+
 @dataclass(frozen=True)
 class BoxCalibration:
     """Linear map from a detector's native box to the landmark box.
