@@ -68,6 +68,15 @@ def test_missing_weights(tmp_path, short_clip, capsys):
     assert files(tmp_path) == []
 
 
+def test_shipped_model_names():
+    from tracker.pipeline import DEFAULT_WEIGHTS, InputError, load_landmarker, shipped_weights
+
+    assert shipped_weights("demo") == DEFAULT_WEIGHTS
+    assert shipped_weights("runs/demo") == Path("runs/demo")  # a path is never a name
+    with pytest.raises(InputError, match=r"nosuch.*shipped model name: demo"):
+        load_landmarker("nosuch")
+
+
 @pytest.mark.parametrize("args, message", [
     (["--max-faces", "0"], "max-faces"),
     (["-o", "out.xyz"], "out.xyz"),

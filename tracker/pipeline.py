@@ -56,6 +56,16 @@ def _check_landmarks_path(path: Path | None) -> None:
         raise InputError(f"landmarks output {path} must end in .json or .csv")
 
 
+def shipped_weights(weights: str | os.PathLike) -> Path:
+    """A path as given, or for a bare shipped model name ("demo", "full") its file in weights/."""
+    path = Path(weights)
+    if not path.exists() and path.suffix == "" and len(path.parts) == 1:
+        shipped = WEIGHTS_DIR / f"{path.name}.h5"
+        if shipped.is_file():
+            return shipped
+    return path
+
+
 def load_landmarker(weights: str | os.PathLike, backend: str | None = None, threads: int | None = None,
                     flip_average: bool = False):
     """The landmark model `tracker.landmarks.Landmarker(weights, backend, threads)`, errors naming the file.
@@ -64,9 +74,11 @@ def load_landmarker(weights: str | os.PathLike, backend: str | None = None, thre
     threads : thread cap for the model and OpenCV (None: see `Landmarker`);
     flip_average : average each face with its mirrored crop (see `Landmarker`).
     """
-    path = Path(weights)
+    path = shipped_weights(weights)
     if not path.is_file():
-        raise InputError(f"landmark weights not found: {path} (train and export a model, or pass --weights)")
+        names = ", ".join(p.stem for p in sorted(WEIGHTS_DIR.glob("*.h5")) if p.stem != "detector")
+        raise InputError(f"landmark weights not found: {path} (pass a weights file or a shipped "
+                         f"model name: {names})")
     from nnlite.backend import resolve_backend
 
     try:
@@ -103,7 +115,8 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-faces", type=int, default=1, metavar="N",
                         help="most faces tracked at once (default 1)")
     parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS,
-                        help=f"landmark model (default {DEFAULT_WEIGHTS})")
+                        help="landmark model: a weights file, or a shipped model's name, demo (default, "
+                             "fastest) or full (most accurate)")
     parser.add_argument("--detector", choices=sorted(DETECTORS), default=DEFAULT_DETECTOR,
                         help=f"face detector (default {DEFAULT_DETECTOR})")
     parser.add_argument("--backend", choices=BACKENDS, default=None,
