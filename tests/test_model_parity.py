@@ -43,10 +43,11 @@ def test_rejects_bad_input(stored, backend):
 
 
 @pytest.mark.parametrize("backend", ["numba", "numpy"])
-def test_shipped_demo_weights_match_checkpoint(backend):
-    """weights/demo.h5 reproduces its PyTorch checkpoint (tools/checkpoints/demo.pt)."""
-    weights = Path(__file__).resolve().parents[1] / "weights" / "demo.h5"
-    stored = np.load(FIX / "demo_parity.npz")
+@pytest.mark.parametrize("name", ["demo", "full"])
+def test_shipped_weights_match_checkpoint(name, backend):
+    """weights/<name>.h5 reproduces its PyTorch checkpoint (tools/checkpoints/<name>.pt)."""
+    weights = Path(__file__).resolve().parents[1] / "weights" / f"{name}.h5"
+    stored = np.load(FIX / f"{name}_parity.npz")
     out = TwoStageModel.load(weights, backend=backend).forward(stored["x"])
     np.testing.assert_allclose(out.coarse, stored["coarse"], atol=1e-3, rtol=0)
     np.testing.assert_allclose(out.refined, stored["refined"], atol=1e-3, rtol=0)

@@ -2,6 +2,9 @@
 with stored inputs and PyTorch outputs, so tests check nnlite without importing torch.
 
     python -m tools.make_model_fixtures     # -> tests/fixtures/model_small.{h5,npz}
+
+and the shipped models' parity fixtures (demo_parity.npz, full_parity.npz): their
+checkpoints' outputs on two validation crops, for weights/demo.h5 and weights/full.h5.
 """
 from __future__ import annotations
 
@@ -76,4 +79,5 @@ def shipped(checkpoint=ROOT / "tools" / "checkpoints" / "demo.pt", name="demo"):
 
 if __name__ == "__main__":
     main()
-    shipped()
+    for name in ("demo", "full"):
+        shipped(ROOT / "tools" / "checkpoints" / f"{name}.pt", name)
