@@ -60,30 +60,15 @@ def widen_state(narrow: LandmarkNet, wide: LandmarkNet, factor: int, spread: flo
 
     for name, w_new in wide.state_dict().items():
         w = src[name]
-        if w.ndim == 0:  # num_batches_tracked
+        if w.ndim == 0 or w.shape == w_new.shape:  # num_batches_tracked; unwidened layers
             out[name] = w.clone()
             continue
-        if w.shape == w_new.shape:
-            out[name] = w.clone()
-            continue
-        mod_name = name.rsplit(".", 1)[0]
-        mod = dict(wide.named_modules())[mod_name]
-        if isinstance(mod, torch.nn.BatchNorm2d) or w.ndim == 1:
-            out[name] = w[idx(w_new.shape[0])].clone()
-            continue
-        # Conv weight (cout, cin / groups, k, k).
-        cout, cin_g = w_new.shape[:2]
-        groups = mod.groups
-        o = idx(cout) if cout != w.shape[0] else torch.arange(cout)
-        v = w[o]
-        if groups == 1 or groups == mod.in_channels and groups == mod.out_channels:
-            if groups == 1 and cin_g != w.shape[1]:
-                i = idx(cin_g)
-                v = v[:, i] * _shares(w.shape[1], factor, spread, gen)[None, :, None, None]
-        else:
-            # Group conv over per-landmark crops: each group reads a widened map.
-            i = idx(cin_g)
-            v = v[:, i] * _shares(w.shape[1], factor, spread, gen)[None, :, None, None]
+        # Batch-norm vectors and conv weights (cout, cin / groups, k, k): copy the outputs...
+        v = w[idx(w_new.shape[0])] if w_new.shape[0] != w.shape[0] else w
+        # ...and split each input weight among its copies (not for depthwise convs, whose
+        # one input per group is the output copy's own channel).
+        if w.ndim == 4 and w_new.shape[1] != w.shape[1]:
+            v = v[:, idx(w_new.shape[1])] * _shares(w.shape[1], factor, spread, gen)[None, :, None, None]
         out[name] = v.contiguous()
     return out
 
