@@ -2,6 +2,12 @@
 
     python -m tools.evaluate --weights weights/demo.h5 FOLDER [FOLDER ...]
     python -m tools.evaluate --weights weights/demo.h5 --split val ../shared/data/300w
+    python -m tools.evaluate --weights demo --fit-report --bias ../shared/data/300w
+
+`--fit-report` scores the training and the validation split side by side (a model
+that fits its training faces far better than unseen ones overfits; one that
+scores them alike underfits). `--bias` adds the mean *signed* error per landmark
+and over the face: unbiased predictions average to about zero.
 
 Each face is cropped from its ground-truth landmark box, as papers do, with the
 crop geometry stored in the weights file. Prints NME by inter-pupil and
@@ -22,6 +28,7 @@ import numpy as np
 from tools import data as D
 from tracker.geometry import box_to_crop, landmark_box
 from tracker.landmarks import Landmarker
+from tracker.pipeline import shipped_weights
 
 PARTS = {"jaw": range(0, 17), "brows": range(17, 27), "nose": range(27, 36),
          "eyes": range(36, 48), "lips": range(48, 68)}
@@ -57,6 +64,32 @@ def summary(pred, gt) -> dict:
     }
 
 
+def bias(pred, gt) -> dict:
+    """Mean signed error (pred - gt) in % of the inter-ocular distance.
+
+    pred, gt (N, L, 2) -> {"x": [L], "y": [L], "mean_x": float, "mean_y": float}:
+    per landmark over the faces, and over faces and landmarks.
+    """
+    io = np.linalg.norm(gt[:, 36] - gt[:, 45], axis=-1)
+    e = (pred - gt) / io[:, None, None] * 100  # (N, L, 2)
+    per = e.mean(0)
+    return {"x": per[:, 0].tolist(), "y": per[:, 1].tolist(),
+            "mean_x": float(per[:, 0].mean()), "mean_y": float(per[:, 1].mean())}
+
+
+def format_bias(rows: dict) -> str:
+    """Per-landmark signed error table (one column pair per row of `rows`)."""
+    names = list(rows)
+    head = f"{'landmark':>8s}" + "".join(f"{n + ' x':>18s}{n + ' y':>18s}" for n in names)
+    lines = [head]
+    for i in range(len(rows[names[0]]["x"])):
+        lines.append(f"{i:8d}" + "".join(f"{rows[n]['x'][i]:18.2f}{rows[n]['y'][i]:18.2f}"
+                                           for n in names))
+    lines.append(f"{'mean':>8s}" + "".join(f"{rows[n]['mean_x']:18.2f}{rows[n]['mean_y']:18.2f}"
+                                           for n in names))
+    return "\n".join(lines)
+
+
 def plot_ced(curves: dict, path, limit=0.10, size=(640, 480)):
     """Cumulative error distribution (inter-ocular NME) drawn with OpenCV -> PNG."""
     w, h = size
@@ -87,7 +120,7 @@ def plot_ced(curves: dict, path, limit=0.10, size=(640, 480)):
 
 def run(weights, pairs, backend=None, progress=True, flip_average=False):
     """-> (refined, coarse, gt) arrays (N, 68, 2) in frame pixels."""
-    lm = Landmarker(weights, backend=backend, flip_average=flip_average)
+    lm = Landmarker(shipped_weights(weights), backend=backend, flip_average=flip_average)
     refined, coarse, gts = [], [], []
     t0 = time.time()
     for i, (img_path, pts_path) in enumerate(pairs):
@@ -110,9 +143,10 @@ def run(weights, pairs, backend=None, progress=True, flip_average=False):
 def format_table(rows: dict) -> str:
     keys = ["faces", "nme_ip", "nme_io", *(f"nme_{p}" for p in PARTS), "fr8_io", "fr10_io",
             "auc8_io"]
-    lines = [f"{'':18s}" + "".join(f"{k:>10s}" for k in keys)]
+    width = max(18, *(len(name) + 1 for name in rows))
+    lines = [f"{'':{width}s}" + "".join(f"{k:>10s}" for k in keys)]
     for name, s in rows.items():
-        lines.append(f"{name:18s}" + "".join(
+        lines.append(f"{name:{width}s}" + "".join(
             f"{s[k]:10d}" if k == "faces" else f"{s[k]:10.3f}" for k in keys))
     return "\n".join(lines)
 
@@ -120,9 +154,13 @@ def format_table(rows: dict) -> str:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("folders", nargs="+", help="folders of image + .pts pairs (searched recursively)")
-    ap.add_argument("--weights", default="weights/demo.h5")
+    ap.add_argument("--weights", default="demo", help="a shipped model's name (demo, full) or a file")
     ap.add_argument("--split", choices=["all", "train", "val"], default="all",
                     help="evaluate only this part of the fixed-seed training split")
+    ap.add_argument("--fit-report", action="store_true",
+                    help="score the training and the validation split side by side")
+    ap.add_argument("--bias", action="store_true",
+                    help="also print the mean signed error per landmark (%% inter-ocular)")
     ap.add_argument("--ced", default="ced.png", help="CED plot output (PNG)")
     ap.add_argument("--json", help="also write the figures here")
     ap.add_argument("--backend", choices=["numba", "numpy"])
@@ -133,23 +171,51 @@ def main(argv=None):
         pairs = [p for f in args.folders for p in D.find_pairs(f)]
         if not pairs:
             raise ValueError(f"no image + .pts pairs under {', '.join(args.folders)}")
-        if args.split != "all":
+        if args.fit_report:
             train, val = D.split_pairs(pairs, 0.1, seed=0)
-            pairs = val if args.split == "val" else train
-        refined, coarse, gt = run(args.weights, pairs, args.backend, flip_average=args.flip_average)
+            splits = {"train": train, "val": val}
+        elif args.split != "all":
+            train, val = D.split_pairs(pairs, 0.1, seed=0)
+            splits = {args.split: val if args.split == "val" else train}
+        else:
+            splits = {"all": pairs}
+        results = {name: run(args.weights, ps, args.backend, flip_average=args.flip_average)
+                   for name, ps in splits.items()}
     except (OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    rows = {"refined (stage 2)": summary(refined, gt), "coarse (stage 1)": summary(coarse, gt)}
-    print(f"{args.weights} on {len(pairs)} faces from {', '.join(args.folders)} "
-          f"(split: {args.split}{', flip-averaged' if args.flip_average else ''}); NME in %, "
-          "failure rates in % of faces")
+    rows, biases = {}, {}
+    for name, (refined, coarse, gt) in results.items():
+        label = "" if len(results) == 1 else f"{name} "
+        rows[f"{label}refined (stage 2)"] = summary(refined, gt)
+        rows[f"{label}coarse (stage 1)"] = summary(coarse, gt)
+        biases[f"{label}refined"] = bias(refined, gt)
+        biases[f"{label}coarse"] = bias(coarse, gt)
+    described = ", ".join(f"{n}: {len(ps)}" for n, ps in splits.items())
+    print(f"{args.weights} on faces from {', '.join(args.folders)} ({described}"
+          f"{', flip-averaged' if args.flip_average else ''}); NME in %, failure rates in % of faces")
     print(format_table(rows))
+    report = {"summary": rows}
+    if args.fit_report:
+        ratios = {part: rows[f"train {part} (stage {k})"]["nme_io"] / rows[f"val {part} (stage {k})"]["nme_io"]
+                  for part, k in (("refined", 2), ("coarse", 1))}
+        print("fit: training / validation NME (inter-ocular): "
+              + ", ".join(f"{part} {r:.2f}" for part, r in ratios.items()))
+        report["fit_ratio_io"] = ratios
+    if args.bias:
+        print("mean signed error per landmark, % of the inter-ocular distance (pred - truth)")
+        print(format_bias(biases))
+        report["bias"] = biases
+    else:
+        print("global mean signed error (% inter-ocular): " + ", ".join(
+            f"{n} x {b['mean_x']:+.2f} y {b['mean_y']:+.2f}" for n, b in biases.items()))
+        report["bias"] = {n: {"mean_x": b["mean_x"], "mean_y": b["mean_y"]} for n, b in biases.items()}
+    refined, coarse, gt = results[next(iter(results))] if len(results) == 1 else results["val"]
     plot_ced({"refined": nme_per_face(refined, gt)["io"],
               "coarse": nme_per_face(coarse, gt)["io"]}, args.ced)
     print(f"CED plot: {args.ced}")
     if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=2))
+        Path(args.json).write_text(json.dumps(report, indent=2))
     return 0
 
 

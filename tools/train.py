@@ -10,7 +10,9 @@ fixed-seed 10% split of the training folders by photo id (tools.data).
 from __future__ import annotations
 
 import argparse
+import copy
 import csv
+import dataclasses
 import json
 import math
 import sys
@@ -53,9 +55,36 @@ def heatmap_loss(logits, points, sigma, floor):
     return ce.sum((-1, -2)).mean()
 
 
+def coord_loss(pred, gt, kind, scale):
+    """Per-point coordinate loss averaged over points and batch; pred, gt (N, L, 2) input pixels.
+
+    Errors are measured in units of `scale` input pixels (the stage-1 stride: heatmap
+    pixels). "l2": squared distance (the paper); "l1": distance, whose gradient does
+    not vanish as the error shrinks, so it keeps pulling at sub-pixel errors where
+    the heatmap terms dominate; "wing": Feng et al.'s Wing loss (w=1, eps=0.25 heatmap
+    px here), log-shaped for small errors, L1 for large ones.
+    """
+    if kind == "l2":
+        return (((pred - gt) / scale) ** 2).sum(-1).mean()
+    d = torch.linalg.vector_norm((pred - gt) / scale, dim=-1)
+    if kind == "l1":
+        return d.mean()
+    if kind == "wing":
+        w, eps = 1.0, 0.25
+        c = w - w * math.log(1 + w / eps)
+        return torch.where(d < w, w * torch.log1p(d / eps), d - c).mean()
+    raise ValueError(f"unknown coordinate loss {kind!r} (l2, l1, wing)")
+
+
 def compute_loss(out, gt, cfg, use_heatmap=True, use_l2=True, use_stage2=True):
-    """gt (N, L, 2) in input pixels. Returns (loss, parts dict)."""
+    """gt (N, L, 2) in input pixels. Returns (loss, parts dict).
+
+    cfg["loss"]: sigma1/sigma2 (Gaussian target, heatmap pixels), weight_floor,
+    coord ("l2" default, "l1", "wing") and lambda_l2, the coordinate term's weight
+    (named for the paper's L2; it weighs whichever coordinate loss is chosen).
+    """
     lc = cfg["loss"]
+    kind = lc.get("coord", "l2")
     s1 = cfg["heatmap"]["stride"]
     rf = cfg["refine"]
     r = rf["roi_size"]
@@ -66,7 +95,7 @@ def compute_loss(out, gt, cfg, use_heatmap=True, use_l2=True, use_stage2=True):
         parts["hm1"] = heatmap_loss(out["heatmaps"], g1, lc["sigma1"], lc["weight_floor"])
         loss = loss + parts["hm1"]
     if use_l2:
-        parts["l2_1"] = (((out["coarse"] - gt) / s1) ** 2).sum(-1).mean()
+        parts["l2_1"] = coord_loss(out["coarse"], gt, kind, s1)
         loss = loss + lc["lambda_l2"] * parts["l2_1"]
     if use_stage2:
         step = rf["roi_spacing"] * rf["stride"]
@@ -75,7 +104,7 @@ def compute_loss(out, gt, cfg, use_heatmap=True, use_l2=True, use_stage2=True):
             parts["hm2"] = heatmap_loss(out["refine_heatmaps"], g2, lc["sigma2"], lc["weight_floor"])
             loss = loss + parts["hm2"]
         if use_l2:
-            parts["l2_2"] = (((out["refined"] - gt) / s1) ** 2).sum(-1).mean()
+            parts["l2_2"] = coord_loss(out["refined"], gt, kind, s1)
             loss = loss + lc["lambda_l2"] * parts["l2_2"]
     return loss, parts
 
@@ -96,11 +125,26 @@ def to_tensor(imgs, cfg, device):
     return x.contiguous(memory_format=torch.channels_last)
 
 
-class Batches:
-    """Augmented batches made in a background thread (OpenCV releases the GIL)."""
+# --augment presets. "none" trains on the evaluation crops themselves (the overfit
+# check); "light" keeps flips, small rolls and colour but no occluders.
+AUGMENT = {
+    "full": D.AugmentParams(),
+    "light": D.AugmentParams(max_rotation_deg=15.0, scale_range=0.1, shift=0.05, blur=0.1,
+                             noise=0.1, occlude=0.0, gray=0.05),
+    "none": None,
+}
 
-    def __init__(self, samples, cfg, batch_size, seed, epoch):
+
+class Batches:
+    """Augmented batches made in a background thread (OpenCV releases the GIL).
+
+    augment: D.AugmentParams, or None for the fixed evaluation crops (no randomness
+    but the order).
+    """
+
+    def __init__(self, samples, cfg, batch_size, seed, epoch, augment=D.AugmentParams()):
         self.samples, self.cfg, self.bs = samples, cfg, batch_size
+        self.augment = augment
         self.rng = np.random.default_rng([seed, epoch])
         self.q = queue.Queue(maxsize=4)
         self.n = len(samples) // batch_size
@@ -113,7 +157,10 @@ class Batches:
         for b in range(self.n):
             imgs, pts = [], []
             for i in order[b * self.bs:(b + 1) * self.bs]:
-                im, p = D.augment_crop(self.samples[i], size, scale, self.rng)
+                if self.augment is None:
+                    im, p, _ = D.eval_crop(self.samples[i], size, scale)
+                else:
+                    im, p = D.augment_crop(self.samples[i], size, scale, self.rng, self.augment)
                 imgs.append(im)
                 pts.append(p)
             self.q.put((np.stack(imgs), np.stack(pts)))
@@ -123,7 +170,10 @@ class Batches:
             yield self.q.get()
 
 
-def evaluate(model, val, cfg, device, batch=64):
+def evaluate(model, val, cfg, device, batch=64, prefix="val"):
+    """NME (fractions), mean loss and global signed error (bias, fraction of the
+    inter-ocular distance) of `val` samples cropped from their landmark boxes;
+    keys start with `prefix`."""
     size, scale = cfg["input"]["size"], cfg["crop"]["box_scale"]
     crops = [D.eval_crop(s, size, scale) for s in val]
     imgs = np.stack([c[0] for c in crops])
@@ -138,10 +188,23 @@ def evaluate(model, val, cfg, device, batch=64):
             coarse.append(out["coarse"].cpu().numpy())
             refined.append(out["refined"].cpu().numpy())
     model.train()
+    refined = np.concatenate(refined)
     c_io, c_ip = nme(np.concatenate(coarse), gts)
-    r_io, r_ip = nme(np.concatenate(refined), gts)
-    return {"val_loss": sum(losses) / len(imgs), "val_nme_io": float(r_io.mean()),
-            "val_nme_ip": float(r_ip.mean()), "val_coarse_nme_io": float(c_io.mean())}
+    r_io, r_ip = nme(refined, gts)
+    io = np.linalg.norm(gts[:, 36] - gts[:, 45], axis=-1)
+    bias = ((refined - gts) / io[:, None, None]).mean((0, 1))
+    return {f"{prefix}_loss": sum(losses) / len(imgs), f"{prefix}_nme_io": float(r_io.mean()),
+            f"{prefix}_nme_ip": float(r_ip.mean()), f"{prefix}_coarse_nme_io": float(c_io.mean()),
+            f"{prefix}_bias_x": float(bias[0]), f"{prefix}_bias_y": float(bias[1])}
+
+
+def update_ema(ema, model, decay):
+    """ema <- decay * ema + (1 - decay) * model for parameters; buffers (BN statistics) copied."""
+    with torch.no_grad():
+        for e, p in zip(ema.parameters(), model.parameters()):
+            e.mul_(decay).add_(p, alpha=1 - decay)
+        for e, b in zip(ema.buffers(), model.buffers()):
+            e.copy_(b)
 
 
 def main(argv=None):
@@ -162,6 +225,25 @@ def main(argv=None):
     ap.add_argument("--no-heatmap-loss", action="store_true")
     ap.add_argument("--no-l2-loss", action="store_true")
     ap.add_argument("--no-stage2", action="store_true")
+    ap.add_argument("--coord-loss", choices=["l2", "l1", "wing"], help="coordinate loss (config: l2)")
+    ap.add_argument("--lambda-coord", type=float, help="coordinate loss weight (config: 1)")
+    ap.add_argument("--sigma", type=float, help="Gaussian target sigma of both stages, heatmap px (config: 1)")
+    ap.add_argument("--augment", choices=sorted(AUGMENT), default="full",
+                    help="augmentation preset; none = the fixed evaluation crops (overfit check)")
+    ap.add_argument("--flip", type=float,
+                    help="probability of a mirrored training crop (preset: 0.5). 300-W's x "
+                         "convention is not mirror-symmetric, so flips cost a bias in x")
+    ap.add_argument("--subset", type=int, default=0,
+                    help="train on the first N training faces of a fixed shuffle (0: all)")
+    ap.add_argument("--fit-faces", type=int, default=133,
+                    help="training faces scored each epoch without augmentation (the fit report)")
+    ap.add_argument("--eval-every", type=int, default=1, help="score and checkpoint every K epochs")
+    ap.add_argument("--ema", type=float, default=0.0,
+                    help="keep an exponential moving average of the weights with this decay per "
+                         "step (e.g. 0.999); it is what is scored and saved (0: off)")
+    ap.add_argument("--time-limit", type=float, default=0,
+                    help="stop (checkpointed, resumable) after the first scored epoch past "
+                         "this many seconds (0: no limit)")
     args = ap.parse_args(argv)
 
     if args.threads:
@@ -183,22 +265,35 @@ def main(argv=None):
     if state is None:
         cfg["training"] = dict(use_heatmap=not args.no_heatmap_loss,
                                use_l2=not args.no_l2_loss, use_stage2=not args.no_stage2)
+        cfg["recipe"] = dict(augment=args.augment, subset=args.subset, flip=args.flip)
+        for key, value in (("coord", args.coord_loss), ("lambda_l2", args.lambda_coord),
+                           ("sigma1", args.sigma), ("sigma2", args.sigma)):
+            if value is not None:
+                cfg["loss"][key] = value
     flags = cfg["training"]
+    recipe = cfg.get("recipe", {"augment": "full", "subset": 0})
 
     pairs = [p for root in args.data for p in D.find_pairs(root)]
     train_pairs, val_pairs = D.split_pairs(pairs, 0.1, seed=0)
     t0 = time.time()
     train = D.load_samples(train_pairs)
     val = D.load_samples(val_pairs)
+    # A fixed shuffle, so --subset N and the fit-report faces are the same every run.
+    order = np.random.default_rng(1).permutation(len(train))
+    if recipe["subset"]:
+        train = [train[i] for i in order[:recipe["subset"]]]
+        order = np.arange(len(train))
+    fit = [train[i] for i in order[:args.fit_faces]]
     print(f"data: {len(train)} train / {len(val)} val faces from {args.data} "
-          f"(decoded in {time.time() - t0:.1f}s)", flush=True)
+          f"(decoded in {time.time() - t0:.1f}s); augment {recipe['augment']}; loss {cfg['loss']}",
+          flush=True)
 
     device = torch.device(args.device)
     model = LandmarkNet(cfg).to(device).to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     start, best = 0, math.inf
     if state is not None:
-        model.load_state_dict(state["model"])
+        model.load_state_dict(state.get("raw_model", state["model"]))
         opt.load_state_dict(state["optimizer"])
         start, best = state["epoch"] + 1, state["best"]
         args.epochs = args.epochs or state["epochs"]
@@ -206,41 +301,59 @@ def main(argv=None):
         init = torch.load(args.init, map_location="cpu", weights_only=False)
         model.load_state_dict(init["model"])
     args.epochs = args.epochs or 120
+    # The EMA copy is what gets scored and saved; the raw weights stay in last.pt to resume.
+    ema = None
+    if args.ema or (state or {}).get("ema"):
+        args.ema = args.ema or state["ema"]
+        ema = copy.deepcopy(model)
+        if state is not None:
+            ema.load_state_dict(state["model"])
     print(f"model {cfg['name']}: {count_params(model)} params, epochs {start}..{args.epochs}",
           flush=True)
 
     log_path = out / "log.csv"
     fields = ["epoch", "lr", "train_loss", "val_loss", "val_nme_io", "val_nme_ip",
-              "val_coarse_nme_io", "seconds"]
+              "val_coarse_nme_io", "seconds", "fit_nme_io", "fit_nme_ip", "fit_coarse_nme_io",
+              "fit_bias_x", "fit_bias_y", "val_bias_x", "val_bias_y"]
     if not log_path.exists():
         with open(log_path, "w", newline="") as f:
             csv.writer(f).writerow(fields)
+    augment = AUGMENT[recipe["augment"]]
+    if augment is not None and recipe.get("flip") is not None:
+        augment = dataclasses.replace(augment, flip=recipe["flip"])
     warmup = 2
+    t_start = t0 = time.time()
     for epoch in range(start, args.epochs):
-        t0 = time.time()
         lr = args.lr * (min(1.0, (epoch + 1) / warmup) *
                         0.5 * (1 + math.cos(math.pi * epoch / args.epochs)))
         for g in opt.param_groups:
             g["lr"] = lr
         total, n = 0.0, 0
-        for imgs, pts in Batches(train, cfg, args.batch, args.seed, epoch):
+        for imgs, pts in Batches(train, cfg, args.batch, args.seed, epoch, augment):
             x = to_tensor(imgs, cfg, device)
             gt = torch.from_numpy(pts).to(device)
             loss, _ = compute_loss(model(x), gt, cfg, **flags)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            if ema is not None:
+                update_ema(ema, model, args.ema)
             total += float(loss.detach()) * len(imgs)
             n += len(imgs)
-        metrics = evaluate(model, val, cfg, device)
+        if (epoch + 1) % args.eval_every and epoch + 1 < args.epochs:
+            continue
+        scored = model if ema is None else ema
+        metrics = evaluate(scored, val, cfg, device)
+        fit_metrics = evaluate(scored, fit, cfg, device, prefix="fit")
         row = {"epoch": epoch, "lr": lr, "train_loss": total / max(n, 1), **metrics,
-               "seconds": time.time() - t0}
+               **fit_metrics, "seconds": time.time() - t0}  # since the last scored epoch
+        t0 = time.time()
         with open(log_path, "a", newline="") as f:
             csv.writer(f).writerow([f"{row[k]:.6g}" if isinstance(row[k], float) else row[k]
                                     for k in fields])
         print(" ".join(f"{k}={row[k]:.4g}" if isinstance(row[k], float) else f"{k}={row[k]}"
-                       for k in fields), flush=True)
-        model_state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+                       for k in fields if k in row), flush=True)
+        model_state = {k: v.detach().cpu() for k, v in scored.state_dict().items()}
         # Without stage 2 its layers stay untrained: judge the run by its coarse points.
         score = metrics["val_nme_io"] if flags["use_stage2"] else metrics["val_coarse_nme_io"]
         if score < best:
@@ -248,9 +361,15 @@ def main(argv=None):
             torch.save({"config": cfg, "model": model_state, "epoch": epoch,
                         "metrics": metrics}, out / "best.pt")
         tmp = out / "last.pt.tmp"
-        torch.save({"config": cfg, "model": model_state, "optimizer": opt.state_dict(),
-                    "epoch": epoch, "epochs": args.epochs, "lr": args.lr, "best": best}, tmp)
+        resume = {"config": cfg, "model": model_state, "optimizer": opt.state_dict(),
+                  "epoch": epoch, "epochs": args.epochs, "lr": args.lr, "best": best}
+        if ema is not None:
+            resume.update(raw_model=model.state_dict(), ema=args.ema)
+        torch.save(resume, tmp)
         tmp.replace(last)
+        if args.time_limit and time.time() - t_start > args.time_limit and epoch + 1 < args.epochs:
+            print(f"time limit: stopped after epoch {epoch}; --resume continues", flush=True)
+            break
     return 0
 
 

@@ -1,0 +1,99 @@
+"""The accuracy diagnostics: tools.evaluate's fit report and bias table, tools.overfit_check."""
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tools import data as D
+from tools import evaluate as E
+
+HELEN = Path(__file__).resolve().parents[2] / "shared" / "data" / "300w" / "helen" / "trainset"
+needs_data = pytest.mark.skipif(
+    not HELEN.is_dir(), reason=f"300-W data not found at {HELEN} (../shared beside the repo)")
+
+
+def _faces(n=4, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.uniform(20, 200, (n, 68, 2)).astype(np.float32)
+
+
+def test_bias_is_the_mean_signed_error_in_inter_ocular_units():
+    gt = _faces()
+    io = np.linalg.norm(gt[:, 36] - gt[:, 45], axis=-1)
+    shift = np.array([0.5, -0.25], np.float32)
+    pred = gt + shift * io[:, None, None] / 100  # 0.5% io right, 0.25% io up on every face
+    pred[:, 8, 0] += io * 0.03                   # one landmark 3% further right
+    b = E.bias(pred, gt)
+    assert len(b["x"]) == len(b["y"]) == 68
+    np.testing.assert_allclose(b["y"], -0.25, atol=1e-4)
+    np.testing.assert_allclose(np.delete(b["x"], 8), 0.5, atol=1e-4)
+    assert b["x"][8] == pytest.approx(3.5, abs=1e-3)
+    assert b["mean_x"] == pytest.approx(0.5 + 3.0 / 68, abs=1e-4)
+    # Errors that cancel over faces have no bias, although every face is off.
+    pred = gt.copy()
+    pred[0::2] += 0.02 * io[0::2, None, None]
+    pred[1::2] -= 0.02 * io[1::2, None, None]
+    assert abs(E.bias(pred, gt)["mean_x"]) < 1e-4 and E.nme_per_face(pred, gt)["io"].min() > 0
+
+
+def _copy_faces(folder: Path, n: int) -> Path:
+    folder.mkdir()
+    for img, pts in D.find_pairs(HELEN)[:n]:
+        shutil.copy(img, folder)
+        shutil.copy(pts, folder)
+    return folder
+
+
+@needs_data
+def test_fit_report_and_bias_from_one_command(tmp_path, capsys):
+    folder = _copy_faces(tmp_path / "faces", 24)
+    train, val = D.split_pairs(D.find_pairs(folder), 0.1, seed=0)
+    out = tmp_path / "fit.json"
+    rc = E.main([str(folder), "--weights", "demo", "--fit-report", "--bias", "--json", str(out),
+                 "--ced", str(tmp_path / "ced.png")])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "fit: training / validation NME" in text and "mean signed error per landmark" in text
+    report = json.loads(out.read_text())
+    rows = report["summary"]
+    assert rows["train refined (stage 2)"]["faces"] == len(train)
+    assert rows["val refined (stage 2)"]["faces"] == len(val)
+    ratio = report["fit_ratio_io"]["refined"]
+    assert ratio == pytest.approx(rows["train refined (stage 2)"]["nme_io"]
+                                  / rows["val refined (stage 2)"]["nme_io"])
+    for name in ("train refined", "train coarse", "val refined", "val coarse"):
+        b = report["bias"][name]
+        assert len(b["x"]) == 68 and b["mean_x"] == pytest.approx(np.mean(b["x"]))
+    # A trained model lands within a few % of the inter-ocular distance on average.
+    assert 0.5 < rows["val refined (stage 2)"]["nme_io"] < 15
+
+
+@needs_data
+def test_overfit_check_fits_a_few_faces(tmp_path, capsys):
+    pytest.importorskip("torch")
+    from tools import overfit_check
+    from tools.landmark_config import make_config
+
+    folder = _copy_faces(tmp_path / "faces", 12)
+    cfg = tmp_path / "tiny.json"
+    cfg.write_text(json.dumps(make_config(alpha=1 / 6, input_size=64, name="tiny")))
+    rc = overfit_check.main(["--out", str(tmp_path / "run"), "--config", str(cfg), "--faces", "8",
+                             "--epochs", "60", "--batch", "8", "--eval-every", "20",
+                             "--target", "100", "--", "--lr", "1e-2", "--data", str(folder)])
+    assert rc == 0
+    rows = overfit_check.fit_curve(tmp_path / "run" / "log.csv")
+    assert [r["epoch"] for r in rows] == [19, 39, 59]
+    assert rows[-1]["fit_nme_io"] < 0.6 * rows[0]["fit_nme_io"]
+    assert "overfit check:" in capsys.readouterr().out
+
+    # tools.experiments scores the same run through nnlite, both splits, one table row.
+    from tools import experiments
+    pairs = D.find_pairs(folder)
+    row = experiments.score_run(tmp_path / "run", {"train": pairs[:8], "val": pairs[8:]})
+    assert row["epochs"] == 60 and row["params"] > 0 and row["macs"] > 0
+    assert row["train"]["refined"]["faces"] == 8 and row["val"]["refined"]["faces"] == 4
+    assert row["variant"] == "l2 x1, augment none"
+    line = experiments.markdown_row(row)
+    assert line.startswith("| run: l2 x1, augment none |") and line.count("|") == 12
