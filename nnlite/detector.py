@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nnlite._jit import resolve_threads, thread_limit
+from nnlite.jit import resolve_threads, thread_limit
 from nnlite.backend import get_backend
 from nnlite.kernels.numpy_ops import Workspace
 from nnlite.layers import Conv, InvertedResidual
@@ -50,7 +50,7 @@ def run_size(config: dict) -> int:
 
     The graph is fully convolutional and its anchors have fixed sides in input pixels,
     so a detector trained at one side runs at a larger one with more anchor positions:
-    a frame letterboxed into the larger square shows small faces at more pixels.
+    a frame letterboxed into the larger square shows small objects at more pixels.
     """
     inp = config["input"]
     return int(inp.get("run_size", inp["size"]))

@@ -20,7 +20,7 @@ import threading
 
 import numpy as np
 
-from nnlite._jit import get_num_threads
+from nnlite.jit import get_num_threads
 from nnlite.kernels.activations import act_code
 from nnlite.kernels.conv import (conv2d_macs, conv2d_packed, conv2d_scratch, conv2d_workers,
                                  conv_weight_from_torch, depthwise_weight_from_torch,

@@ -17,11 +17,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nnlite._jit import resolve_threads, thread_limit
+from nnlite.jit import resolve_threads, thread_limit
 from nnlite.backend import get_backend
 from nnlite.kernels.numpy_ops import Workspace
 from nnlite.layers import Conv, InvertedResidual, RoiGroupConv
 from nnlite.weights import ArraySource, WeightsError, load
+
+#: The config key holding the number of keypoints K (heatmap channels), named as the
+#: weights file format names it.
+KEYPOINTS_KEY = "num_landmarks"
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,7 @@ class TwoStageModel:
     """Build with `TwoStageModel.load(path)`; call `forward(x)` on (N, S, S, 3) float32 NHWC.
 
     backend : "numba", "numpy" or None (see `nnlite.backend.resolve_backend`);
-    threads : most threads Numba's kernels use per call (None: `nnlite._jit.default_threads()`,
+    threads : most threads Numba's kernels use per call (None: `nnlite.jit.default_threads()`,
         one core fewer than available, 1 to 4).
     """
 
@@ -58,7 +62,7 @@ class TwoStageModel:
         src = ArraySource(arrays, source)
         try:
             st, hm, rf = config["stem"], config["heatmap"], config["refine"]
-            k = config["num_landmarks"]
+            k = config[KEYPOINTS_KEY]
             self.input_size = int(config["input"]["size"])
             self.stem = Conv(src, "stem", st["in"], st["out"], st["kernel"], st["stride"],
                              act="relu6", ops=ops)
@@ -227,7 +231,7 @@ def layer_macs(config: dict) -> list[tuple[str, int]]:
         steps.append((f"blocks.{i}", macs))
         if i == config["refine"]["branch_block"]:
             branch_hw = h
-    k = config["num_landmarks"]
+    k = config[KEYPOINTS_KEY]
     steps += [("heatmap", h * h * config["heatmap"]["in"] * k), ("soft_argmax", 0)]
     rf = config["refine"]
     cin = rf["in"]

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nnlite._jit import HAVE_NUMBA, njit, warn_numba_missing
+from nnlite.jit import HAVE_NUMBA, njit, warn_numba_missing
 from tracker.colors import (
     LAB_EPSILON,
     LAB_KAPPA,

@@ -5,7 +5,7 @@ wrappers turn it into a small integer code with :func:`act_code`; the Numba core
 call :func:`_act_inplace_nb` on each finished output row, after the bias.
 """
 import numpy as np
-from nnlite._jit import njit
+from nnlite.jit import njit
 
 from nnlite import config
 

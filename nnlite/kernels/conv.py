@@ -34,13 +34,13 @@ grouped convolutions use per-group transposed im2col matrices
 its innermost loop over contiguous channels of both the weights and the NHWC data.
 """
 import numpy as np
-from nnlite._jit import njit, prange
+from nnlite.jit import njit, prange
 
 from nnlite import config
 from nnlite.kernels.activations import _act_inplace_nb, _act_inplace_np, act_code
 from nnlite.kernels.gemm import act_bounds, gemm_rows_nb, pack_matrix
 from nnlite.kernels.simd import LANES, aligned_zeros, vload1, vstore1
-from nnlite._jit import get_num_threads
+from nnlite.jit import get_num_threads
 
 # ---------------------------------------------------------------------------
 # Validation helpers (shared by the other kernel modules).

@@ -23,7 +23,7 @@ and stores only the valid rows. Serial: callers parallelise over rows.
 import numpy as np
 
 from nnlite import config
-from nnlite._jit import njit
+from nnlite.jit import njit
 from nnlite.kernels.activations import ACT_NONE, ACT_RELU, ACT_RELU6, _act_inplace_np
 from nnlite.kernels.simd import (LANES, aligned_zeros, padded, vclamp, vfma, vload, vload1,
                                  vsplat, vstore)

@@ -29,7 +29,7 @@ one or two expanded rows they share. Scratch buffers are reusable across calls
 (:func:`inverted_residual_scratch`).
 """
 import numpy as np
-from nnlite._jit import get_num_threads, njit, prange
+from nnlite.jit import get_num_threads, njit, prange
 
 from nnlite import config
 from nnlite.kernels.activations import ACT_NONE, ACT_RELU6

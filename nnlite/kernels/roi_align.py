@@ -16,7 +16,7 @@ match torchvision to float32 rounding of the final sums:
   ``y >= H - 1`` to ``H - 1`` (same for ``x``).
 """
 import numpy as np
-from nnlite._jit import njit
+from nnlite.jit import njit
 
 from nnlite import config
 from nnlite.kernels.conv import _check_array, _check_int

@@ -21,7 +21,7 @@ from :func:`~nnlite.kernels.conv.conv_weight_from_torch` of a PyTorch
 import numpy as np
 
 from nnlite import config
-from nnlite._jit import get_num_threads, njit, prange
+from nnlite.jit import get_num_threads, njit, prange
 from nnlite.kernels.conv import _check_array, _check_bias, conv2d_reference
 from nnlite.kernels.roi_align import (_check_roi_align, _roi_align_one_nb, roi_align,
                                       roi_align_reference, roi_axis_tables)

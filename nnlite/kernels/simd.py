@@ -31,12 +31,12 @@ is contiguous (C-contiguous arrays and their row views). Channel counts are padd
 to multiples of 8 (:data:`LANES`) in packed weights and scratch buffers so every
 load is in bounds.
 
-Without Numba (see ``nnlite._jit``) this module still imports; the functions then
+Without Numba (see ``nnlite.jit``) this module still imports; the functions then
 raise if called, which only Numba kernels do.
 """
 import numpy as np
 
-from nnlite._jit import HAVE_NUMBA
+from nnlite.jit import HAVE_NUMBA
 
 #: Lanes of a vector; channel counts in packed layouts are multiples of this.
 LANES = 8

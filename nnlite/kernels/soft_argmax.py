@@ -1,4 +1,4 @@
-"""Soft-argmax landmark read-out and peak confidence of NHWC heatmaps.
+"""Soft-argmax keypoint read-out and peak confidence of NHWC heatmaps.
 
 Coordinates are in pixel-centre units: pixel (row ``i``, column ``j``) sits at
 ``x = j``, ``y = i``, so a soft-argmax lies in ``[0, W-1] x [0, H-1]``.
@@ -7,7 +7,7 @@ Both kernels are serial: heatmaps are small (e.g. 16 x 16 x 68), and starting
 threads would cost more than it saves.
 """
 import numpy as np
-from nnlite._jit import njit
+from nnlite.jit import njit
 
 from nnlite import config
 from nnlite.kernels.conv import _check_array
@@ -207,7 +207,7 @@ def heatmap_peak(h):
     -------
     peak : float32 ndarray (N, C)
         ``sigmoid(max over the H*W pixels of h)`` per channel, in [0, 1]; used as
-        a landmark confidence.
+        a keypoint confidence.
 
     Notes
     -----
