@@ -22,9 +22,11 @@ import numpy as np
 
 from nnlite.jit import get_num_threads
 from nnlite.kernels.activations import act_code
-from nnlite.kernels.conv import (conv2d_macs, conv2d_packed, conv2d_scratch, conv2d_workers,
-                                 conv_weight_from_torch, depthwise_weight_from_torch,
-                                 output_array, pack_conv2d, pointwise_weight_from_torch)
+from nnlite.kernels.checks import output_array
+from nnlite.kernels.gemm_conv import (conv2d_macs, conv2d_packed, conv2d_scratch, conv2d_workers,
+                                      pack_conv2d)
+from nnlite.kernels.layout import (conv_weight_from_torch, depthwise_weight_from_torch,
+                                   pointwise_weight_from_torch)
 from nnlite.kernels.inverted_residual import (inverted_residual_packed,
                                               inverted_residual_scratch,
                                               inverted_residual_workers,
