@@ -57,9 +57,9 @@ class _Scratch:
         return buf
 
 
-def _numpy_ops(ops):
-    """True for the NumPy backend, whose ops take ``out=`` and ``work=`` (a Workspace)."""
-    return getattr(ops, "name", None) == "numpy"
+def _backend(ops):
+    """The backend name of an ops namespace (``ops.name``): "numba", "numpy" or None."""
+    return getattr(ops, "name", None)
 
 
 def _check_input(x, cin, where):
@@ -70,8 +70,21 @@ def _check_input(x, cin, where):
     return np.ascontiguousarray(x)
 
 
+def _into(out, y, where):
+    """`y` copied into the caller's `out` (checked) and `out` returned; `y` when out is None."""
+    if out is None:
+        return y
+    output_array(out, y.shape, where)[...] = y
+    return out
+
+
 class Conv:
-    """k x k convolution (any groups) with fused bias and activation."""
+    """k x k convolution (any groups) with fused bias and activation.
+
+    The implementation is chosen once, here, from the backend: the NumPy ops with
+    ``out=``/``work=``; with Numba, the packed GEMM kernel for ``groups=1`` and the
+    backend's ``conv2d`` for grouped convolutions.
+    """
 
     def __init__(self, src, prefix, cin, cout, k, stride=1, groups=1, act="none", ops=None):
         w = src.take(f"{prefix}.weight", (cout, cin // groups, k, k))
@@ -82,11 +95,15 @@ class Conv:
         self.pointwise = k == 1 and stride == 1 and groups == 1
         self.w = pointwise_weight_from_torch(w) if self.pointwise else conv_weight_from_torch(w)
         self.ops = ops
-        # groups=1 convs run the packed GEMM kernel on the Numba backend.
-        self.packed = (pack_conv2d(self.w, self.b)
-                       if groups == 1 and getattr(ops, "name", None) == "numba" else None)
-        self._numpy = _numpy_ops(ops)
+        self.packed = None
         self._scratch = _Scratch()
+        if _backend(ops) == "numpy":
+            self._run = self._run_numpy
+        elif _backend(ops) == "numba" and groups == 1:
+            self.packed = pack_conv2d(self.w, self.b)
+            self._run = self._run_packed
+        else:
+            self._run = self._run_ops
 
     def out_shape(self, x_shape):
         """Output shape for an input of shape `x_shape` (N, H, W, cin)."""
@@ -99,36 +116,40 @@ class Conv:
 
         work: the calling thread's `nnlite.kernels.numpy_ops.Workspace` (NumPy backend).
         """
-        if self._numpy:
-            if self.pointwise:
-                return self.ops.pointwise_conv2d(x, self.w, self.b, self.act, out=out, work=work)
-            return self.ops.conv2d(x, self.w, self.b, self.stride, self.pad, self.groups,
-                                   self.act, out=out, work=work)
-        if self.packed is not None:
-            x = _check_input(x, self.cin, self.name)
-            shape = self.out_shape(x.shape)
-            out = output_array(out, shape, self.name)
-            workers = conv2d_workers(shape[0] * shape[1], conv2d_macs(shape, self.packed[0]))
-            scratch = self._scratch.get(
-                (x.shape, workers), lambda: conv2d_scratch(x.shape, self.k, self.stride,
-                                                           self.pad, self.packed[0].shape[1],
-                                                           workers))
-            return conv2d_packed(x, self.packed[0], self.packed[1], self.k, self.stride,
-                                 self.pad, self.code, out, scratch)
+        return self._run(x, out, work)
+
+    def _run_numpy(self, x, out, work):
+        if self.pointwise:
+            return self.ops.pointwise_conv2d(x, self.w, self.b, self.act, out=out, work=work)
+        return self.ops.conv2d(x, self.w, self.b, self.stride, self.pad, self.groups,
+                               self.act, out=out, work=work)
+
+    def _run_packed(self, x, out, work):
+        x = _check_input(x, self.cin, self.name)
+        shape = self.out_shape(x.shape)
+        out = output_array(out, shape, self.name)
+        wmat, b8 = self.packed
+        workers = conv2d_workers(shape[0] * shape[1], conv2d_macs(shape, wmat))
+        scratch = self._scratch.get(
+            (x.shape, workers), lambda: conv2d_scratch(x.shape, self.k, self.stride, self.pad,
+                                                       wmat.shape[1], workers))
+        return conv2d_packed(x, wmat, b8, self.k, self.stride, self.pad, self.code, out,
+                             scratch)
+
+    def _run_ops(self, x, out, work):
         if self.pointwise:
             y = self.ops.pointwise_conv2d(x, self.w, self.b, self.act)
         else:
             y = self.ops.conv2d(x, self.w, self.b, self.stride, self.pad, self.groups, self.act)
-        if out is not None:
-            output_array(out, y.shape, self.name)[...] = y
-            return out
-        return y
+        return _into(out, y, self.name)
 
 
 class InvertedResidual:
     """MobileNetV2 block: 1x1 expand + ReLU6, 3x3 depthwise + ReLU6, 1x1 project, [+ x].
 
-    Config fields: in, out, stride, expand, residual (all explicit).
+    Config fields: in, out, stride, expand, residual (all explicit). The implementation
+    is chosen once, here: the NumPy op with ``out=``/``work=``, the fused packed kernel
+    with Numba, or the backend's ``inverted_residual`` for any other ops namespace.
     """
 
     def __init__(self, src, prefix, spec, ops):
@@ -148,11 +169,16 @@ class InvertedResidual:
         self.stride, self.residual = spec["stride"], bool(spec["residual"])
         self.cin, self.cout, self.name = cin, cout, prefix
         self.ops = ops
-        self.packed = (pack_inverted_residual(self.w_expand, self.b_expand, self.w_dw, self.b_dw,
-                                              self.w_project, self.b_project)
-                       if getattr(ops, "name", None) == "numba" else None)
-        self._numpy = _numpy_ops(ops)
+        self.packed = None
         self._scratch = _Scratch()
+        if _backend(ops) == "numpy":
+            self._run = self._run_numpy
+        elif _backend(ops) == "numba":
+            self.packed = pack_inverted_residual(self.w_expand, self.b_expand, self.w_dw,
+                                                 self.b_dw, self.w_project, self.b_project)
+            self._run = self._run_packed
+        else:
+            self._run = self._run_ops
 
     def out_shape(self, x_shape):
         """Output shape for an input of shape `x_shape` (N, H, W, in)."""
@@ -164,37 +190,37 @@ class InvertedResidual:
 
         work: the calling thread's `nnlite.kernels.numpy_ops.Workspace` (NumPy backend).
         """
-        if self._numpy:
-            return self.ops.inverted_residual(x, self.w_expand, self.b_expand, self.w_dw,
-                                              self.b_dw, self.w_project, self.b_project,
-                                              self.stride, self.residual, out=out, work=work)
-        if self.packed is not None:
-            x = _check_input(x, self.cin, self.name)
-            shape = self.out_shape(x.shape)
-            out = output_array(out, shape, self.name)
-            _, workers = inverted_residual_workers(x.shape, shape, self.packed)
-            scratch = self._scratch.get(
-                (x.shape, workers),
-                lambda: inverted_residual_scratch(x.shape, self.packed, self.stride, workers))
-            return inverted_residual_packed(x, self.packed, self.stride, self.residual, out,
-                                            scratch)
-        y = self.ops.inverted_residual(x, self.w_expand, self.b_expand, self.w_dw, self.b_dw,
-                                       self.w_project, self.b_project, self.stride,
-                                       self.residual)
-        if out is not None:
-            output_array(out, y.shape, self.name)[...] = y
-            return out
-        return y
+        return self._run(x, out, work)
+
+    def _weights(self):
+        return (self.w_expand, self.b_expand, self.w_dw, self.b_dw, self.w_project,
+                self.b_project, self.stride, self.residual)
+
+    def _run_numpy(self, x, out, work):
+        return self.ops.inverted_residual(x, *self._weights(), out=out, work=work)
+
+    def _run_packed(self, x, out, work):
+        x = _check_input(x, self.cin, self.name)
+        shape = self.out_shape(x.shape)
+        out = output_array(out, shape, self.name)
+        _, workers = inverted_residual_workers(x.shape, shape, self.packed)
+        scratch = self._scratch.get(
+            (x.shape, workers),
+            lambda: inverted_residual_scratch(x.shape, self.packed, self.stride, workers))
+        return inverted_residual_packed(x, self.packed, self.stride, self.residual, out, scratch)
+
+    def _run_ops(self, x, out, work):
+        return _into(out, self.ops.inverted_residual(x, *self._weights()), self.name)
 
 
 class RoiGroupConv:
     """RoI align of one window per keypoint, then that keypoint's own conv (groups = K).
 
     Wraps a `Conv` with ``groups = K`` and ``K*C`` inputs (its weights, already
-    loaded and checked). With the Numba backend both steps run as one fused kernel
-    (``nnlite.kernels.roi_conv``), with the NumPy backend as the backend's
-    ``roi_group_conv`` op; otherwise RoI align, a transpose to keypoint-major
-    channels and the group conv run one after another.
+    loaded and checked). Chosen once, here: with the Numba backend both steps run as
+    one fused kernel (``nnlite.kernels.roi_conv``), with the NumPy backend as the
+    backend's ``roi_group_conv`` op; otherwise RoI align, a transpose to
+    keypoint-major channels and the group conv run one after another.
     """
 
     def __init__(self, conv: Conv, roi_size: int, ops):
@@ -203,23 +229,30 @@ class RoiGroupConv:
         if conv.cout != n_groups or conv.stride != 1 or k % 2 == 0:
             raise ValueError(f"{conv.name}: a RoI group conv needs one output per group, stride 1 "
                              f"and an odd kernel, got weights {conv.w.shape}, groups {n_groups}")
-        self.packed = (pack_roi_group_conv(conv.w, conv.b)
-                       if getattr(ops, "name", None) == "numba" else None)
         self.channels = cin_g
+        self.packed = None
         self._scratch = _Scratch()
+        if _backend(ops) == "numpy":
+            self._run = self._run_numpy
+        elif _backend(ops) == "numba":
+            self.packed = pack_roi_group_conv(conv.w, conv.b)
+            self._run = self._run_packed
+        else:
+            self._run = self._run_unfused
 
     def __call__(self, feat: np.ndarray, rois: np.ndarray, work=None) -> np.ndarray:
         """feat (N, H, W, C), rois (N*K, 5) image-major -> (N, r, r, K) float32.
 
         work: the calling thread's `nnlite.kernels.numpy_ops.Workspace` (NumPy backend).
         """
+        return self._run(feat, rois, work)
+
+    def _run_numpy(self, feat, rois, work):
+        return self.ops.roi_group_conv(feat, rois, self.conv.w, self.conv.b, self.roi_size, 1.0,
+                                       1, True, work=work)
+
+    def _run_packed(self, feat, rois, work):
         r, k = self.roi_size, self.conv.k
-        if _numpy_ops(self.ops):
-            return self.ops.roi_group_conv(feat, rois, self.conv.w, self.conv.b, r, 1.0, 1, True,
-                                           work=work)
-        if self.packed is None:
-            return roi_group_conv_unfused(feat, rois, self.conv.w, self.conv.b, r, 1.0, 1, True,
-                                          self.ops.roi_align, self._conv)
         feat = _check_input(feat, self.channels, self.conv.name)
         n = rois.shape[0] // self.conv.groups
         out = np.empty((n, r, r, self.conv.groups), np.float32)
@@ -229,6 +262,10 @@ class RoiGroupConv:
             workers, lambda: roi_group_conv_scratch(k, (r, r), wk.shape[2], workers))
         return roi_group_conv_packed(feat, np.ascontiguousarray(rois, np.float32), wk, bk, k,
                                      1.0, 1, True, out, scratch)
+
+    def _run_unfused(self, feat, rois, work):
+        return roi_group_conv_unfused(feat, rois, self.conv.w, self.conv.b, self.roi_size, 1.0,
+                                      1, True, self.ops.roi_align, self._conv)
 
     def _conv(self, x, w, b, stride, pad, groups):
         return self.conv(x)
