@@ -78,6 +78,11 @@ else:
 #: True when numba imported; the Numba backend and kernels are available.
 HAVE_NUMBA = _numba is not None
 
+#: True when numba imported with ``NUMBA_DISABLE_JIT=1``: ``@njit`` functions then run as
+#: plain Python (a coverage and debugging mode), so code that only Numba can compile, such
+#: as the SIMD intrinsics of ``nnlite.kernels.simd``, needs a Python stand-in.
+JIT_DISABLED = HAVE_NUMBA and bool(_numba.config.DISABLE_JIT)
+
 
 def njit(*args, **kwargs):
     """``numba.njit`` (``cache`` off when no cache folder is writable), or a no-op decorator."""
