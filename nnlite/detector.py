@@ -51,6 +51,16 @@ def run_size(config: dict) -> int:
     The graph is fully convolutional and its anchors have fixed sides in input pixels,
     so a detector trained at one side runs at a larger one with more anchor positions:
     a frame letterboxed into the larger square shows small objects at more pixels.
+
+    Parameters
+    ----------
+    config : dict
+        A detector weights file's config.
+
+    Returns
+    -------
+    size : int
+        The side of the square input, in pixels.
     """
     inp = config["input"]
     return int(inp.get("run_size", inp["size"]))
@@ -335,8 +345,20 @@ class SingleShotDetector:
 
 
 def count_macs(config: dict, size: int | None = None) -> int:
-    """Multiply-adds of one forward pass (convolutions only, batch 1) at input side `size`
-    (None: the training side)."""
+    """Multiply-adds of one forward pass (convolutions only, batch 1).
+
+    Parameters
+    ----------
+    config : dict
+        A detector weights file's config.
+    size : int or None
+        Input side in pixels; None means the training side ``input.size``.
+
+    Returns
+    -------
+    macs : int
+        Multiply-adds of the stem, the blocks and the heads.
+    """
     s = int(config["input"]["size"]) if size is None else int(size)
     st = config["stem"]
     h = (s + 2 * (st["kernel"] // 2) - st["kernel"]) // st["stride"] + 1
@@ -356,7 +378,18 @@ def count_macs(config: dict, size: int | None = None) -> int:
 
 
 def count_params(config: dict) -> int:
-    """Parameters of the BN-folded model (weights + biases)."""
+    """Parameters of the BN-folded model (weights + biases).
+
+    Parameters
+    ----------
+    config : dict
+        A detector weights file's config.
+
+    Returns
+    -------
+    n : int
+        Number of float parameters.
+    """
     st = config["stem"]
     n = st["out"] * (st["in"] * st["kernel"] ** 2 + 1)
     for b in config["blocks"]:

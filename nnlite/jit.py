@@ -85,7 +85,20 @@ JIT_DISABLED = HAVE_NUMBA and bool(_numba.config.DISABLE_JIT)
 
 
 def njit(*args, **kwargs):
-    """``numba.njit`` (``cache`` off when no cache folder is writable), or a no-op decorator."""
+    """``numba.njit`` (``cache`` off when no cache folder is writable), or a no-op decorator.
+
+    Parameters
+    ----------
+    *args : callable
+        The function, when used as a bare ``@njit``.
+    **kwargs : dict
+        ``numba.njit`` options (``cache``, ``parallel``, ``fastmath``, ...).
+
+    Returns
+    -------
+    decorated : callable
+        The compiled dispatcher, or a decorator; without numba the function itself.
+    """
     if _numba is None:
         if len(args) == 1 and callable(args[0]) and not kwargs:
             return args[0]
@@ -134,7 +147,23 @@ def default_threads() -> int:
 
 
 def resolve_threads(threads: int | None) -> int:
-    """The thread cap to use: `threads` (checked), or `default_threads()` for None."""
+    """The thread cap to use: `threads` (checked), or `default_threads()` for None.
+
+    Parameters
+    ----------
+    threads : int or None
+        A count >= 1, or None for the default.
+
+    Returns
+    -------
+    threads : int
+        The cap.
+
+    Raises
+    ------
+    ValueError
+        When `threads` is not None nor an integer >= 1.
+    """
     if threads is None:
         return default_threads()
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
@@ -150,6 +179,11 @@ def thread_limit(n: int | None):
     size), so nested limits compose and never raise an outer one. Numba's
     count is per calling thread, so this is safe from several threads at
     once; the previous count is restored on exit.
+
+    Parameters
+    ----------
+    n : int or None
+        Most threads; None leaves the count as it is.
     """
     if n is None or not HAVE_NUMBA:
         yield

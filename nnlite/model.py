@@ -216,7 +216,16 @@ class TwoStageModel:
 def layer_macs(config: dict) -> list[tuple[str, int]]:
     """Multiply-adds per step of one forward pass (batch 1), in run order.
 
-    Names match `TwoStageModel.profile`; steps without convolutions count 0.
+    Parameters
+    ----------
+    config : dict
+        A two-stage model's weights config.
+
+    Returns
+    -------
+    steps : list of (str, int)
+        ``(step name, multiply-adds)``; names match `TwoStageModel.profile`, steps
+        without convolutions count 0.
     """
     s = config["input"]["size"]
     st = config["stem"]
@@ -245,5 +254,16 @@ def layer_macs(config: dict) -> list[tuple[str, int]]:
 
 
 def count_macs(config: dict) -> int:
-    """Multiply-adds of one forward pass (convolutions only, batch 1)."""
+    """Multiply-adds of one forward pass (convolutions only, batch 1).
+
+    Parameters
+    ----------
+    config : dict
+        A two-stage model's weights config.
+
+    Returns
+    -------
+    macs : int
+        The sum of `layer_macs`.
+    """
     return sum(m for _, m in layer_macs(config))

@@ -28,10 +28,26 @@ class WeightsError(ValueError):
 
 
 def load(path) -> tuple[dict, dict[str, np.ndarray], dict]:
-    """Read a weights file -> (config, arrays keyed 'layer.param', meta).
+    """Read a weights file.
 
-    Raises WeightsError for a missing or unreadable file, a wrong format or version,
-    or a malformed config.
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The HDF5 weights file.
+
+    Returns
+    -------
+    config : dict
+        The architecture, from the JSON ``config`` attribute.
+    arrays : dict of str to ndarray
+        Every array, keyed ``'layer.param'`` (PyTorch layout and names).
+    meta : dict
+        The JSON ``meta`` attribute (training details), ``{}`` when absent.
+
+    Raises
+    ------
+    WeightsError
+        For a missing or unreadable file, a wrong format or version, or a malformed config.
     """
     import h5py  # imported here so that `import nnlite` stays light
 

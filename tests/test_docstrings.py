@@ -1,4 +1,10 @@
-"""Every public function in nnlite.kernels documents all of its parameters (numpydoc)."""
+"""Every public function in nnlite documents all of its parameters (numpydoc).
+
+The names are read from the docstring's ``Parameters`` section only (up to the next
+section header), one entry per line at the section's indentation: ``name : type``,
+``a, b : type`` or a bare ``name``. A name that appears under ``Returns`` or in prose
+does not count.
+"""
 import importlib
 import inspect
 import pkgutil
@@ -6,20 +12,66 @@ import re
 
 import pytest
 
-import nnlite.kernels
+import nnlite
 
-MODULES = [importlib.import_module(f"nnlite.kernels.{m.name}")
-           for m in pkgutil.iter_modules(nnlite.kernels.__path__)]
-PUBLIC = [(mod.__name__, name, fn) for mod in MODULES
+MODULES = [importlib.import_module(m.name)
+           for m in pkgutil.walk_packages(nnlite.__path__, prefix="nnlite.")]
+PUBLIC = [(mod.__name__, name, fn) for mod in [nnlite] + MODULES
           for name, fn in inspect.getmembers(mod, inspect.isfunction)
           if not name.startswith("_") and fn.__module__ == mod.__name__]
+
+_UNDERLINE = re.compile(r"^-{3,}\s*$")
+_ENTRY = re.compile(r"^(\*{0,2}\w+(?:\s*,\s*\*{0,2}\w+)*)\s*(?::|$)")
+
+
+def numpydoc_sections(doc):
+    """{section title: its lines} of a dedented numpydoc docstring."""
+    lines = doc.splitlines()
+    sections, title = {}, None
+    for i, line in enumerate(lines):
+        if i + 1 < len(lines) and _UNDERLINE.match(lines[i + 1]) and line.strip():
+            title = line.strip()
+            sections[title] = []
+        elif title is not None and not _UNDERLINE.match(line):
+            sections[title].append(line)
+    return sections
+
+
+def documented_parameters(doc):
+    """The parameter names a numpydoc ``Parameters`` section documents."""
+    names = set()
+    for line in numpydoc_sections(doc).get("Parameters", []):
+        if line[:1].isspace():  # a description line, not an entry
+            continue
+        m = _ENTRY.match(line)
+        if m:
+            names.update(p.strip().lstrip("*") for p in m.group(1).split(","))
+    return names
+
+
+def test_the_parser_reads_only_the_parameters_section():
+    doc = inspect.cleandoc("""Summary naming x and y : here.
+
+        Parameters
+        ----------
+        a, b : int
+            Two.
+        c
+            A bare name.
+        *args : float
+            More.
+
+        Returns
+        -------
+        x : int
+            Not a parameter.
+        """)
+    assert documented_parameters(doc) == {"a", "b", "c", "args"}
+    assert documented_parameters("x : int\n    Not in a section.") == set()
 
 
 @pytest.mark.parametrize("module, name, fn", PUBLIC, ids=[f"{m}.{n}" for m, n, _ in PUBLIC])
 def test_parameters_are_documented(module, name, fn):
-    doc = inspect.getdoc(fn) or ""
-    # numpydoc entries: "name : type" or "a, b : type" at the start of a line.
-    documented = {p.strip() for line in re.findall(r"^(\w+(?:\s*,\s*\w+)*)\s*:", doc, re.M)
-                  for p in line.split(",")}
+    documented = documented_parameters(inspect.getdoc(fn) or "")
     missing = [p for p in inspect.signature(fn).parameters if p not in documented]
-    assert not missing, f"{module}.{name}: parameters {missing} are not in its docstring"
+    assert not missing, f"{module}.{name}: parameters {missing} are not in its Parameters section"
