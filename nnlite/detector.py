@@ -35,9 +35,14 @@ MODEL_TYPE = "single_shot_detector"
 class DetectorOutput:
     """Raw results for a batch of N inputs over A anchors (all float32).
 
-    logits : (N, A) score logits (sigmoid gives the score in [0, 1]).
-    deltas : (N, A, 4) box regression (dx, dy, dw, dh) as encoded above.
-    boxes : (N, A, 4) decoded boxes x0, y0, x1, y1 in input pixels.
+    Attributes
+    ----------
+    logits : float32 ndarray (N, A)
+        Score logits (sigmoid gives the score in [0, 1]).
+    deltas : float32 ndarray (N, A, 4)
+        Box regression (dx, dy, dw, dh) as encoded above.
+    boxes : float32 ndarray (N, A, 4)
+        Decoded boxes x0, y0, x1, y1 in input pixels.
     """
     logits: np.ndarray
     deltas: np.ndarray
@@ -225,9 +230,20 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 class SingleShotDetector:
     """Build with `SingleShotDetector.load(path)`; `forward(x)` / `detect(x)` on (N, S, S, 3) NHWC.
 
-    backend : "numba", "numpy" or None (see `nnlite.backend.resolve_backend`);
-    threads : most threads Numba's kernels use per call (None: min(4, cores));
-    input_size : input side S to run at (None: `run_size(config)`).
+    Parameters
+    ----------
+    config : dict
+        The weights file's config (``type`` must be the detector's).
+    arrays : dict of str to ndarray
+        The weights, PyTorch layout, keyed ``'layer.param'``.
+    source : str or os.PathLike
+        Where the weights came from, quoted in error messages.
+    backend : str or None
+        "numba", "numpy" or None (see `nnlite.backend.resolve_backend`).
+    threads : int or None
+        Most threads Numba's kernels use per call (None: `nnlite.jit.default_threads()`).
+    input_size : int or None
+        Input side S to run at (None: `run_size(config)`).
     """
 
     def __init__(self, config: dict, arrays: dict, source="<arrays>", backend: str | None = None,
@@ -276,6 +292,24 @@ class SingleShotDetector:
     @classmethod
     def load(cls, path, backend: str | None = None, threads: int | None = None,
              input_size: int | None = None) -> "SingleShotDetector":
+        """The detector of a weights file.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The HDF5 weights file.
+        backend : str or None
+            As in the class.
+        threads : int or None
+            As in the class.
+        input_size : int or None
+            As in the class.
+
+        Returns
+        -------
+        detector : SingleShotDetector
+            The built detector.
+        """
         config, arrays, _ = load(path)
         return cls(config, arrays, path, backend, threads, input_size)
 
@@ -284,7 +318,18 @@ class SingleShotDetector:
         self.forward(np.zeros((1, self.input_size, self.input_size, 3), np.float32))
 
     def forward(self, x: np.ndarray) -> DetectorOutput:
-        """x float32 (N, S, S, 3) NHWC, normalised as config["input"] says -> raw outputs."""
+        """Raw outputs for a batch.
+
+        Parameters
+        ----------
+        x : float32 ndarray (N, S, S, 3), NHWC
+            Inputs, normalised as ``config["input"]`` says.
+
+        Returns
+        -------
+        out : DetectorOutput
+            Logits, deltas and decoded boxes per anchor.
+        """
         x = np.asarray(x)
         s = self.input_size
         if x.dtype != np.float32 or x.ndim != 4 or x.shape[1:] != (s, s, 3):
@@ -324,9 +369,19 @@ class SingleShotDetector:
         return DetectorOutput(logits, deltas, boxes)
 
     def postprocess(self, out: DetectorOutput, threshold: float | None = None):
-        """Threshold + NMS -> per input, (float32 (K, 4) boxes in input pixels, float32 (K,) scores).
+        """Score threshold, then non-maximum suppression, per input.
 
-        threshold defaults to config["score_threshold"]; best score first.
+        Parameters
+        ----------
+        out : DetectorOutput
+            A `forward` result.
+        threshold : float or None
+            Least score kept; None means ``config["score_threshold"]``.
+
+        Returns
+        -------
+        results : list of (float32 ndarray (K, 4), float32 ndarray (K,))
+            Per input: boxes x0, y0, x1, y1 in input pixels and their scores, best first.
         """
         t = self.score_threshold if threshold is None else float(threshold)
         results = []
@@ -340,7 +395,20 @@ class SingleShotDetector:
         return results
 
     def detect(self, x: np.ndarray, threshold: float | None = None):
-        """forward + postprocess: per input, (boxes (K, 4) input pixels, scores (K,))."""
+        """`forward`, then `postprocess`.
+
+        Parameters
+        ----------
+        x : float32 ndarray (N, S, S, 3), NHWC
+            Inputs, normalised as ``config["input"]`` says.
+        threshold : float or None
+            Least score kept; None means ``config["score_threshold"]``.
+
+        Returns
+        -------
+        results : list of (float32 ndarray (K, 4), float32 ndarray (K,))
+            Per input: boxes in input pixels and scores, best first.
+        """
         return self.postprocess(self.forward(x), threshold)
 
 

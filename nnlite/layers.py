@@ -84,6 +84,25 @@ class Conv:
     The implementation is chosen once, here, from the backend: the NumPy ops with
     ``out=``/``work=``; with Numba, the packed GEMM kernel for ``groups=1`` and the
     backend's ``conv2d`` for grouped convolutions.
+
+    Parameters
+    ----------
+    src : nnlite.weights.ArraySource
+        Where ``<prefix>.weight`` (cout, cin/groups, k, k) and ``<prefix>.bias`` come from.
+    prefix : str
+        The layer's module path in the weights, also its name in error messages.
+    cin, cout : int
+        Input and output channels.
+    k : int
+        Kernel size (square, padding ``k // 2``).
+    stride : int
+        Stride.
+    groups : int
+        Number of groups.
+    act : {"none", "relu", "relu6"}
+        Activation after the bias.
+    ops : types.SimpleNamespace
+        A backend from `nnlite.backend.get_backend`.
     """
 
     def __init__(self, src, prefix, cin, cout, k, stride=1, groups=1, act="none", ops=None):
@@ -106,15 +125,38 @@ class Conv:
             self._run = self._run_ops
 
     def out_shape(self, x_shape):
-        """Output shape for an input of shape `x_shape` (N, H, W, cin)."""
+        """Output shape for an input of shape `x_shape`.
+
+        Parameters
+        ----------
+        x_shape : tuple of int
+            (N, H, W, cin).
+
+        Returns
+        -------
+        shape : tuple of int
+            (N, H_out, W_out, cout).
+        """
         h = (x_shape[1] + 2 * self.pad - self.k) // self.stride + 1
         w = (x_shape[2] + 2 * self.pad - self.k) // self.stride + 1
         return (x_shape[0], h, w, self.cout)
 
     def __call__(self, x: np.ndarray, out: np.ndarray | None = None, work=None) -> np.ndarray:
-        """x (N, H, W, cin) -> (N, H', W', cout), float32 NHWC (written to `out` if given).
+        """Run the convolution.
 
-        work: the calling thread's `nnlite.kernels.numpy_ops.Workspace` (NumPy backend).
+        Parameters
+        ----------
+        x : float32 ndarray (N, H, W, cin), NHWC
+            Input.
+        out : float32 ndarray (N, H_out, W_out, cout) or None
+            Where to write the result (C-contiguous); None allocates it.
+        work : nnlite.kernels.numpy_ops.Workspace or None
+            The calling thread's scratch (NumPy backend; ignored otherwise).
+
+        Returns
+        -------
+        y : float32 ndarray (N, H_out, W_out, cout), NHWC
+            `out` when given.
         """
         return self._run(x, out, work)
 
@@ -150,6 +192,17 @@ class InvertedResidual:
     Config fields: in, out, stride, expand, residual (all explicit). The implementation
     is chosen once, here: the NumPy op with ``out=``/``work=``, the fused packed kernel
     with Numba, or the backend's ``inverted_residual`` for any other ops namespace.
+
+    Parameters
+    ----------
+    src : nnlite.weights.ArraySource
+        Where ``<prefix>.{expand,dw,project}.{weight,bias}`` come from.
+    prefix : str
+        The block's module path in the weights, also its name in error messages.
+    spec : dict
+        The block's config entry: ``in``, ``out``, ``stride``, ``expand``, ``residual``.
+    ops : types.SimpleNamespace
+        A backend from `nnlite.backend.get_backend`.
     """
 
     def __init__(self, src, prefix, spec, ops):
@@ -181,14 +234,37 @@ class InvertedResidual:
             self._run = self._run_ops
 
     def out_shape(self, x_shape):
-        """Output shape for an input of shape `x_shape` (N, H, W, in)."""
+        """Output shape for an input of shape `x_shape`.
+
+        Parameters
+        ----------
+        x_shape : tuple of int
+            (N, H, W, in).
+
+        Returns
+        -------
+        shape : tuple of int
+            (N, H_out, W_out, out).
+        """
         s = self.stride
         return (x_shape[0], (x_shape[1] - 1) // s + 1, (x_shape[2] - 1) // s + 1, self.cout)
 
     def __call__(self, x: np.ndarray, out: np.ndarray | None = None, work=None) -> np.ndarray:
-        """x (N, H, W, in) -> (N, H', W', out), float32 NHWC (written to `out` if given).
+        """Run the block.
 
-        work: the calling thread's `nnlite.kernels.numpy_ops.Workspace` (NumPy backend).
+        Parameters
+        ----------
+        x : float32 ndarray (N, H, W, in), NHWC
+            Input.
+        out : float32 ndarray (N, H_out, W_out, out) or None
+            Where to write the result (C-contiguous); None allocates it.
+        work : nnlite.kernels.numpy_ops.Workspace or None
+            The calling thread's scratch (NumPy backend; ignored otherwise).
+
+        Returns
+        -------
+        y : float32 ndarray (N, H_out, W_out, out), NHWC
+            `out` when given.
         """
         return self._run(x, out, work)
 
@@ -221,6 +297,15 @@ class RoiGroupConv:
     one fused kernel (``nnlite.kernels.roi_conv``), with the NumPy backend as the
     backend's ``roi_group_conv`` op; otherwise RoI align, a transpose to
     keypoint-major channels and the group conv run one after another.
+
+    Parameters
+    ----------
+    conv : Conv
+        The group conv: ``groups = K`` = its outputs, stride 1, odd kernel.
+    roi_size : int
+        Window side r, in samples.
+    ops : types.SimpleNamespace
+        A backend from `nnlite.backend.get_backend`.
     """
 
     def __init__(self, conv: Conv, roi_size: int, ops):
@@ -241,9 +326,21 @@ class RoiGroupConv:
             self._run = self._run_unfused
 
     def __call__(self, feat: np.ndarray, rois: np.ndarray, work=None) -> np.ndarray:
-        """feat (N, H, W, C), rois (N*K, 5) image-major -> (N, r, r, K) float32.
+        """Sample one window per keypoint and convolve it with that keypoint's filter.
 
-        work: the calling thread's `nnlite.kernels.numpy_ops.Workspace` (NumPy backend).
+        Parameters
+        ----------
+        feat : float32 ndarray (N, H, W, C), NHWC
+            Shared features.
+        rois : float32 ndarray (N*K, 5)
+            Boxes ``[n, x0, y0, x1, y1]`` in feature pixels, image-major (box ``n*K + k``).
+        work : nnlite.kernels.numpy_ops.Workspace or None
+            The calling thread's scratch (NumPy backend; ignored otherwise).
+
+        Returns
+        -------
+        heatmaps : float32 ndarray (N, r, r, K), NHWC
+            One refinement map per keypoint.
         """
         return self._run(feat, rois, work)
 

@@ -32,9 +32,16 @@ KEYPOINTS_KEY = "num_landmarks"
 class ModelOutput:
     """Results for a batch of N inputs with K keypoints (all float32).
 
-    coarse, refined : (N, K, 2) x, y in input pixels (stage 1, stage 1 + 2).
-    heatmaps : (N, h, h, K) stage-1 logits, NHWC. refine_heatmaps : (N, r, r, K).
-    peaks : (N, K) max sigmoid of each stage-1 heatmap, a confidence in [0, 1].
+    Attributes
+    ----------
+    coarse, refined : float32 ndarray (N, K, 2)
+        x, y in input pixels (stage 1, stage 1 + 2).
+    heatmaps : float32 ndarray (N, h, h, K), NHWC
+        Stage-1 logits.
+    refine_heatmaps : float32 ndarray (N, r, r, K), NHWC
+        Stage-2 logits.
+    peaks : float32 ndarray (N, K)
+        Max sigmoid of each stage-1 heatmap, a confidence in [0, 1].
     """
     coarse: np.ndarray
     refined: np.ndarray
@@ -46,8 +53,18 @@ class ModelOutput:
 class TwoStageModel:
     """Build with `TwoStageModel.load(path)`; call `forward(x)` on (N, S, S, 3) float32 NHWC.
 
-    backend : "numba", "numpy" or None (see `nnlite.backend.resolve_backend`);
-    threads : most threads Numba's kernels use per call (None: `nnlite.jit.default_threads()`,
+    Parameters
+    ----------
+    config : dict
+        The weights file's config (the architecture).
+    arrays : dict of str to ndarray
+        The weights, PyTorch layout, keyed ``'layer.param'``.
+    source : str or os.PathLike
+        Where the weights came from, quoted in error messages.
+    backend : str or None
+        "numba", "numpy" or None (see `nnlite.backend.resolve_backend`).
+    threads : int or None
+        Most threads Numba's kernels use per call (None: `nnlite.jit.default_threads()`,
         one core fewer than available, 1 to 4).
     """
 
@@ -88,13 +105,41 @@ class TwoStageModel:
 
     @classmethod
     def load(cls, path, backend: str | None = None, threads: int | None = None) -> "TwoStageModel":
+        """The model of a weights file.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The HDF5 weights file.
+        backend : str or None
+            As in the class.
+        threads : int or None
+            As in the class.
+
+        Returns
+        -------
+        model : TwoStageModel
+            The built model.
+        """
         config, arrays, _ = load(path)
         return cls(config, arrays, path, backend, threads)
 
     def forward(self, x: np.ndarray) -> ModelOutput:
-        """x float32 (N, S, S, 3) NHWC, normalised as config["input"] says.
+        """Both stages on a batch.
 
-        Numba's parallel kernels use at most `self.threads` threads (a cap on the
+        Parameters
+        ----------
+        x : float32 ndarray (N, S, S, 3), NHWC
+            Inputs, normalised as ``config["input"]`` says.
+
+        Returns
+        -------
+        out : ModelOutput
+            Keypoints, heatmaps and confidences.
+
+        Notes
+        -----
+        Numba's parallel kernels use at most ``self.threads`` threads (a cap on the
         calling thread's Numba setting, restored afterwards).
         """
         x = np.asarray(x)
@@ -110,10 +155,18 @@ class TwoStageModel:
         self.forward(np.zeros((1, self.input_size, self.input_size, 3), np.float32))
 
     def profile(self, x: np.ndarray) -> list[tuple[str, float]]:
-        """One forward pass timed step by step: [(step name, seconds), ...] in run order.
+        """One forward pass timed step by step.
 
-        Step names match `layer_macs(config)`; use medians over many calls (the
-        timer itself costs well under a microsecond per step).
+        Parameters
+        ----------
+        x : float32 ndarray (N, S, S, 3), NHWC
+            Inputs, as for `forward`.
+
+        Returns
+        -------
+        times : list of (str, float)
+            ``(step name, seconds)`` in run order; names match `layer_macs`. Use medians
+            over many calls (the timer itself costs well under a microsecond per step).
         """
         x = np.asarray(x)
         times = []

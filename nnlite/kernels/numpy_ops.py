@@ -113,7 +113,20 @@ class Workspace:
         return value
 
     def tiled(self, v, reps):
-        """``np.tile(v, reps)`` of a 1-D vector, cached (see `derived`)."""
+        """``np.tile(v, reps)`` of a 1-D vector, cached (see `derived`).
+
+        Parameters
+        ----------
+        v : float32 ndarray (C,)
+            The vector; the cache entry lives as long as this very array stays cached.
+        reps : int
+            Copies along the row.
+
+        Returns
+        -------
+        tiled : float32 ndarray (reps * C,)
+            Valid until `v` is evicted; never write to it.
+        """
         return self.derived(v, ("tile", reps), lambda: np.tile(v, reps))
 
 
