@@ -25,7 +25,7 @@ import numpy as np
 from nnlite.jit import resolve_threads, thread_limit
 from nnlite.backend import get_backend
 from nnlite.kernels.numpy_ops import Workspace
-from nnlite.layers import Conv, InvertedResidual
+from nnlite.layers import Conv, InvertedResidual, check_image_batch
 from nnlite.weights import ArraySource, WeightsError, load
 
 MODEL_TYPE = "single_shot_detector"
@@ -330,11 +330,7 @@ class SingleShotDetector:
         out : DetectorOutput
             Logits, deltas and decoded boxes per anchor.
         """
-        x = np.asarray(x)
-        s = self.input_size
-        if x.dtype != np.float32 or x.ndim != 4 or x.shape[1:] != (s, s, 3):
-            raise ValueError(f"detector input must be float32 (N, {s}, {s}, 3), "
-                             f"got {x.dtype} {x.shape}")
+        x = check_image_batch(x, self.input_size, "detector")
         with thread_limit(self.threads):
             return self._forward(x)
 

@@ -70,6 +70,35 @@ def _check_input(x, cin, where):
     return np.ascontiguousarray(x)
 
 
+def check_image_batch(x, size, what):
+    """A model's input checked: a float32 (N, size, size, 3) NHWC batch.
+
+    Parameters
+    ----------
+    x : array_like
+        The batch.
+    size : int
+        The input side S the model runs at.
+    what : str
+        The model's kind ("model", "detector"), the start of the error message.
+
+    Returns
+    -------
+    x : float32 ndarray (N, S, S, 3)
+        `x` as an ndarray (not copied).
+
+    Raises
+    ------
+    ValueError
+        For another dtype, rank or shape, naming the shape expected and the one given.
+    """
+    x = np.asarray(x)
+    if x.dtype != np.float32 or x.ndim != 4 or x.shape[1:] != (size, size, 3):
+        raise ValueError(f"{what} input must be float32 (N, {size}, {size}, 3), "
+                         f"got {x.dtype} {x.shape}")
+    return x
+
+
 def _into(out, y, where):
     """`y` copied into the caller's `out` (checked) and `out` returned; `y` when out is None."""
     if out is None:

@@ -20,7 +20,7 @@ import numpy as np
 from nnlite.jit import resolve_threads, thread_limit
 from nnlite.backend import get_backend
 from nnlite.kernels.numpy_ops import Workspace
-from nnlite.layers import Conv, InvertedResidual, RoiGroupConv
+from nnlite.layers import Conv, InvertedResidual, RoiGroupConv, check_image_batch
 from nnlite.weights import ArraySource, WeightsError, load
 
 #: The config key holding the number of keypoints K (heatmap channels), named as the
@@ -142,11 +142,7 @@ class TwoStageModel:
         Numba's parallel kernels use at most ``self.threads`` threads (a cap on the
         calling thread's Numba setting, restored afterwards).
         """
-        x = np.asarray(x)
-        s = self.input_size
-        if x.dtype != np.float32 or x.ndim != 4 or x.shape[1:] != (s, s, 3):
-            raise ValueError(f"model input must be float32 (N, {s}, {s}, 3), "
-                             f"got {x.dtype} {x.shape}")
+        x = check_image_batch(x, self.input_size, "model")
         with thread_limit(self.threads):
             return self._forward(x)
 
