@@ -93,7 +93,8 @@ def test_the_parser_reads_only_the_parameters_section():
     assert documented_parameters("x : int\n    Not in a section.") == set()
 
 
-@pytest.mark.parametrize("module, name, fn, doc", PUBLIC, ids=[f"{m}.{n}" for m, n, _, _ in PUBLIC])
+@pytest.mark.parametrize("module, name, fn, doc", PUBLIC,
+                         ids=[f"{m}.{n}" for m, n, _, _ in PUBLIC])
 def test_parameters_are_documented(module, name, fn, doc):
     documented = documented_parameters(doc or "")
     params = [p for p in inspect.signature(fn).parameters if p not in ("self", "cls")]
@@ -101,7 +102,8 @@ def test_parameters_are_documented(module, name, fn, doc):
     assert not missing, f"{module}.{name}: parameters {missing} are not in its Parameters section"
 
 
-@pytest.mark.parametrize("module, name, cls", DATACLASSES, ids=[f"{m}.{n}" for m, n, _ in DATACLASSES])
+@pytest.mark.parametrize("module, name, cls", DATACLASSES,
+                         ids=[f"{m}.{n}" for m, n, _ in DATACLASSES])
 def test_dataclass_fields_are_documented(module, name, cls):
     documented = documented_parameters(inspect.getdoc(cls) or "", "Attributes")
     missing = [f.name for f in dataclasses.fields(cls) if f.name not in documented]

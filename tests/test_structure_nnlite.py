@@ -18,7 +18,8 @@ def _module_name(path):
 def _imports(path):
     """(imported module, [names taken from it]) for every import statement in `path`."""
     tree = ast.parse(path.read_text(), str(path))
-    package = _module_name(path).rpartition(".")[0] if path.name != "__init__.py" else _module_name(path)
+    own = _module_name(path)
+    package = own if path.name == "__init__.py" else own.rpartition(".")[0]
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:

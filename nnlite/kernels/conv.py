@@ -339,8 +339,8 @@ def pointwise_conv2d(x, w, b=None, act="none"):
     Notes
     -----
     Output size equals input size (``k = 1``, stride 1, no padding). Runs
-    :func:`~nnlite.kernels.gemm_conv.conv2d_packed` (weights packed per call): each image row is one
-    register-tiled GEMM, rows parallel across threads.
+    :func:`~nnlite.kernels.gemm_conv.conv2d_packed` (weights packed per call): each
+    image row is one register-tiled GEMM, rows parallel across threads.
     """
     x, w, b, code = check_pointwise_conv2d(x, w, b, act, "pointwise_conv2d")
     return _pointwise_run(x, w, b, code)

@@ -156,7 +156,8 @@ def test_conv2d_packed_threaded_equals_serial(monkeypatch, n, h, w, cin, cout, k
         serial = gemm_conv.conv2d_packed(x, wmat, b8, k, stride, pad, act_code("relu6"),
                                          np.empty(shape, np.float32))
     with numba_threads():
-        assert gemm_conv.conv2d_workers(shape[0] * shape[1], gemm_conv.conv2d_macs(shape, wmat)) > 1
+        macs = gemm_conv.conv2d_macs(shape, wmat)
+        assert gemm_conv.conv2d_workers(shape[0] * shape[1], macs) > 1
         threaded = gemm_conv.conv2d_packed(x, wmat, b8, k, stride, pad, act_code("relu6"),
                                            np.empty(shape, np.float32))
     np.testing.assert_array_equal(serial, threaded)
