@@ -7,7 +7,7 @@ compute, arranged for speed, and also take ``out=`` and a reusable ``work=``
 `~nnlite.kernels.numpy_ops.Workspace`. Which backend runs:
 
 - ``backend="numba"`` or ``"numpy"`` passed to `get_backend` (and to
-  ``TwoStageModel``, ``tracker.landmarks.Landmarker``, ``--backend`` on the CLIs);
+  ``TwoStageModel`` and the ``backend=`` options of the packages built on nnlite);
 - else the ``NNLITE_BACKEND`` environment variable (``numba`` or ``numpy``);
 - else Numba when it can be imported, otherwise NumPy with one
   `NumbaMissingWarning` per process.
@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 from types import SimpleNamespace
 
-from nnlite._jit import HAVE_NUMBA, NUMBA_IMPORT_ERROR, NumbaMissingWarning, warn_numba_missing
+from nnlite.jit import HAVE_NUMBA, NUMBA_IMPORT_ERROR, NumbaMissingWarning, warn_numba_missing
 
 BACKENDS = ("numba", "numpy")
 OPS = ("conv2d", "pointwise_conv2d", "inverted_residual", "roi_align", "roi_group_conv",

@@ -2,7 +2,7 @@
 
 The kernels import these names at module import time, so change them before
 importing ``nnlite.kernels`` (or edit this file); they are not re-read later.
-The number of threads is not set here: see ``nnlite._jit.thread_limit`` and the
+The number of threads is not set here: see ``nnlite.jit.thread_limit`` and the
 ``threads=`` argument of ``TwoStageModel``.
 """
 import os
@@ -18,7 +18,7 @@ OMP_WAIT_POLICY = "PASSIVE"
 os.environ.setdefault("OMP_WAIT_POLICY", OMP_WAIT_POLICY)
 
 #: Cache compiled kernels on disk so only the very first run compiles. The cache lives in a
-#: per-user folder (``$NUMBA_CACHE_DIR``, else ``~/.cache/nnlite/numba``), see ``nnlite._jit``.
+#: per-user folder (``$NUMBA_CACHE_DIR``, else ``~/.cache/nnlite/numba``), see ``nnlite.jit``.
 CACHE = True
 
 #: Compile the hot kernels with ``parallel=True`` (``prange`` over output rows or

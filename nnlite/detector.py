@@ -22,10 +22,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nnlite._jit import resolve_threads, thread_limit
+from nnlite.jit import resolve_threads, thread_limit
 from nnlite.backend import get_backend
 from nnlite.kernels.numpy_ops import Workspace
-from nnlite.layers import Conv, InvertedResidual
+from nnlite.layers import Conv, InvertedResidual, check_image_batch
 from nnlite.weights import ArraySource, WeightsError, load
 
 MODEL_TYPE = "single_shot_detector"
@@ -35,9 +35,14 @@ MODEL_TYPE = "single_shot_detector"
 class DetectorOutput:
     """Raw results for a batch of N inputs over A anchors (all float32).
 
-    logits : (N, A) score logits (sigmoid gives the score in [0, 1]).
-    deltas : (N, A, 4) box regression (dx, dy, dw, dh) as encoded above.
-    boxes : (N, A, 4) decoded boxes x0, y0, x1, y1 in input pixels.
+    Attributes
+    ----------
+    logits : float32 ndarray (N, A)
+        Score logits (sigmoid gives the score in [0, 1]).
+    deltas : float32 ndarray (N, A, 4)
+        Box regression (dx, dy, dw, dh) as encoded above.
+    boxes : float32 ndarray (N, A, 4)
+        Decoded boxes x0, y0, x1, y1 in input pixels.
     """
     logits: np.ndarray
     deltas: np.ndarray
@@ -50,7 +55,17 @@ def run_size(config: dict) -> int:
 
     The graph is fully convolutional and its anchors have fixed sides in input pixels,
     so a detector trained at one side runs at a larger one with more anchor positions:
-    a frame letterboxed into the larger square shows small faces at more pixels.
+    a frame letterboxed into the larger square shows small objects at more pixels.
+
+    Parameters
+    ----------
+    config : dict
+        A detector weights file's config.
+
+    Returns
+    -------
+    size : int
+        The side of the square input, in pixels.
     """
     inp = config["input"]
     return int(inp.get("run_size", inp["size"]))
@@ -215,9 +230,20 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 class SingleShotDetector:
     """Build with `SingleShotDetector.load(path)`; `forward(x)` / `detect(x)` on (N, S, S, 3) NHWC.
 
-    backend : "numba", "numpy" or None (see `nnlite.backend.resolve_backend`);
-    threads : most threads Numba's kernels use per call (None: min(4, cores));
-    input_size : input side S to run at (None: `run_size(config)`).
+    Parameters
+    ----------
+    config : dict
+        The weights file's config (``type`` must be the detector's).
+    arrays : dict of str to ndarray
+        The weights, PyTorch layout, keyed ``'layer.param'``.
+    source : str or os.PathLike
+        Where the weights came from, quoted in error messages.
+    backend : str or None
+        "numba", "numpy" or None (see `nnlite.backend.resolve_backend`).
+    threads : int or None
+        Most threads Numba's kernels use per call (None: `nnlite.jit.default_threads()`).
+    input_size : int or None
+        Input side S to run at (None: `run_size(config)`).
     """
 
     def __init__(self, config: dict, arrays: dict, source="<arrays>", backend: str | None = None,
@@ -266,6 +292,24 @@ class SingleShotDetector:
     @classmethod
     def load(cls, path, backend: str | None = None, threads: int | None = None,
              input_size: int | None = None) -> "SingleShotDetector":
+        """The detector of a weights file.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The HDF5 weights file.
+        backend : str or None
+            As in the class.
+        threads : int or None
+            As in the class.
+        input_size : int or None
+            As in the class.
+
+        Returns
+        -------
+        detector : SingleShotDetector
+            The built detector.
+        """
         config, arrays, _ = load(path)
         return cls(config, arrays, path, backend, threads, input_size)
 
@@ -274,12 +318,19 @@ class SingleShotDetector:
         self.forward(np.zeros((1, self.input_size, self.input_size, 3), np.float32))
 
     def forward(self, x: np.ndarray) -> DetectorOutput:
-        """x float32 (N, S, S, 3) NHWC, normalised as config["input"] says -> raw outputs."""
-        x = np.asarray(x)
-        s = self.input_size
-        if x.dtype != np.float32 or x.ndim != 4 or x.shape[1:] != (s, s, 3):
-            raise ValueError(f"detector input must be float32 (N, {s}, {s}, 3), "
-                             f"got {x.dtype} {x.shape}")
+        """Raw outputs for a batch.
+
+        Parameters
+        ----------
+        x : float32 ndarray (N, S, S, 3), NHWC
+            Inputs, normalised as ``config["input"]`` says.
+
+        Returns
+        -------
+        out : DetectorOutput
+            Logits, deltas and decoded boxes per anchor.
+        """
+        x = check_image_batch(x, self.input_size, "detector")
         with thread_limit(self.threads):
             return self._forward(x)
 
@@ -314,9 +365,19 @@ class SingleShotDetector:
         return DetectorOutput(logits, deltas, boxes)
 
     def postprocess(self, out: DetectorOutput, threshold: float | None = None):
-        """Threshold + NMS -> per input, (float32 (K, 4) boxes in input pixels, float32 (K,) scores).
+        """Score threshold, then non-maximum suppression, per input.
 
-        threshold defaults to config["score_threshold"]; best score first.
+        Parameters
+        ----------
+        out : DetectorOutput
+            A `forward` result.
+        threshold : float or None
+            Least score kept; None means ``config["score_threshold"]``.
+
+        Returns
+        -------
+        results : list of (float32 ndarray (K, 4), float32 ndarray (K,))
+            Per input: boxes x0, y0, x1, y1 in input pixels and their scores, best first.
         """
         t = self.score_threshold if threshold is None else float(threshold)
         results = []
@@ -330,13 +391,38 @@ class SingleShotDetector:
         return results
 
     def detect(self, x: np.ndarray, threshold: float | None = None):
-        """forward + postprocess: per input, (boxes (K, 4) input pixels, scores (K,))."""
+        """`forward`, then `postprocess`.
+
+        Parameters
+        ----------
+        x : float32 ndarray (N, S, S, 3), NHWC
+            Inputs, normalised as ``config["input"]`` says.
+        threshold : float or None
+            Least score kept; None means ``config["score_threshold"]``.
+
+        Returns
+        -------
+        results : list of (float32 ndarray (K, 4), float32 ndarray (K,))
+            Per input: boxes in input pixels and scores, best first.
+        """
         return self.postprocess(self.forward(x), threshold)
 
 
 def count_macs(config: dict, size: int | None = None) -> int:
-    """Multiply-adds of one forward pass (convolutions only, batch 1) at input side `size`
-    (None: the training side)."""
+    """Multiply-adds of one forward pass (convolutions only, batch 1).
+
+    Parameters
+    ----------
+    config : dict
+        A detector weights file's config.
+    size : int or None
+        Input side in pixels; None means the training side ``input.size``.
+
+    Returns
+    -------
+    macs : int
+        Multiply-adds of the stem, the blocks and the heads.
+    """
     s = int(config["input"]["size"]) if size is None else int(size)
     st = config["stem"]
     h = (s + 2 * (st["kernel"] // 2) - st["kernel"]) // st["stride"] + 1
@@ -356,7 +442,18 @@ def count_macs(config: dict, size: int | None = None) -> int:
 
 
 def count_params(config: dict) -> int:
-    """Parameters of the BN-folded model (weights + biases)."""
+    """Parameters of the BN-folded model (weights + biases).
+
+    Parameters
+    ----------
+    config : dict
+        A detector weights file's config.
+
+    Returns
+    -------
+    n : int
+        Number of float parameters.
+    """
     st = config["stem"]
     n = st["out"] * (st["in"] * st["kernel"] ** 2 + 1)
     for b in config["blocks"]:

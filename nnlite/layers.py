@@ -20,11 +20,13 @@ import threading
 
 import numpy as np
 
-from nnlite._jit import get_num_threads
+from nnlite.jit import get_num_threads
 from nnlite.kernels.activations import act_code
-from nnlite.kernels.conv import (conv2d_macs, conv2d_packed, conv2d_scratch, conv2d_workers,
-                                 conv_weight_from_torch, depthwise_weight_from_torch,
-                                 output_array, pack_conv2d, pointwise_weight_from_torch)
+from nnlite.kernels.checks import output_array
+from nnlite.kernels.gemm_conv import (conv2d_macs, conv2d_packed, conv2d_scratch, conv2d_workers,
+                                      pack_conv2d)
+from nnlite.kernels.layout import (conv_weight_from_torch, depthwise_weight_from_torch,
+                                   pointwise_weight_from_torch)
 from nnlite.kernels.inverted_residual import (inverted_residual_packed,
                                               inverted_residual_scratch,
                                               inverted_residual_workers,
@@ -55,9 +57,9 @@ class _Scratch:
         return buf
 
 
-def _numpy_ops(ops):
-    """True for the NumPy backend, whose ops take ``out=`` and ``work=`` (a Workspace)."""
-    return getattr(ops, "name", None) == "numpy"
+def _backend(ops):
+    """The backend name of an ops namespace (``ops.name``): "numba", "numpy" or None."""
+    return getattr(ops, "name", None)
 
 
 def _check_input(x, cin, where):
@@ -68,8 +70,69 @@ def _check_input(x, cin, where):
     return np.ascontiguousarray(x)
 
 
+def check_image_batch(x, size, what):
+    """A model's input checked: a float32 (N, size, size, 3) NHWC batch.
+
+    Parameters
+    ----------
+    x : array_like
+        The batch.
+    size : int
+        The input side S the model runs at.
+    what : str
+        The model's kind ("model", "detector"), the start of the error message.
+
+    Returns
+    -------
+    x : float32 ndarray (N, S, S, 3)
+        `x` as an ndarray (not copied).
+
+    Raises
+    ------
+    ValueError
+        For another dtype, rank or shape, naming the shape expected and the one given.
+    """
+    x = np.asarray(x)
+    if x.dtype != np.float32 or x.ndim != 4 or x.shape[1:] != (size, size, 3):
+        raise ValueError(f"{what} input must be float32 (N, {size}, {size}, 3), "
+                         f"got {x.dtype} {x.shape}")
+    return x
+
+
+def _into(out, y, where):
+    """`y` copied into the caller's `out` (checked) and `out` returned; `y` when out is None."""
+    if out is None:
+        return y
+    output_array(out, y.shape, where)[...] = y
+    return out
+
+
 class Conv:
-    """k x k convolution (any groups) with fused bias and activation."""
+    """k x k convolution (any groups) with fused bias and activation.
+
+    The implementation is chosen once, here, from the backend: the NumPy ops with
+    ``out=``/``work=``; with Numba, the packed GEMM kernel for ``groups=1`` and the
+    backend's ``conv2d`` for grouped convolutions.
+
+    Parameters
+    ----------
+    src : nnlite.weights.ArraySource
+        Where ``<prefix>.weight`` (cout, cin/groups, k, k) and ``<prefix>.bias`` come from.
+    prefix : str
+        The layer's module path in the weights, also its name in error messages.
+    cin, cout : int
+        Input and output channels.
+    k : int
+        Kernel size (square, padding ``k // 2``).
+    stride : int
+        Stride.
+    groups : int
+        Number of groups.
+    act : {"none", "relu", "relu6"}
+        Activation after the bias.
+    ops : types.SimpleNamespace
+        A backend from `nnlite.backend.get_backend`.
+    """
 
     def __init__(self, src, prefix, cin, cout, k, stride=1, groups=1, act="none", ops=None):
         w = src.take(f"{prefix}.weight", (cout, cin // groups, k, k))
@@ -80,53 +143,95 @@ class Conv:
         self.pointwise = k == 1 and stride == 1 and groups == 1
         self.w = pointwise_weight_from_torch(w) if self.pointwise else conv_weight_from_torch(w)
         self.ops = ops
-        # groups=1 convs run the packed GEMM kernel on the Numba backend.
-        self.packed = (pack_conv2d(self.w, self.b)
-                       if groups == 1 and getattr(ops, "name", None) == "numba" else None)
-        self._numpy = _numpy_ops(ops)
+        self.packed = None
         self._scratch = _Scratch()
+        if _backend(ops) == "numpy":
+            self._run = self._run_numpy
+        elif _backend(ops) == "numba" and groups == 1:
+            self.packed = pack_conv2d(self.w, self.b)
+            self._run = self._run_packed
+        else:
+            self._run = self._run_ops
 
     def out_shape(self, x_shape):
-        """Output shape for an input of shape `x_shape` (N, H, W, cin)."""
+        """Output shape for an input of shape `x_shape`.
+
+        Parameters
+        ----------
+        x_shape : tuple of int
+            (N, H, W, cin).
+
+        Returns
+        -------
+        shape : tuple of int
+            (N, H_out, W_out, cout).
+        """
         h = (x_shape[1] + 2 * self.pad - self.k) // self.stride + 1
         w = (x_shape[2] + 2 * self.pad - self.k) // self.stride + 1
         return (x_shape[0], h, w, self.cout)
 
     def __call__(self, x: np.ndarray, out: np.ndarray | None = None, work=None) -> np.ndarray:
-        """x (N, H, W, cin) -> (N, H', W', cout), float32 NHWC (written to `out` if given).
+        """Run the convolution.
 
-        work: the calling thread's `nnlite.kernels.numpy_ops.Workspace` (NumPy backend).
+        Parameters
+        ----------
+        x : float32 ndarray (N, H, W, cin), NHWC
+            Input.
+        out : float32 ndarray (N, H_out, W_out, cout) or None
+            Where to write the result (C-contiguous); None allocates it.
+        work : nnlite.kernels.numpy_ops.Workspace or None
+            The calling thread's scratch (NumPy backend; ignored otherwise).
+
+        Returns
+        -------
+        y : float32 ndarray (N, H_out, W_out, cout), NHWC
+            `out` when given.
         """
-        if self._numpy:
-            if self.pointwise:
-                return self.ops.pointwise_conv2d(x, self.w, self.b, self.act, out=out, work=work)
-            return self.ops.conv2d(x, self.w, self.b, self.stride, self.pad, self.groups,
-                                   self.act, out=out, work=work)
-        if self.packed is not None:
-            x = _check_input(x, self.cin, self.name)
-            shape = self.out_shape(x.shape)
-            out = output_array(out, shape, self.name)
-            workers = conv2d_workers(shape[0] * shape[1], conv2d_macs(shape, self.packed[0]))
-            scratch = self._scratch.get(
-                (x.shape, workers), lambda: conv2d_scratch(x.shape, self.k, self.stride,
-                                                           self.pad, self.packed[0].shape[1],
-                                                           workers))
-            return conv2d_packed(x, self.packed[0], self.packed[1], self.k, self.stride,
-                                 self.pad, self.code, out, scratch)
+        return self._run(x, out, work)
+
+    def _run_numpy(self, x, out, work):
+        if self.pointwise:
+            return self.ops.pointwise_conv2d(x, self.w, self.b, self.act, out=out, work=work)
+        return self.ops.conv2d(x, self.w, self.b, self.stride, self.pad, self.groups,
+                               self.act, out=out, work=work)
+
+    def _run_packed(self, x, out, work):
+        x = _check_input(x, self.cin, self.name)
+        shape = self.out_shape(x.shape)
+        out = output_array(out, shape, self.name)
+        wmat, b8 = self.packed
+        workers = conv2d_workers(shape[0] * shape[1], conv2d_macs(shape, wmat))
+        scratch = self._scratch.get(
+            (x.shape, workers), lambda: conv2d_scratch(x.shape, self.k, self.stride, self.pad,
+                                                       wmat.shape[1], workers))
+        return conv2d_packed(x, wmat, b8, self.k, self.stride, self.pad, self.code, out,
+                             scratch)
+
+    def _run_ops(self, x, out, work):
         if self.pointwise:
             y = self.ops.pointwise_conv2d(x, self.w, self.b, self.act)
         else:
             y = self.ops.conv2d(x, self.w, self.b, self.stride, self.pad, self.groups, self.act)
-        if out is not None:
-            output_array(out, y.shape, self.name)[...] = y
-            return out
-        return y
+        return _into(out, y, self.name)
 
 
 class InvertedResidual:
     """MobileNetV2 block: 1x1 expand + ReLU6, 3x3 depthwise + ReLU6, 1x1 project, [+ x].
 
-    Config fields: in, out, stride, expand, residual (all explicit).
+    Config fields: in, out, stride, expand, residual (all explicit). The implementation
+    is chosen once, here: the NumPy op with ``out=``/``work=``, the fused packed kernel
+    with Numba, or the backend's ``inverted_residual`` for any other ops namespace.
+
+    Parameters
+    ----------
+    src : nnlite.weights.ArraySource
+        Where ``<prefix>.{expand,dw,project}.{weight,bias}`` come from.
+    prefix : str
+        The block's module path in the weights, also its name in error messages.
+    spec : dict
+        The block's config entry: ``in``, ``out``, ``stride``, ``expand``, ``residual``.
+    ops : types.SimpleNamespace
+        A backend from `nnlite.backend.get_backend`.
     """
 
     def __init__(self, src, prefix, spec, ops):
@@ -146,53 +251,90 @@ class InvertedResidual:
         self.stride, self.residual = spec["stride"], bool(spec["residual"])
         self.cin, self.cout, self.name = cin, cout, prefix
         self.ops = ops
-        self.packed = (pack_inverted_residual(self.w_expand, self.b_expand, self.w_dw, self.b_dw,
-                                              self.w_project, self.b_project)
-                       if getattr(ops, "name", None) == "numba" else None)
-        self._numpy = _numpy_ops(ops)
+        self.packed = None
         self._scratch = _Scratch()
+        if _backend(ops) == "numpy":
+            self._run = self._run_numpy
+        elif _backend(ops) == "numba":
+            self.packed = pack_inverted_residual(self.w_expand, self.b_expand, self.w_dw,
+                                                 self.b_dw, self.w_project, self.b_project)
+            self._run = self._run_packed
+        else:
+            self._run = self._run_ops
 
     def out_shape(self, x_shape):
-        """Output shape for an input of shape `x_shape` (N, H, W, in)."""
+        """Output shape for an input of shape `x_shape`.
+
+        Parameters
+        ----------
+        x_shape : tuple of int
+            (N, H, W, in).
+
+        Returns
+        -------
+        shape : tuple of int
+            (N, H_out, W_out, out).
+        """
         s = self.stride
         return (x_shape[0], (x_shape[1] - 1) // s + 1, (x_shape[2] - 1) // s + 1, self.cout)
 
     def __call__(self, x: np.ndarray, out: np.ndarray | None = None, work=None) -> np.ndarray:
-        """x (N, H, W, in) -> (N, H', W', out), float32 NHWC (written to `out` if given).
+        """Run the block.
 
-        work: the calling thread's `nnlite.kernels.numpy_ops.Workspace` (NumPy backend).
+        Parameters
+        ----------
+        x : float32 ndarray (N, H, W, in), NHWC
+            Input.
+        out : float32 ndarray (N, H_out, W_out, out) or None
+            Where to write the result (C-contiguous); None allocates it.
+        work : nnlite.kernels.numpy_ops.Workspace or None
+            The calling thread's scratch (NumPy backend; ignored otherwise).
+
+        Returns
+        -------
+        y : float32 ndarray (N, H_out, W_out, out), NHWC
+            `out` when given.
         """
-        if self._numpy:
-            return self.ops.inverted_residual(x, self.w_expand, self.b_expand, self.w_dw,
-                                              self.b_dw, self.w_project, self.b_project,
-                                              self.stride, self.residual, out=out, work=work)
-        if self.packed is not None:
-            x = _check_input(x, self.cin, self.name)
-            shape = self.out_shape(x.shape)
-            out = output_array(out, shape, self.name)
-            _, workers = inverted_residual_workers(x.shape, shape, self.packed)
-            scratch = self._scratch.get(
-                (x.shape, workers),
-                lambda: inverted_residual_scratch(x.shape, self.packed, self.stride, workers))
-            return inverted_residual_packed(x, self.packed, self.stride, self.residual, out,
-                                            scratch)
-        y = self.ops.inverted_residual(x, self.w_expand, self.b_expand, self.w_dw, self.b_dw,
-                                       self.w_project, self.b_project, self.stride,
-                                       self.residual)
-        if out is not None:
-            output_array(out, y.shape, self.name)[...] = y
-            return out
-        return y
+        return self._run(x, out, work)
+
+    def _weights(self):
+        return (self.w_expand, self.b_expand, self.w_dw, self.b_dw, self.w_project,
+                self.b_project, self.stride, self.residual)
+
+    def _run_numpy(self, x, out, work):
+        return self.ops.inverted_residual(x, *self._weights(), out=out, work=work)
+
+    def _run_packed(self, x, out, work):
+        x = _check_input(x, self.cin, self.name)
+        shape = self.out_shape(x.shape)
+        out = output_array(out, shape, self.name)
+        _, workers = inverted_residual_workers(x.shape, shape, self.packed)
+        scratch = self._scratch.get(
+            (x.shape, workers),
+            lambda: inverted_residual_scratch(x.shape, self.packed, self.stride, workers))
+        return inverted_residual_packed(x, self.packed, self.stride, self.residual, out, scratch)
+
+    def _run_ops(self, x, out, work):
+        return _into(out, self.ops.inverted_residual(x, *self._weights()), self.name)
 
 
 class RoiGroupConv:
     """RoI align of one window per keypoint, then that keypoint's own conv (groups = K).
 
     Wraps a `Conv` with ``groups = K`` and ``K*C`` inputs (its weights, already
-    loaded and checked). With the Numba backend both steps run as one fused kernel
-    (``nnlite.kernels.roi_conv``), with the NumPy backend as the backend's
-    ``roi_group_conv`` op; otherwise RoI align, a transpose to keypoint-major
-    channels and the group conv run one after another.
+    loaded and checked). Chosen once, here: with the Numba backend both steps run as
+    one fused kernel (``nnlite.kernels.roi_conv``), with the NumPy backend as the
+    backend's ``roi_group_conv`` op; otherwise RoI align, a transpose to
+    keypoint-major channels and the group conv run one after another.
+
+    Parameters
+    ----------
+    conv : Conv
+        The group conv: ``groups = K`` = its outputs, stride 1, odd kernel.
+    roi_size : int
+        Window side r, in samples.
+    ops : types.SimpleNamespace
+        A backend from `nnlite.backend.get_backend`.
     """
 
     def __init__(self, conv: Conv, roi_size: int, ops):
@@ -201,23 +343,42 @@ class RoiGroupConv:
         if conv.cout != n_groups or conv.stride != 1 or k % 2 == 0:
             raise ValueError(f"{conv.name}: a RoI group conv needs one output per group, stride 1 "
                              f"and an odd kernel, got weights {conv.w.shape}, groups {n_groups}")
-        self.packed = (pack_roi_group_conv(conv.w, conv.b)
-                       if getattr(ops, "name", None) == "numba" else None)
         self.channels = cin_g
+        self.packed = None
         self._scratch = _Scratch()
+        if _backend(ops) == "numpy":
+            self._run = self._run_numpy
+        elif _backend(ops) == "numba":
+            self.packed = pack_roi_group_conv(conv.w, conv.b)
+            self._run = self._run_packed
+        else:
+            self._run = self._run_unfused
 
     def __call__(self, feat: np.ndarray, rois: np.ndarray, work=None) -> np.ndarray:
-        """feat (N, H, W, C), rois (N*K, 5) image-major -> (N, r, r, K) float32.
+        """Sample one window per keypoint and convolve it with that keypoint's filter.
 
-        work: the calling thread's `nnlite.kernels.numpy_ops.Workspace` (NumPy backend).
+        Parameters
+        ----------
+        feat : float32 ndarray (N, H, W, C), NHWC
+            Shared features.
+        rois : float32 ndarray (N*K, 5)
+            Boxes ``[n, x0, y0, x1, y1]`` in feature pixels, image-major (box ``n*K + k``).
+        work : nnlite.kernels.numpy_ops.Workspace or None
+            The calling thread's scratch (NumPy backend; ignored otherwise).
+
+        Returns
+        -------
+        heatmaps : float32 ndarray (N, r, r, K), NHWC
+            One refinement map per keypoint.
         """
+        return self._run(feat, rois, work)
+
+    def _run_numpy(self, feat, rois, work):
+        return self.ops.roi_group_conv(feat, rois, self.conv.w, self.conv.b, self.roi_size, 1.0,
+                                       1, True, work=work)
+
+    def _run_packed(self, feat, rois, work):
         r, k = self.roi_size, self.conv.k
-        if _numpy_ops(self.ops):
-            return self.ops.roi_group_conv(feat, rois, self.conv.w, self.conv.b, r, 1.0, 1, True,
-                                           work=work)
-        if self.packed is None:
-            return roi_group_conv_unfused(feat, rois, self.conv.w, self.conv.b, r, 1.0, 1, True,
-                                          self.ops.roi_align, self._conv)
         feat = _check_input(feat, self.channels, self.conv.name)
         n = rois.shape[0] // self.conv.groups
         out = np.empty((n, r, r, self.conv.groups), np.float32)
@@ -227,6 +388,10 @@ class RoiGroupConv:
             workers, lambda: roi_group_conv_scratch(k, (r, r), wk.shape[2], workers))
         return roi_group_conv_packed(feat, np.ascontiguousarray(rois, np.float32), wk, bk, k,
                                      1.0, 1, True, out, scratch)
+
+    def _run_unfused(self, feat, rois, work):
+        return roi_group_conv_unfused(feat, rois, self.conv.w, self.conv.b, self.roi_size, 1.0,
+                                      1, True, self.ops.roi_align, self._conv)
 
     def _conv(self, x, w, b, stride, pad, groups):
         return self.conv(x)

@@ -17,20 +17,31 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nnlite._jit import resolve_threads, thread_limit
+from nnlite.jit import resolve_threads, thread_limit
 from nnlite.backend import get_backend
 from nnlite.kernels.numpy_ops import Workspace
-from nnlite.layers import Conv, InvertedResidual, RoiGroupConv
+from nnlite.layers import Conv, InvertedResidual, RoiGroupConv, check_image_batch
 from nnlite.weights import ArraySource, WeightsError, load
+
+#: The config key holding the number of keypoints K (heatmap channels), named as the
+#: weights file format names it.
+KEYPOINTS_KEY = "num_landmarks"
 
 
 @dataclass(frozen=True)
 class ModelOutput:
     """Results for a batch of N inputs with K keypoints (all float32).
 
-    coarse, refined : (N, K, 2) x, y in input pixels (stage 1, stage 1 + 2).
-    heatmaps : (N, h, h, K) stage-1 logits, NHWC. refine_heatmaps : (N, r, r, K).
-    peaks : (N, K) max sigmoid of each stage-1 heatmap, a confidence in [0, 1].
+    Attributes
+    ----------
+    coarse, refined : float32 ndarray (N, K, 2)
+        x, y in input pixels (stage 1, stage 1 + 2).
+    heatmaps : float32 ndarray (N, h, h, K), NHWC
+        Stage-1 logits.
+    refine_heatmaps : float32 ndarray (N, r, r, K), NHWC
+        Stage-2 logits.
+    peaks : float32 ndarray (N, K)
+        Max sigmoid of each stage-1 heatmap, a confidence in [0, 1].
     """
     coarse: np.ndarray
     refined: np.ndarray
@@ -42,8 +53,18 @@ class ModelOutput:
 class TwoStageModel:
     """Build with `TwoStageModel.load(path)`; call `forward(x)` on (N, S, S, 3) float32 NHWC.
 
-    backend : "numba", "numpy" or None (see `nnlite.backend.resolve_backend`);
-    threads : most threads Numba's kernels use per call (None: `nnlite._jit.default_threads()`,
+    Parameters
+    ----------
+    config : dict
+        The weights file's config (the architecture).
+    arrays : dict of str to ndarray
+        The weights, PyTorch layout, keyed ``'layer.param'``.
+    source : str or os.PathLike
+        Where the weights came from, quoted in error messages.
+    backend : str or None
+        "numba", "numpy" or None (see `nnlite.backend.resolve_backend`).
+    threads : int or None
+        Most threads Numba's kernels use per call (None: `nnlite.jit.default_threads()`,
         one core fewer than available, 1 to 4).
     """
 
@@ -58,7 +79,7 @@ class TwoStageModel:
         src = ArraySource(arrays, source)
         try:
             st, hm, rf = config["stem"], config["heatmap"], config["refine"]
-            k = config["num_landmarks"]
+            k = config[KEYPOINTS_KEY]
             self.input_size = int(config["input"]["size"])
             self.stem = Conv(src, "stem", st["in"], st["out"], st["kernel"], st["stride"],
                              act="relu6", ops=ops)
@@ -84,20 +105,44 @@ class TwoStageModel:
 
     @classmethod
     def load(cls, path, backend: str | None = None, threads: int | None = None) -> "TwoStageModel":
+        """The model of a weights file.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The HDF5 weights file.
+        backend : str or None
+            As in the class.
+        threads : int or None
+            As in the class.
+
+        Returns
+        -------
+        model : TwoStageModel
+            The built model.
+        """
         config, arrays, _ = load(path)
         return cls(config, arrays, path, backend, threads)
 
     def forward(self, x: np.ndarray) -> ModelOutput:
-        """x float32 (N, S, S, 3) NHWC, normalised as config["input"] says.
+        """Both stages on a batch.
 
-        Numba's parallel kernels use at most `self.threads` threads (a cap on the
+        Parameters
+        ----------
+        x : float32 ndarray (N, S, S, 3), NHWC
+            Inputs, normalised as ``config["input"]`` says.
+
+        Returns
+        -------
+        out : ModelOutput
+            Keypoints, heatmaps and confidences.
+
+        Notes
+        -----
+        Numba's parallel kernels use at most ``self.threads`` threads (a cap on the
         calling thread's Numba setting, restored afterwards).
         """
-        x = np.asarray(x)
-        s = self.input_size
-        if x.dtype != np.float32 or x.ndim != 4 or x.shape[1:] != (s, s, 3):
-            raise ValueError(f"model input must be float32 (N, {s}, {s}, 3), "
-                             f"got {x.dtype} {x.shape}")
+        x = check_image_batch(x, self.input_size, "model")
         with thread_limit(self.threads):
             return self._forward(x)
 
@@ -106,10 +151,18 @@ class TwoStageModel:
         self.forward(np.zeros((1, self.input_size, self.input_size, 3), np.float32))
 
     def profile(self, x: np.ndarray) -> list[tuple[str, float]]:
-        """One forward pass timed step by step: [(step name, seconds), ...] in run order.
+        """One forward pass timed step by step.
 
-        Step names match `layer_macs(config)`; use medians over many calls (the
-        timer itself costs well under a microsecond per step).
+        Parameters
+        ----------
+        x : float32 ndarray (N, S, S, 3), NHWC
+            Inputs, as for `forward`.
+
+        Returns
+        -------
+        times : list of (str, float)
+            ``(step name, seconds)`` in run order; names match `layer_macs`. Use medians
+            over many calls (the timer itself costs well under a microsecond per step).
         """
         x = np.asarray(x)
         times = []
@@ -212,7 +265,16 @@ class TwoStageModel:
 def layer_macs(config: dict) -> list[tuple[str, int]]:
     """Multiply-adds per step of one forward pass (batch 1), in run order.
 
-    Names match `TwoStageModel.profile`; steps without convolutions count 0.
+    Parameters
+    ----------
+    config : dict
+        A two-stage model's weights config.
+
+    Returns
+    -------
+    steps : list of (str, int)
+        ``(step name, multiply-adds)``; names match `TwoStageModel.profile`, steps
+        without convolutions count 0.
     """
     s = config["input"]["size"]
     st = config["stem"]
@@ -227,7 +289,7 @@ def layer_macs(config: dict) -> list[tuple[str, int]]:
         steps.append((f"blocks.{i}", macs))
         if i == config["refine"]["branch_block"]:
             branch_hw = h
-    k = config["num_landmarks"]
+    k = config[KEYPOINTS_KEY]
     steps += [("heatmap", h * h * config["heatmap"]["in"] * k), ("soft_argmax", 0)]
     rf = config["refine"]
     cin = rf["in"]
@@ -241,5 +303,16 @@ def layer_macs(config: dict) -> list[tuple[str, int]]:
 
 
 def count_macs(config: dict) -> int:
-    """Multiply-adds of one forward pass (convolutions only, batch 1)."""
+    """Multiply-adds of one forward pass (convolutions only, batch 1).
+
+    Parameters
+    ----------
+    config : dict
+        A two-stage model's weights config.
+
+    Returns
+    -------
+    macs : int
+        The sum of `layer_macs`.
+    """
     return sum(m for _, m in layer_macs(config))

@@ -28,10 +28,26 @@ class WeightsError(ValueError):
 
 
 def load(path) -> tuple[dict, dict[str, np.ndarray], dict]:
-    """Read a weights file -> (config, arrays keyed 'layer.param', meta).
+    """Read a weights file.
 
-    Raises WeightsError for a missing or unreadable file, a wrong format or version,
-    or a malformed config.
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The HDF5 weights file.
+
+    Returns
+    -------
+    config : dict
+        The architecture, from the JSON ``config`` attribute.
+    arrays : dict of str to ndarray
+        Every array, keyed ``'layer.param'`` (PyTorch layout and names).
+    meta : dict
+        The JSON ``meta`` attribute (training details), ``{}`` when absent.
+
+    Raises
+    ------
+    WeightsError
+        For a missing or unreadable file, a wrong format or version, or a malformed config.
     """
     import h5py  # imported here so that `import nnlite` stays light
 
@@ -75,7 +91,15 @@ def _attr_str(v):
 
 
 class ArraySource:
-    """Hands out arrays by name with shape checks, and reports what was left unused."""
+    """Hands out arrays by name with shape checks, and reports what was left unused.
+
+    Parameters
+    ----------
+    arrays : dict of str to ndarray
+        The weights file's arrays, keyed ``'layer.param'``.
+    path : str or os.PathLike
+        The file, quoted in error messages.
+    """
 
     def __init__(self, arrays: dict[str, np.ndarray], path):
         self.arrays = arrays
@@ -83,6 +107,25 @@ class ArraySource:
         self.used: set[str] = set()
 
     def take(self, name: str, shape: tuple) -> np.ndarray:
+        """The array `name`, checked and marked used.
+
+        Parameters
+        ----------
+        name : str
+            Its key, ``'layer.param'``.
+        shape : tuple of int
+            The shape the config implies (PyTorch layout).
+
+        Returns
+        -------
+        a : float32 ndarray, C-contiguous
+            The array.
+
+        Raises
+        ------
+        WeightsError
+            When it is missing, has another shape or holds NaN or inf, naming it and the file.
+        """
         if name not in self.arrays:
             raise WeightsError(f"{self.path}: missing array {name!r} (expected shape {shape})")
         a = self.arrays[name]
@@ -95,6 +138,7 @@ class ArraySource:
         return np.ascontiguousarray(a, dtype=np.float32)
 
     def check_all_used(self):
+        """Raise WeightsError naming every array that no layer took."""
         unused = sorted(set(self.arrays) - self.used)
         if unused:
             raise WeightsError(f"{self.path}: arrays not used by the config: {', '.join(unused)}")

@@ -1,5 +1,8 @@
-"""Shared test helpers: seeded random inputs and the kernel-vs-reference check."""
+"""Shared test helpers: seeded random inputs, the kernel-vs-reference check, thread counts."""
+import contextlib
+
 import numpy as np
+import pytest
 
 
 def random_arrays(shapes, seed=0, scale=1.0):
@@ -62,3 +65,33 @@ def assert_matches_reference(fn, ref, args, atol, rtol, kwargs=None):
     np.testing.assert_allclose(got, want, atol=atol, rtol=rtol,
                                err_msg=f"{fn.__name__} vs {ref.__name__}")
     return got
+
+
+@contextlib.contextmanager
+def numba_threads(n=None):
+    """Run the block with Numba's parallel loops on `n` threads, restoring the count after.
+
+    Parameters
+    ----------
+    n : int or None
+        Threads; None means every thread of Numba's pool, and at least 2: a threaded run
+        on a pool of one would only repeat the serial run.
+
+    Notes
+    -----
+    Skips the test, saying why, when the pool (``NUMBA_NUM_THREADS``, fixed when numba
+    is imported) is smaller. ``tests/conftest.py`` makes it 2 on a one-core machine.
+    """
+    import numba
+
+    pool = numba.config.NUMBA_NUM_THREADS
+    want = max(2, pool) if n is None else n
+    if want > pool:
+        pytest.skip(f"needs {want} Numba threads but the pool has {pool} "
+                    f"(NUMBA_NUM_THREADS={pool}): a threaded run would be a serial one")
+    old = numba.get_num_threads()
+    numba.set_num_threads(want)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(old)

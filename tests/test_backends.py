@@ -195,7 +195,7 @@ sys.modules["numba"] = None  # `import numba` now raises ImportError
 warnings.simplefilter("always")
 with warnings.catch_warnings(record=True) as caught:
     import numpy as np
-    from nnlite._jit import HAVE_NUMBA
+    from nnlite.jit import HAVE_NUMBA
     from nnlite.model import TwoStageModel
     fix = sys.argv[1]
     model = TwoStageModel.load(fix + "/model_small.h5")

@@ -103,7 +103,7 @@ from tracker.landmarks import DEFAULT_WEIGHTS
 from tracker.makeup import available_looks
 from tracker.pipeline import DEFAULT_WEIGHTS as PIPELINE_WEIGHTS
 from tracker.video import SAMPLE
-from nnlite._jit import CACHE_DIR
+from nnlite.jit import CACHE_DIR
 from nnlite.model import TwoStageModel
 from nnlite.kernels.soft_argmax import heatmap_peak
 CascadeDetector()  # reads the packaged cascade XML and calibration
@@ -160,7 +160,7 @@ def test_unwritable_cache_folder_means_no_cache_and_no_error(installed, tmp_path
 
 def test_cache_folder_choice(tmp_path):
     """$NUMBA_CACHE_DIR wins; else $XDG_CACHE_HOME/nnlite/numba, even when numba was imported first."""
-    code = ("import os, numba, nnlite._jit as j; "
+    code = ("import os, numba, nnlite.jit as j; "
             "print(j.CACHE_DIR, numba.config.CACHE_DIR, os.environ['NUMBA_CACHE_DIR'], sep='|')")
     env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "XDG_CACHE_HOME")}
     env.update(PYTHONPATH=str(ROOT), XDG_CACHE_HOME=str(tmp_path / "xdg"))

@@ -6,7 +6,7 @@ import numba
 import numpy as np
 import pytest
 
-from nnlite._jit import DEFAULT_MAX_THREADS, available_cores, default_threads, resolve_threads, thread_limit
+from nnlite.jit import DEFAULT_MAX_THREADS, available_cores, default_threads, resolve_threads, thread_limit
 from nnlite.model import TwoStageModel
 from tests.fakes import BlobDetector, TemplateLandmarker
 from tracker.geometry import CropBox

@@ -137,7 +137,7 @@ def gemm_kernel_gflops(repeats: int = 15) -> float:
     (256 x 64) @ (64 x 48) with bias, 50 times per timed call inside Numba: the
     micro-kernel's own ceiling, a second reference next to the BLAS matmul peak.
     """
-    from nnlite._jit import njit
+    from nnlite.jit import njit
     from nnlite.kernels.gemm import gemm_rows_nb, pack_matrix
 
     @njit

@@ -247,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"SMOKE RUN: {DEMO} does not exist, using the 64 px parity model {SMOKE}; "
               "these numbers check the harness, they are not the shipped model's speed.\n")
     w, s = str(weights.resolve()), str(SAMPLE)
-    from nnlite._jit import resolve_threads
+    from nnlite.jit import resolve_threads
 
     threads = resolve_threads(args.threads)
     out = {"weights": w, "smoke_run": smoke, "targets": TARGETS}

@@ -34,7 +34,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nnlite._jit import HAVE_NUMBA, njit, warn_numba_missing
+from nnlite.config import FASTMATH
+from nnlite.jit import HAVE_NUMBA, njit, warn_numba_missing
 from tracker.colors import (
     LAB_EPSILON,
     LAB_KAPPA,
@@ -248,7 +249,7 @@ def tint_lab(image: np.ndarray, mask: np.ndarray, params: TintParams,
     return out
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, fastmath=FASTMATH)
 def _tint_lab_nb(image, mask, p, tables, out):
     """Core of `tint_lab`: p is `TintParams.as_array()`; writes out only where the weight > 0."""
     m_inv, gamma = tables[2], tables[3]
@@ -393,7 +394,7 @@ def bgr_to_lab_planes(image: np.ndarray, out: np.ndarray | None = None) -> np.nd
     return out
 
 
-@njit(cache=True, inline="always", fastmath=True, error_model="numpy")
+@njit(cache=True, inline="always", fastmath=FASTMATH, error_model="numpy")
 def _lab_f32(t, c2, c1, c0):
     """Lab's f in float32: fitted cube root above LAB_EPSILON (one Halley step), linear below."""
     s = np.sqrt(np.sqrt(max(t, np.float32(LAB_EPSILON))))
@@ -404,7 +405,7 @@ def _lab_f32(t, c2, c1, c0):
     return y if t > np.float32(LAB_EPSILON) else lin
 
 
-@njit(cache=True, fastmath=True, error_model="numpy")
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _bgr_to_lab_planes_nb(image, out, tables):
     lut, m = tables[0], tables[1]
     c2, c1, c0 = np.float32(_CBRT_C[0]), np.float32(_CBRT_C[1]), np.float32(_CBRT_C[2])
@@ -447,7 +448,7 @@ def lab_planes_stats(lab: np.ndarray, mask: np.ndarray, y0: int = 0, x0: int = 0
     return _lab_planes_stats_nb(lab, np.ascontiguousarray(mask), y0, x0)
 
 
-@njit(cache=True, fastmath=True, error_model="numpy")
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _lab_planes_stats_nb(lab, mask, y0, x0):
     h, w = mask.shape
     sw = 0.0
@@ -520,7 +521,7 @@ def tint_lab_planes(lab: np.ndarray, mask: np.ndarray, params: TintParams, touch
         tint_lab_planes_reference(lab, mask, params, touched, y0, x0)
 
 
-@njit(cache=True, fastmath=True, error_model="numpy")
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _tint_lab_planes_nb(lab, mask, y0, x0, p, touched):
     h, w = mask.shape
     f32 = np.float32
@@ -606,21 +607,21 @@ def lab_planes_to_bgr(lab: np.ndarray, touched: np.ndarray, out: np.ndarray) -> 
     return out
 
 
-@njit(cache=True, inline="always", fastmath=True, error_model="numpy")
+@njit(cache=True, inline="always", fastmath=FASTMATH, error_model="numpy")
 def _lab_f_inv32(f):
     f3 = f * f * f
     lin = (np.float32(116.0) * f - np.float32(16.0)) * np.float32(1.0 / LAB_KAPPA)
     return f3 if f3 > np.float32(LAB_EPSILON) else lin
 
 
-@njit(cache=True, inline="always", fastmath=True, error_model="numpy")
+@njit(cache=True, inline="always", fastmath=FASTMATH, error_model="numpy")
 def _code_u(c):
     """Linear light c -> (clipped c, scaled sqrt for the code table)."""
     c = min(max(c, np.float32(0.0)), np.float32(1.0))
     return c, np.sqrt(c) * np.float32(_CODE_STEPS)
 
 
-@njit(cache=True, fastmath=True, error_model="numpy")
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _lab_planes_to_bgr_nb(lab, touched, out, tables):
     m, thr, start = tables[2], tables[3], tables[4]
     m00, m01, m02 = m[0, 0], m[0, 1], m[0, 2]  # locals: loads in the loop would block SIMD

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from nnlite._jit import HAVE_NUMBA, njit
+from nnlite.jit import HAVE_NUMBA, njit
 from tracker import regions as R
 
 MASK_FLOOR = 1.0 / 512.0

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from nnlite._jit import resolve_threads, thread_limit
+from nnlite.jit import resolve_threads, thread_limit
 from tracker.detection.core import Detector, warm_up
 from tracker.geometry import CropBox, box_to_crop, landmark_box, landmarks_to_crop
 from tracker.smoothing import OneEuroFilter, SmoothingParams

@@ -2,12 +2,12 @@
 
 Kernels take ``act`` as a string in ``{"none", "relu", "relu6"}``. The public
 wrappers turn it into a small integer code with :func:`act_code`; the Numba cores
-call :func:`_act_inplace_nb` on each finished output row, after the bias.
+call :func:`act_inplace_nb` on each finished output row, after the bias.
 """
 import numpy as np
-from nnlite._jit import njit
 
 from nnlite import config
+from nnlite.jit import njit
 
 ACT_NONE = 0
 ACT_RELU = 1
@@ -41,7 +41,7 @@ def act_code(act):
 
 
 @njit(cache=config.CACHE, fastmath=config.FASTMATH, inline="always")
-def _act_inplace_nb(row, act):
+def act_inplace_nb(row, act):
     """Apply activation ``act`` (integer code) in place to a 1-D float32 array.
 
     Parameters
@@ -76,10 +76,10 @@ def activation_reference(y, act):
     out : float32 ndarray, same shape as ``y``
         ``y``, ``max(y, 0)`` or ``min(max(y, 0), 6)``.
     """
-    return _act_inplace_np(np.array(y, copy=True), act_code(act))
+    return act_inplace_np(np.array(y, copy=True), act_code(act))
 
 
-def _act_inplace_np(y, code):
+def act_inplace_np(y, code):
     """Apply activation ``code`` to ``y`` in place (NumPy) and return ``y``.
 
     Parameters

@@ -23,8 +23,9 @@ and stores only the valid rows. Serial: callers parallelise over rows.
 import numpy as np
 
 from nnlite import config
-from nnlite._jit import njit
-from nnlite.kernels.activations import ACT_NONE, ACT_RELU, ACT_RELU6, _act_inplace_np
+from nnlite.jit import njit
+from nnlite.kernels.activations import ACT_NONE, ACT_RELU, ACT_RELU6, act_code, act_inplace_np
+from nnlite.kernels.checks import check_array, check_bias
 from nnlite.kernels.simd import (LANES, aligned_zeros, padded, vclamp, vfma, vload, vload1,
                                  vsplat, vstore)
 
@@ -55,7 +56,7 @@ def pack_matrix(w, b=None):
     Parameters
     ----------
     w : float32 ndarray (K, cout)
-        Weights, e.g. :func:`~nnlite.kernels.conv.pointwise_weight_from_torch` output or
+        Weights, e.g. :func:`~nnlite.kernels.layout.pointwise_weight_from_torch` output or
         an HWIO conv weight reshaped to (k*k*cin, cout).
     b : float32 ndarray (cout,) or None
         Bias; None means zeros.
@@ -97,14 +98,11 @@ def gemm_rows(a, w, b=None, act="none"):
         The product. A convenience and test entry; kernels call :func:`gemm_rows_nb`
         on packed weights directly.
     """
-    from nnlite.kernels.activations import act_code
-    from nnlite.kernels.conv import _check_array, _check_bias
-
-    a = _check_array("a", a, 2, "gemm_rows")
-    w = _check_array("w", w, 2, "gemm_rows")
+    a = check_array("a", a, 2, "gemm_rows")
+    w = check_array("w", w, 2, "gemm_rows")
     if a.shape[1] != w.shape[0]:
         raise ValueError(f"gemm_rows: a {a.shape} and w {w.shape} do not chain")
-    b = _check_bias(b, w.shape[1], w.shape, "gemm_rows")
+    b = check_bias(b, w.shape[1], w.shape, "gemm_rows")
     lo, hi = act_bounds(act_code(act))
     w8, b8 = pack_matrix(w, b)
     out = np.empty((a.shape[0], w8.shape[1]), np.float32)
@@ -131,12 +129,10 @@ def gemm_rows_reference(a, w, b=None, act="none"):
     out : float32 ndarray (P, cout)
         The product.
     """
-    from nnlite.kernels.activations import act_code
-
     y = (a @ w).astype(np.float32)
     if b is not None:
         y += b
-    return _act_inplace_np(y, act_code(act))
+    return act_inplace_np(y, act_code(act))
 
 
 @njit(cache=config.CACHE)

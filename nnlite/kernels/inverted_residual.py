@@ -6,15 +6,15 @@ weights beforehand. Activations are NHWC float32 (channels-last: every kernel's
 innermost work runs over contiguous channels).
 
 Weight layouts are those of :mod:`nnlite.kernels.conv` (convert from PyTorch with
-the functions named there):
+:mod:`nnlite.kernels.layout`):
 
-=========  =============  ==================================================
+=========  =============  ================================
 argument   layout         conversion from PyTorch
-=========  =============  ==================================================
-w_expand   (cin, ce)      :func:`~nnlite.kernels.conv.pointwise_weight_from_torch`
-w_dw       (3, 3, ce)     :func:`~nnlite.kernels.conv.depthwise_weight_from_torch`
-w_project  (ce, cout)     :func:`~nnlite.kernels.conv.pointwise_weight_from_torch`
-=========  =============  ==================================================
+=========  =============  ================================
+w_expand   (cin, ce)      ``pointwise_weight_from_torch``
+w_dw       (3, 3, ce)     ``depthwise_weight_from_torch``
+w_project  (ce, cout)     ``pointwise_weight_from_torch``
+=========  =============  ================================
 
 The kernel runs on a packed copy (:func:`pack_inverted_residual`: channels padded
 to multiples of 8, 64-byte aligned). It never materialises the expanded tensor:
@@ -29,87 +29,15 @@ one or two expanded rows they share. Scratch buffers are reusable across calls
 (:func:`inverted_residual_scratch`).
 """
 import numpy as np
-from nnlite._jit import get_num_threads, njit, prange
 
 from nnlite import config
+from nnlite.jit import get_num_threads, njit, prange
 from nnlite.kernels.activations import ACT_NONE, ACT_RELU6
-from nnlite.kernels.conv import (_check_array, _check_bias, _check_int, _depthwise_np,
-                                 _out_size, _pointwise_np)
+from nnlite.kernels.checks import check_inverted_residual
+from nnlite.kernels.conv import depthwise_np, pointwise_np
 from nnlite.kernels.gemm import gemm_rows_nb, pack_matrix
 from nnlite.kernels.simd import (LANES, aligned_zeros, padded, vadd, vclamp, vfma, vload,
                                  vload1, vmul, vsplat, vstore1)
-
-
-def _check_inverted_residual(x, w_expand, b_expand, w_dw, b_dw, w_project, b_project,
-                             stride, residual, where):
-    """Validate :func:`inverted_residual` arguments; return them ready for a core.
-
-    Parameters
-    ----------
-    x : float32 ndarray (N, H, W, cin)
-        Input.
-    w_expand : float32 ndarray (cin, ce) or None
-        Expand weights.
-    b_expand : float32 ndarray (ce,) or None
-        Expand bias.
-    w_dw : float32 ndarray (3, 3, ce)
-        Depthwise weights.
-    b_dw : float32 ndarray (ce,) or None
-        Depthwise bias.
-    w_project : float32 ndarray (ce, cout)
-        Project weights.
-    b_project : float32 ndarray (cout,) or None
-        Project bias.
-    stride : int
-        Depthwise stride.
-    residual : bool
-        Whether to add the input.
-    where : str
-        Name of the calling kernel, used in error messages.
-
-    Returns
-    -------
-    args : tuple
-        ``(x, w_expand, b_expand, w_dw, b_dw, w_project, b_project, stride,
-        residual, out_hw)``; ``w_expand`` is None for expansion 1.
-    """
-    x = _check_array("x", x, 4, where)
-    cin = x.shape[3]
-    if w_expand is not None:
-        w_expand = _check_array("w_expand", w_expand, 2, where)
-        if w_expand.shape[0] != cin:
-            raise ValueError(f"{where}: x {x.shape} has {cin} channels but w_expand "
-                             f"{w_expand.shape} (cin, ce) expects {w_expand.shape[0]}")
-        ce = w_expand.shape[1]
-        b_expand = _check_bias(b_expand, ce, w_expand.shape, where)
-    else:
-        if b_expand is not None:
-            raise ValueError(f"{where}: b_expand given (shape {np.shape(b_expand)}) "
-                             "but w_expand is None")
-        ce = cin
-    w_dw = _check_array("w_dw", w_dw, 3, where)
-    if w_dw.shape != (3, 3, ce):
-        raise ValueError(f"{where}: w_dw {w_dw.shape} must be (3, 3, {ce}) to follow "
-                         f"x {x.shape} and w_expand "
-                         f"{None if w_expand is None else w_expand.shape}")
-    b_dw = _check_bias(b_dw, ce, w_dw.shape, where)
-    w_project = _check_array("w_project", w_project, 2, where)
-    if w_project.shape[0] != ce:
-        raise ValueError(f"{where}: w_project {w_project.shape} (ce, cout) must have "
-                         f"ce = {ce} to follow w_dw {w_dw.shape}")
-    cout = w_project.shape[1]
-    b_project = _check_bias(b_project, cout, w_project.shape, where)
-    stride = _check_int("stride", stride, 1, where)
-    if not isinstance(residual, (bool, np.bool_)):
-        raise ValueError(f"{where}: residual must be a bool, got {residual!r}")
-    residual = bool(residual)
-    out_hw = _out_size(x.shape, 3, stride, 1, where)
-    if residual and (stride != 1 or cout != cin):
-        raise ValueError(f"{where}: residual needs output shape == input shape, but x "
-                         f"{x.shape} gives {(x.shape[0],) + out_hw + (cout,)} "
-                         f"(stride {stride}, w_project {w_project.shape})")
-    return (x, w_expand, b_expand, w_dw, b_dw, w_project, b_project, stride, residual,
-            out_hw)
 
 
 def _bands_per_image(n_img, h_out, n_threads):
@@ -243,7 +171,7 @@ def inverted_residual(x, w_expand, b_expand, w_dw, b_dw, w_project, b_project, s
     threads: every band computes each expanded row the same way.
     """
     (x, w_expand, b_expand, w_dw, b_dw, w_project, b_project, stride, residual,
-     out_hw) = _check_inverted_residual(x, w_expand, b_expand, w_dw, b_dw, w_project,
+     out_hw) = check_inverted_residual(x, w_expand, b_expand, w_dw, b_dw, w_project,
                                         b_project, stride, residual, "inverted_residual")
     packed = pack_inverted_residual(w_expand, b_expand, w_dw, b_dw, w_project, b_project)
     out = np.empty((x.shape[0], out_hw[0], out_hw[1], w_project.shape[1]), np.float32)
@@ -667,12 +595,12 @@ def inverted_residual_reference(x, w_expand, b_expand, w_dw, b_dw, w_project, b_
     references of :mod:`nnlite.kernels.conv`.
     """
     (x, w_expand, b_expand, w_dw, b_dw, w_project, b_project, stride, residual,
-     _) = _check_inverted_residual(x, w_expand, b_expand, w_dw, b_dw, w_project,
+     _) = check_inverted_residual(x, w_expand, b_expand, w_dw, b_dw, w_project,
                                    b_project, stride, residual,
                                    "inverted_residual_reference")
-    y = x if w_expand is None else _pointwise_np(x, w_expand, b_expand, ACT_RELU6)
-    y = _depthwise_np(y, w_dw, b_dw, stride, 1, ACT_RELU6)
-    y = _pointwise_np(y, w_project, b_project, ACT_NONE)
+    y = x if w_expand is None else pointwise_np(x, w_expand, b_expand, ACT_RELU6)
+    y = depthwise_np(y, w_dw, b_dw, stride, 1, ACT_RELU6)
+    y = pointwise_np(y, w_project, b_project, ACT_NONE)
     if residual:
         y += x
     return y

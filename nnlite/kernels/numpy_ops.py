@@ -30,12 +30,12 @@ Everything stays float32. Layouts and shapes are those of the references.
 """
 import numpy as np
 
-from nnlite.kernels.activations import ACT_NONE, ACT_RELU6, _act_inplace_np
-from nnlite.kernels.conv import _check_conv2d, _check_pointwise, _conv2d_np, output_array
-from nnlite.kernels.inverted_residual import _check_inverted_residual
-from nnlite.kernels.roi_align import _axis_samples, _check_roi_align
-from nnlite.kernels.roi_conv import _check_roi_group_conv
-from nnlite.kernels.soft_argmax import _check_beta, _check_heatmaps
+from nnlite.kernels.activations import ACT_RELU6, act_inplace_np
+from nnlite.kernels.checks import (check_beta, check_conv2d, check_heatmaps,
+                                   check_inverted_residual, check_pointwise_conv2d,
+                                   check_roi_align, check_roi_group_conv, output_array)
+from nnlite.kernels.conv import conv2d_np
+from nnlite.kernels.roi_align import roi_axis_samples
 
 __all__ = ["Workspace", "conv2d", "heatmap_peak", "inverted_residual", "pointwise_conv2d",
            "roi_align", "roi_group_conv", "soft_argmax"]
@@ -113,7 +113,20 @@ class Workspace:
         return value
 
     def tiled(self, v, reps):
-        """``np.tile(v, reps)`` of a 1-D vector, cached (see `derived`)."""
+        """``np.tile(v, reps)`` of a 1-D vector, cached (see `derived`).
+
+        Parameters
+        ----------
+        v : float32 ndarray (C,)
+            The vector; the cache entry lives as long as this very array stays cached.
+        reps : int
+            Copies along the row.
+
+        Returns
+        -------
+        tiled : float32 ndarray (reps * C,)
+            Valid until `v` is evicted; never write to it.
+        """
         return self.derived(v, ("tile", reps), lambda: np.tile(v, reps))
 
 
@@ -151,7 +164,7 @@ def pointwise_conv2d(x, w, b=None, act="none", *, out=None, work=None):
         ``act(x @ w + b)`` per pixel.
     """
     where = "pointwise_conv2d (numpy)"
-    x, w, b, code = _check_pointwise(x, w, b, act, where)
+    x, w, b, code = check_pointwise_conv2d(x, w, b, act, where)
     out = output_array(out, x.shape[:3] + (w.shape[1],), where)
     return _pointwise(x, w, b, code, out, work or Workspace())
 
@@ -161,7 +174,7 @@ def _pointwise(x, w, b, code, out, work):
     np.matmul(x.reshape(-1, x.shape[3]), w, out=out.reshape(-1, w.shape[1]))
     rows = _rows(out)
     np.add(rows, work.tiled(b, x.shape[2]), out=rows)
-    _act_inplace_np(rows, code)
+    act_inplace_np(rows, code)
     return out
 
 
@@ -207,7 +220,7 @@ def _depthwise_padded(xp, w, b, stride, code, out, work):
             np.add(out, acc, out=out)
     rows = out.reshape(n * ho, wo * c)
     np.add(rows, work.tiled(b, wo), out=rows)
-    return _act_inplace_np(rows, code)
+    return act_inplace_np(rows, code)
 
 
 def _padded_copy(x, pad, work, tag):
@@ -262,7 +275,7 @@ def conv2d(x, w, b=None, stride=1, pad=0, groups=1, act="none", *, out=None, wor
     convolutions run the reference's batched matmul.
     """
     where = "conv2d (numpy)"
-    x, w, b, stride, pad, groups, code, (ho, wo) = _check_conv2d(
+    x, w, b, stride, pad, groups, code, (ho, wo) = check_conv2d(
         x, w, b, stride, pad, groups, act, where)
     n, k, cin, cout = x.shape[0], w.shape[0], x.shape[3], w.shape[3]
     out = output_array(out, (n, ho, wo, cout), where)
@@ -275,7 +288,7 @@ def conv2d(x, w, b=None, stride=1, pad=0, groups=1, act="none", *, out=None, wor
         _depthwise_padded(xp, w_dw, b, stride, code, out.reshape(n, ho, wo * cin), work)
         return out
     if groups != 1:
-        out[...] = _conv2d_np(x, w, b, stride, pad, groups, code)
+        out[...] = conv2d_np(x, w, b, stride, pad, groups, code)
         return out
     xp = _padded_copy(x, pad, work, "conv.pad")
     s_img, s_row, s_col, s_el = xp.strides
@@ -287,7 +300,7 @@ def conv2d(x, w, b=None, stride=1, pad=0, groups=1, act="none", *, out=None, wor
     np.matmul(patches, w.reshape(k * k * cin, cout), out=out.reshape(-1, cout))
     rows = _rows(out)
     np.add(rows, work.tiled(b, wo), out=rows)
-    _act_inplace_np(rows, code)
+    act_inplace_np(rows, code)
     return out
 
 
@@ -339,7 +352,7 @@ def inverted_residual(x, w_expand, b_expand, w_dw, b_dw, w_project, b_project, s
     """
     where = "inverted_residual (numpy)"
     (x, w_expand, b_expand, w_dw, b_dw, w_project, b_project, stride, residual,
-     _) = _check_inverted_residual(x, w_expand, b_expand, w_dw, b_dw, w_project, b_project,
+     _) = check_inverted_residual(x, w_expand, b_expand, w_dw, b_dw, w_project, b_project,
                                    stride, residual, where)
     work = work or Workspace()
     n, h, w, cin = x.shape
@@ -376,7 +389,7 @@ def _roi_corners(x_shape, rois, size, scale, sr, aligned):
     Returns idx int64 (R, oh*ow, 4*sr*sr) into ``x.reshape(-1, C)`` and wts
     float32 (same shape), the average over the sr*sr samples of each bin and
     the zero of out-of-range samples folded into the weights. Sample positions
-    come from the reference's `_axis_samples` (same float32 arithmetic).
+    come from the reference's `roi_axis_samples` (same float32 arithmetic).
     """
     (oh, ow), (n, h, w) = size, x_shape[:3]
     offset = np.float32(0.5 if aligned else 0.0)
@@ -385,8 +398,8 @@ def _roi_corners(x_shape, rois, size, scale, sr, aligned):
     if not aligned:
         extent = np.maximum(extent, np.float32(1.0))
     bins = extent / np.array([ow, oh], np.float32)
-    yl, yh, ly, y_ok = _axis_samples(start[:, 1], bins[:, 1], oh, sr, h)
-    xl, xh, lx, x_ok = _axis_samples(start[:, 0], bins[:, 0], ow, sr, w)
+    yl, yh, ly, y_ok = roi_axis_samples(start[:, 1], bins[:, 1], oh, sr, h)
+    xl, xh, lx, x_ok = roi_axis_samples(start[:, 0], bins[:, 0], ow, sr, w)
     r = rois.shape[0]
     # (R, oh, sr) and (R, ow, sr) -> (R, oh, ow, sr_y, sr_x) by broadcasting.
     base = (rois[:, 0].astype(np.int64) * (h * w))[:, None, None, None, None]
@@ -433,7 +446,7 @@ def roi_align(x, rois, output_size, spatial_scale=1.0, sampling_ratio=1, aligned
     One ``np.take`` gathers every corner of every sample; one einsum weighs and
     sums them per output pixel.
     """
-    x, rois, size, scale, sr, aligned = _check_roi_align(
+    x, rois, size, scale, sr, aligned = check_roi_align(
         x, rois, output_size, spatial_scale, sampling_ratio, aligned, "roi_align (numpy)")
     work = work or Workspace()
     idx, wts = _roi_corners(x.shape, rois, size, scale, sr, aligned)
@@ -482,7 +495,7 @@ def roi_group_conv(x, rois, w, b, output_size, spatial_scale=1.0, sampling_ratio
     box) and add each tap's plane, shifted, into a zero-bordered (oh+k-1, ow+k-1)
     accumulator: the conv's zero padding without padding the window.
     """
-    x, rois, w, b, (oh, ow), scale, sr, aligned = _check_roi_group_conv(
+    x, rois, w, b, (oh, ow), scale, sr, aligned = check_roi_group_conv(
         x, rois, w, b, output_size, spatial_scale, sampling_ratio, aligned,
         "roi_group_conv (numpy)")
     work = work or Workspace()
@@ -536,8 +549,8 @@ def soft_argmax(h, beta=1.0, *, work=None):
     xy : float32 ndarray (N, C, 2)
         ``[x, y]`` expected position per channel, pixel-centre units.
     """
-    h = _check_heatmaps(h, "soft_argmax (numpy)")
-    beta = _check_beta(beta, "soft_argmax (numpy)")
+    h = check_heatmaps(h, "soft_argmax (numpy)")
+    beta = check_beta(beta, "soft_argmax (numpy)")
     work = work or Workspace()
     n, rows, cols, c = h.shape
     e = work.buffer("softmax", (n, rows * cols, c))
@@ -577,7 +590,7 @@ def heatmap_peak(h):
     peak : float32 ndarray (N, C)
         ``sigmoid(max over pixels of h)`` per channel.
     """
-    h = _check_heatmaps(h, "heatmap_peak (numpy)")
+    h = check_heatmaps(h, "heatmap_peak (numpy)")
     m = h.reshape(h.shape[0], -1, h.shape[3]).max(axis=1)
     e = np.exp(-np.abs(m))
     # Stable sigmoid: sigmoid(|m|) = 1 / (1 + e); sigmoid(-|m|) = e / (1 + e).

@@ -16,65 +16,11 @@ match torchvision to float32 rounding of the final sums:
   ``y >= H - 1`` to ``H - 1`` (same for ``x``).
 """
 import numpy as np
-from nnlite._jit import njit
 
 from nnlite import config
-from nnlite.kernels.conv import _check_array, _check_int
+from nnlite.jit import njit
+from nnlite.kernels.checks import check_roi_align
 from nnlite.kernels.simd import LANES, vadd, vload1, vmul, vsplat, vstore1
-
-
-def _check_roi_align(x, rois, output_size, spatial_scale, sampling_ratio, aligned, where):
-    """Validate :func:`roi_align` arguments; return them ready for a core.
-
-    Parameters
-    ----------
-    x : float32 ndarray (N, H, W, C)
-        Features.
-    rois : float32 ndarray (K, 5)
-        Boxes ``[batch_index, x0, y0, x1, y1]``.
-    output_size : int or tuple of int
-        ``oh`` or ``(oh, ow)``.
-    spatial_scale : float
-        Box scale.
-    sampling_ratio : int
-        Samples per bin per axis, > 0.
-    aligned : bool
-        Half-pixel shift.
-    where : str
-        Name of the calling kernel, used in error messages.
-
-    Returns
-    -------
-    args : tuple
-        ``(x, rois, (oh, ow), spatial_scale as float32, sampling_ratio, aligned)``.
-    """
-    x = _check_array("x", x, 4, where)
-    rois = _check_array("rois", rois, 2, where)
-    if rois.shape[1] != 5:
-        raise ValueError(f"{where}: rois {rois.shape} must be (K, 5) rows "
-                         f"[batch_index, x0, y0, x1, y1] for x {x.shape}")
-    if isinstance(output_size, (int, np.integer)):
-        output_size = (output_size, output_size)
-    if len(output_size) != 2:
-        raise ValueError(f"{where}: output_size must be an int or (oh, ow), got {output_size!r}")
-    oh = _check_int("output_size[0]", output_size[0], 1, where)
-    ow = _check_int("output_size[1]", output_size[1], 1, where)
-    if isinstance(sampling_ratio, (int, np.integer)) and sampling_ratio <= 0:
-        raise ValueError(f"{where}: sampling_ratio must be > 0 (torchvision's adaptive "
-                         f"sampling_ratio <= 0 is not supported), got {sampling_ratio}")
-    sampling_ratio = _check_int("sampling_ratio", sampling_ratio, 1, where)
-    if not isinstance(aligned, (bool, np.bool_)):
-        raise ValueError(f"{where}: aligned must be a bool, got {aligned!r}")
-    scale = np.float32(spatial_scale)
-    if not np.isfinite(scale) or scale <= 0:
-        raise ValueError(f"{where}: spatial_scale must be a positive finite number, "
-                         f"got {spatial_scale!r}")
-    idx = rois[:, 0]
-    if rois.shape[0] and not (np.all(idx == np.floor(idx)) and idx.min() >= 0
-                              and idx.max() < x.shape[0]):
-        raise ValueError(f"{where}: rois {rois.shape} batch indices must be integers in "
-                         f"[0, {x.shape[0]}) for x {x.shape}, got {np.unique(idx)[:8]}")
-    return x, rois, (oh, ow), scale, sampling_ratio, bool(aligned)
 
 
 def roi_align(x, rois, output_size, spatial_scale=1.0, sampling_ratio=1, aligned=True):
@@ -113,7 +59,7 @@ def roi_align(x, rois, output_size, spatial_scale=1.0, sampling_ratio=1, aligned
     Serial: the work is small (e.g. 68 boxes x 8 x 8 x 24 channels), and a serial
     kernel compiles much faster.
     """
-    x, rois, (oh, ow), scale, sr, aligned = _check_roi_align(
+    x, rois, (oh, ow), scale, sr, aligned = check_roi_align(
         x, rois, output_size, spatial_scale, sampling_ratio, aligned, "roi_align")
     out = np.empty((rois.shape[0], oh, ow, x.shape[3]), np.float32)
     _roi_align_nb(x, rois, scale, (sr, int(aligned)), out)
@@ -139,13 +85,13 @@ def _roi_align_nb(x, rois, scale, geom, out):
     """
     tables = roi_axis_tables(max(out.shape[1], out.shape[2]) * geom[0])
     for k in range(rois.shape[0]):
-        _roi_align_one_nb(x, rois, k, scale, geom, out[k], 0, 0, out.shape[1], out.shape[2],
+        roi_align_one_nb(x, rois, k, scale, geom, out[k], 0, 0, out.shape[1], out.shape[2],
                           tables)
 
 
 @njit(cache=config.CACHE)
 def roi_axis_tables(n):
-    """Scratch for :func:`_roi_align_one_nb`: sample tables of up to ``n`` samples per axis.
+    """Scratch for :func:`roi_align_one_nb`: sample tables of up to ``n`` samples per axis.
 
     Parameters
     ----------
@@ -213,7 +159,7 @@ def _roi_axis_nb(start, bin_size, n_bins, sr, length, axis, tables):
 
 
 @njit(cache=config.CACHE, fastmath=config.GEOMETRY_FASTMATH)
-def _roi_align_one_nb(x, rois, k, scale, geom, dst, oy0, ox0, oh, ow, tables):
+def roi_align_one_nb(x, rois, k, scale, geom, dst, oy0, ox0, oh, ow, tables):
     """RoI align of box ``k`` into ``dst``; the arithmetic of torchvision's CPU kernel.
 
     Parameters
@@ -443,7 +389,7 @@ def roi_align_reference(x, rois, output_size, spatial_scale=1.0, sampling_ratio=
     separable), the four neighbours gathered with fancy indexing, and the
     ``s*s`` samples of each bin summed in the same order as torchvision.
     """
-    x, rois, (oh, ow), scale, sr, aligned = _check_roi_align(
+    x, rois, (oh, ow), scale, sr, aligned = check_roi_align(
         x, rois, output_size, spatial_scale, sampling_ratio, aligned, "roi_align_reference")
     n_rois = rois.shape[0]
     offset = np.float32(0.5 if aligned else 0.0)
@@ -452,8 +398,8 @@ def roi_align_reference(x, rois, output_size, spatial_scale=1.0, sampling_ratio=
     if not aligned:
         size = np.maximum(size, np.float32(1.0))
     bins = size / np.array([ow, oh], np.float32)          # (K, 2) bin (w, h)
-    yl, yh, ly, y_ok = _axis_samples(start[:, 1], bins[:, 1], oh, sr, x.shape[1])
-    xl, xh, lx, x_ok = _axis_samples(start[:, 0], bins[:, 0], ow, sr, x.shape[2])
+    yl, yh, ly, y_ok = roi_axis_samples(start[:, 1], bins[:, 1], oh, sr, x.shape[1])
+    xl, xh, lx, x_ok = roi_axis_samples(start[:, 0], bins[:, 0], ow, sr, x.shape[2])
     hy = np.float32(1.0) - ly
     hx = np.float32(1.0) - lx
     bidx = rois[:, 0].astype(np.int64)[:, None, None]
@@ -477,7 +423,7 @@ def roi_align_reference(x, rois, output_size, spatial_scale=1.0, sampling_ratio=
     return out
 
 
-def _axis_samples(start, bin_size, n_bins, sr, length):
+def roi_axis_samples(start, bin_size, n_bins, sr, length):
     """Sample coordinates, neighbour indices and weights along one axis (NumPy).
 
     Parameters

@@ -15,65 +15,21 @@ the conv is ``k x k``, stride 1, zero padding ``k // 2`` ("same"), like
 :func:`nnlite.kernels.conv.conv2d` with ``groups = K``.
 
 Layouts: features NHWC; weights HWIO ``(k, k, C, K)`` (a ``groups=K`` conv weight
-from :func:`~nnlite.kernels.conv.conv_weight_from_torch` of a PyTorch
+from :func:`~nnlite.kernels.layout.conv_weight_from_torch` of a PyTorch
 ``(K, C, k, k)`` tensor), output NHWC ``(N, oh, ow, K)``.
 """
 import numpy as np
 
 from nnlite import config
-from nnlite._jit import get_num_threads, njit, prange
-from nnlite.kernels.conv import _check_array, _check_bias, conv2d_reference
-from nnlite.kernels.roi_align import (_check_roi_align, _roi_align_one_nb, roi_align,
+from nnlite.jit import get_num_threads, njit, prange
+from nnlite.kernels.checks import check_roi_group_conv
+from nnlite.kernels.conv import conv2d_reference
+from nnlite.kernels.roi_align import (roi_align, roi_align_one_nb,
                                       roi_align_reference, roi_axis_tables)
 from nnlite.kernels.simd import LANES, aligned_zeros, padded, vfma, vload1, vsplat, vsum
 
 __all__ = ["pack_roi_group_conv", "roi_group_conv", "roi_group_conv_packed",
            "roi_group_conv_reference", "roi_group_conv_unfused"]
-
-
-def _check_roi_group_conv(x, rois, w, b, output_size, spatial_scale, sampling_ratio, aligned,
-                          where):
-    """Validate :func:`roi_group_conv` arguments; return them ready for a core.
-
-    Parameters
-    ----------
-    x : float32 ndarray (N, H, W, C)
-        Features.
-    rois : float32 ndarray (N*K, 5)
-        Boxes, K per image in image-major order.
-    w : float32 ndarray (k, k, C, K)
-        Group conv weights, HWIO.
-    b : float32 ndarray (K,) or None
-        Bias.
-    output_size : int or tuple of int
-        Window size ``oh`` or ``(oh, ow)``.
-    spatial_scale : float
-        Box scale.
-    sampling_ratio : int
-        Samples per bin per axis.
-    aligned : bool
-        Half-pixel shift.
-    where : str
-        Name of the calling kernel, used in error messages.
-
-    Returns
-    -------
-    args : tuple
-        ``(x, rois, w, b, (oh, ow), scale, sampling_ratio, aligned)``.
-    """
-    x, rois, size, scale, sr, aligned = _check_roi_align(
-        x, rois, output_size, spatial_scale, sampling_ratio, aligned, where)
-    w = _check_array("w", w, 4, where)
-    k, n_groups = w.shape[0], w.shape[3]
-    if w.shape[1] != k or k % 2 == 0 or w.shape[2] != x.shape[3]:
-        raise ValueError(f"{where}: weights {w.shape} must be (k, k, C, K) with odd k and "
-                         f"C = {x.shape[3]} channels of x {x.shape}")
-    b = _check_bias(b, n_groups, w.shape, where)
-    want = np.repeat(np.arange(x.shape[0], dtype=np.float32), n_groups)
-    if rois.shape[0] != want.shape[0] or not np.array_equal(rois[:, 0], want):
-        raise ValueError(f"{where}: rois {rois.shape} must hold K = {n_groups} boxes per image "
-                         f"for x {x.shape}, in image-major order (batch index i // K)")
-    return x, rois, w, b, size, scale, sr, aligned
 
 
 def pack_roi_group_conv(w, b=None):
@@ -157,7 +113,7 @@ def roi_group_conv(x, rois, w, b, output_size, spatial_scale=1.0, sampling_ratio
     Packs the weights per call; callers with fixed weights pack once
     (:func:`pack_roi_group_conv`) and call :func:`roi_group_conv_packed`.
     """
-    x, rois, w, b, size, scale, sr, aligned = _check_roi_group_conv(
+    x, rois, w, b, size, scale, sr, aligned = check_roi_group_conv(
         x, rois, w, b, output_size, spatial_scale, sampling_ratio, aligned, "roi_group_conv")
     wk, bk = pack_roi_group_conv(w, b)
     out = np.empty((x.shape[0],) + size + (w.shape[3],), np.float32)
@@ -315,7 +271,7 @@ def _roi_group_conv_box_nb(x, rois, i, wk, bk, scale, geom, win, tables, out):
     j = i - n * n_groups
     oh, ow = out.shape[1], out.shape[2]
     pad = k // 2
-    _roi_align_one_nb(x, rois, i, scale, (sr, aligned), win, pad, pad, oh, ow, tables)
+    roi_align_one_nb(x, rois, i, scale, (sr, aligned), win, pad, pad, oh, ow, tables)
     c8 = win.shape[2]
     row = win.shape[1] * c8
     fw = win.reshape(-1)
@@ -424,7 +380,7 @@ def roi_group_conv_reference(x, rois, w, b, output_size, spatial_scale=1.0, samp
         (N, oh, ow, K*C), then :func:`~nnlite.kernels.conv.conv2d_reference` with
         ``groups=K`` and ``pad=k//2``.
     """
-    x, rois, w, b, size, scale, sr, aligned = _check_roi_group_conv(
+    x, rois, w, b, size, scale, sr, aligned = check_roi_group_conv(
         x, rois, w, b, output_size, spatial_scale, sampling_ratio, aligned,
         "roi_group_conv_reference")
     return roi_group_conv_unfused(x, rois, w, b, size, float(scale), sr, aligned,

@@ -31,12 +31,15 @@ is contiguous (C-contiguous arrays and their row views). Channel counts are padd
 to multiples of 8 (:data:`LANES`) in packed weights and scratch buffers so every
 load is in bounds.
 
-Without Numba (see ``nnlite._jit``) this module still imports; the functions then
-raise if called, which only Numba kernels do.
+Without Numba, or with ``NUMBA_DISABLE_JIT=1`` (see ``nnlite.jit``), the kernels run
+as plain Python and these functions are NumPy stand-ins on float32 arrays of 8 with
+the same arithmetic (``vfma`` rounds once through float64, ``vexp`` is the same
+Cephes polynomial), so the Python path of every kernel can be run and covered; it is
+far too slow for anything but tests.
 """
 import numpy as np
 
-from nnlite._jit import HAVE_NUMBA
+from nnlite.jit import HAVE_NUMBA, JIT_DISABLED
 
 #: Lanes of a vector; channel counts in packed layouts are multiples of this.
 LANES = 8
@@ -82,7 +85,7 @@ def aligned_zeros(shape, align=64):
     return buf[off:off + n].reshape(shape)
 
 
-if HAVE_NUMBA:
+if HAVE_NUMBA and not JIT_DISABLED:
     from llvmlite import ir
     from numba.core import cgutils, types
     from numba.extending import intrinsic, models, register_model
@@ -283,11 +286,59 @@ if HAVE_NUMBA:
             return builder.select(builder.fcmp_unordered("uno", x, x), x, y)
         return sig, codegen
 
-else:  # pragma: no cover - exercised only where numba is missing
+else:  # plain Python: numba is missing, or NUMBA_DISABLE_JIT=1
     f32x8 = None
+    _F = np.float32
 
-    def _missing(*args):
-        raise RuntimeError("nnlite.kernels.simd needs numba")
+    def vload(a, i, j):
+        return a[i, j:j + LANES].copy()
 
-    vload = vload1 = vstore = vstore1 = vsplat = vfma = vadd = vmul = vclamp = vsum = _missing
-    vsub = vmax = vexp = _missing
+    def vload1(a, i):
+        return a[i:i + LANES].copy()
+
+    def vstore(a, i, j, v):
+        a[i, j:j + LANES] = v
+
+    def vstore1(a, i, v):
+        a[i:i + LANES] = v
+
+    def vsplat(x):
+        return np.full(LANES, x, np.float32)
+
+    def vfma(a, b, c):
+        # float32 * float32 is exact in float64: one rounding of the sum, as a fused FMA.
+        return (a.astype(np.float64) * b + c).astype(np.float32)
+
+    def vadd(a, b):
+        return a + b
+
+    def vmul(a, b):
+        return a * b
+
+    def vsub(a, b):
+        return a - b
+
+    def vclamp(v, lo, hi):
+        v = np.where(v < lo, lo, v)  # NaN compares false and is kept
+        return np.where(v > hi, hi, v)
+
+    def vmax(a, b):
+        return np.where(np.isnan(a), a, np.where(a > b, a, b))
+
+    def vsum(v):
+        s = v[:4] + v[4:]  # the intrinsic's order of additions
+        s = s[:2] + s[2:]
+        return s[0] + s[1]
+
+    def vexp(x):
+        xc = np.minimum(np.maximum(x, _F(-87.33654)), _F(88.37626))
+        fx = np.floor(vfma(xc, vsplat(1.44269504088896341), vsplat(0.5)))
+        r = vfma(fx, vsplat(-0.693359375), xc)
+        r = vfma(fx, vsplat(2.12194440e-4), r)
+        p = vsplat(1.9875691500e-4)
+        for coef in (1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2,
+                     1.6666665459e-1, 5.0000001201e-1):
+            p = vfma(p, r, vsplat(coef))
+        y = vfma(p, r * r, r) + _F(1.0)
+        scale = ((np.nan_to_num(fx).astype(np.int32) + 127) << 23).view(np.float32)
+        return np.where(np.isnan(x), x, y * scale)

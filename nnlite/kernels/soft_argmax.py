@@ -1,4 +1,4 @@
-"""Soft-argmax landmark read-out and peak confidence of NHWC heatmaps.
+"""Soft-argmax keypoint read-out and peak confidence of NHWC heatmaps.
 
 Coordinates are in pixel-centre units: pixel (row ``i``, column ``j``) sits at
 ``x = j``, ``y = i``, so a soft-argmax lies in ``[0, W-1] x [0, H-1]``.
@@ -7,56 +7,12 @@ Both kernels are serial: heatmaps are small (e.g. 16 x 16 x 68), and starting
 threads would cost more than it saves.
 """
 import numpy as np
-from nnlite._jit import njit
 
 from nnlite import config
-from nnlite.kernels.conv import _check_array
+from nnlite.jit import njit
+from nnlite.kernels.checks import check_beta, check_heatmaps
 from nnlite.kernels.simd import (LANES, vadd, vexp, vfma, vload1, vmax, vmul, vsplat,
                                  vstore1, vsub)
-
-
-def _check_heatmaps(h, where):
-    """Validate a heatmap batch (N, H, W, C), float32, non-empty.
-
-    Parameters
-    ----------
-    h : float32 ndarray (N, H, W, C)
-        Heatmaps.
-    where : str
-        Name of the calling kernel, used in error messages.
-
-    Returns
-    -------
-    h : float32 ndarray (N, H, W, C), C-contiguous
-        The heatmaps.
-    """
-    h = _check_array("h", h, 4, where)
-    if h.shape[1] < 1 or h.shape[2] < 1:
-        raise ValueError(f"{where}: heatmaps h {h.shape} must have H, W >= 1")
-    return h
-
-
-def _check_beta(beta, where):
-    """Return ``beta`` as a finite float32.
-
-    Parameters
-    ----------
-    beta : float
-        Softmax inverse temperature.
-    where : str
-        Name of the calling kernel, used in error messages.
-
-    Returns
-    -------
-    beta : float32
-        The value.
-    """
-    if isinstance(beta, (bool, np.bool_)) or not isinstance(beta, (int, float, np.number)):
-        raise ValueError(f"{where}: beta must be a number, got {beta!r}")
-    beta = np.float32(beta)
-    if not np.isfinite(beta):
-        raise ValueError(f"{where}: beta must be finite, got {beta!r}")
-    return beta
 
 
 def soft_argmax(h, beta=1.0):
@@ -82,8 +38,8 @@ def soft_argmax(h, beta=1.0):
     ``((W-1)/2, (H-1)/2)``. Numerically stable (the per-channel maximum is
     subtracted before ``exp``); row sums in float32, totals in float64.
     """
-    h = _check_heatmaps(h, "soft_argmax")
-    beta = _check_beta(beta, "soft_argmax")
+    h = check_heatmaps(h, "soft_argmax")
+    beta = check_beta(beta, "soft_argmax")
     out = np.empty((h.shape[0], h.shape[3], 2), np.float32)
     _soft_argmax_nb(h, beta, out)
     return out
@@ -181,8 +137,8 @@ def soft_argmax_reference(h, beta=1.0):
     Pixel (row ``i``, column ``j``) is at ``(x, y) = (j, i)``; result in
     ``[0, W-1] x [0, H-1]``. Softmax over ``beta * h - max`` per channel.
     """
-    h = _check_heatmaps(h, "soft_argmax_reference")
-    beta = _check_beta(beta, "soft_argmax_reference")
+    h = check_heatmaps(h, "soft_argmax_reference")
+    beta = check_beta(beta, "soft_argmax_reference")
     n_img, n_rows, n_cols, n_ch = h.shape
     z = h.reshape(n_img, n_rows * n_cols, n_ch) * beta
     z -= z.max(axis=1, keepdims=True)
@@ -207,13 +163,13 @@ def heatmap_peak(h):
     -------
     peak : float32 ndarray (N, C)
         ``sigmoid(max over the H*W pixels of h)`` per channel, in [0, 1]; used as
-        a landmark confidence.
+        a keypoint confidence.
 
     Notes
     -----
     ``sigmoid`` is monotonic, so this is the sigmoid of the per-channel maximum.
     """
-    h = _check_heatmaps(h, "heatmap_peak")
+    h = check_heatmaps(h, "heatmap_peak")
     out = np.empty((h.shape[0], h.shape[3]), np.float32)
     _heatmap_peak_nb(h, out)
     return out
@@ -266,7 +222,7 @@ def heatmap_peak_reference(h):
     -----
     Stable sigmoid: ``exp(-|m|)`` never overflows.
     """
-    h = _check_heatmaps(h, "heatmap_peak_reference")
+    h = check_heatmaps(h, "heatmap_peak_reference")
     m = h.max(axis=(1, 2))
     e = np.exp(-np.abs(m))
     one = np.float32(1.0)

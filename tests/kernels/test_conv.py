@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nnlite.kernels import conv
+from nnlite import config
+from nnlite.kernels import conv, gemm_conv, layout
 from nnlite.kernels.activations import act_code
-from tests.helpers import assert_matches_reference, random_arrays
+from tests.helpers import assert_matches_reference, numba_threads, random_arrays
 
 ATOL = 1e-4
 RTOL = 1e-4
@@ -51,7 +52,7 @@ def test_general_paths_match_fast_paths(case):
     x, w, b, stride, pad, groups, act = _conv_args(case, seed=7)
     want = conv.conv2d(x, w, b, stride, pad, groups, act)
     got_nb = conv._conv2d_general(x, w, b, stride, pad, groups, act_code(act), want.shape[1:3])
-    got_np = conv._conv2d_np(x, w, b, stride, pad, groups, act_code(act))
+    got_np = conv.conv2d_np(x, w, b, stride, pad, groups, act_code(act))
     np.testing.assert_allclose(got_nb, want, atol=ATOL, rtol=RTOL)
     np.testing.assert_allclose(got_np, want, atol=ATOL, rtol=RTOL)
 
@@ -98,14 +99,14 @@ def _fixture_cases():
 
 @pytest.mark.parametrize("x, w_torch, b, stride, pad, groups, want", list(_fixture_cases()))
 def test_conv2d_matches_torch(x, w_torch, b, stride, pad, groups, want):
-    w = conv.conv_weight_from_torch(w_torch)
+    w = layout.conv_weight_from_torch(w_torch)
     for fn in (conv.conv2d, conv.conv2d_reference):
         np.testing.assert_allclose(fn(x, w, b, stride, pad, groups), want, atol=1e-5, rtol=0)
     if w_torch.shape[2] == 1 and stride == 1 and groups == 1:
-        w_pw = conv.pointwise_weight_from_torch(w_torch)
+        w_pw = layout.pointwise_weight_from_torch(w_torch)
         np.testing.assert_allclose(conv.pointwise_conv2d(x, w_pw, b), want, atol=1e-5, rtol=0)
     if groups == x.shape[3] == w_torch.shape[0]:
-        w_dw = conv.depthwise_weight_from_torch(w_torch)
+        w_dw = layout.depthwise_weight_from_torch(w_torch)
         np.testing.assert_allclose(conv.depthwise_conv2d(x, w_dw, b, stride, pad), want,
                                    atol=1e-5, rtol=0)
 
@@ -144,26 +145,21 @@ def test_non_contiguous_input_is_accepted():
 ])
 def test_conv2d_packed_threaded_equals_serial(monkeypatch, n, h, w, cin, cout, k, stride, pad):
     """The row-split parallel core gives bit-identical results to the serial one (odd shapes)."""
-    import numba
-    monkeypatch.setattr(conv.config, "MIN_PARALLEL_MACS", 0)  # split even these tiny calls
+    monkeypatch.setattr(config, "MIN_PARALLEL_MACS", 0)  # split even these tiny calls
     rng = np.random.default_rng(3)
     x = rng.standard_normal((n, h, w, cin), dtype=np.float32)
     wt = rng.standard_normal((k, k, cin, cout), dtype=np.float32)
     b = rng.standard_normal(cout, dtype=np.float32)
-    wmat, b8 = conv.pack_conv2d(wt, b)
+    wmat, b8 = gemm_conv.pack_conv2d(wt, b)
     shape = (n, (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1, cout)
-    old = numba.get_num_threads()
-    try:
-        numba.set_num_threads(1)
-        serial = conv.conv2d_packed(x, wmat, b8, k, stride, pad, act_code("relu6"),
-                                    np.empty(shape, np.float32))
-        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-        assert numba.config.NUMBA_NUM_THREADS == 1 or conv.conv2d_workers(
-            shape[0] * shape[1], conv.conv2d_macs(shape, wmat)) > 1
-        threaded = conv.conv2d_packed(x, wmat, b8, k, stride, pad, act_code("relu6"),
-                                      np.empty(shape, np.float32))
-    finally:
-        numba.set_num_threads(old)
+    with numba_threads(1):
+        serial = gemm_conv.conv2d_packed(x, wmat, b8, k, stride, pad, act_code("relu6"),
+                                         np.empty(shape, np.float32))
+    with numba_threads():
+        macs = gemm_conv.conv2d_macs(shape, wmat)
+        assert gemm_conv.conv2d_workers(shape[0] * shape[1], macs) > 1
+        threaded = gemm_conv.conv2d_packed(x, wmat, b8, k, stride, pad, act_code("relu6"),
+                                           np.empty(shape, np.float32))
     np.testing.assert_array_equal(serial, threaded)
     np.testing.assert_allclose(serial, conv.conv2d_reference(x, wt, b, stride, pad, 1, "relu6"),
                                atol=ATOL, rtol=RTOL)
@@ -172,15 +168,11 @@ def test_conv2d_packed_threaded_equals_serial(monkeypatch, n, h, w, cin, cout, k
 def test_small_calls_stay_serial():
     """Calls under MIN_PARALLEL_MACS run on one worker whatever the thread count."""
     import numba
-    wmat, _ = conv.pack_conv2d(np.zeros((3, 3, 24, 24), np.float32))
-    old = numba.get_num_threads()
-    try:
-        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    wmat, _ = gemm_conv.pack_conv2d(np.zeros((3, 3, 24, 24), np.float32))
+    with numba_threads():
         small = (1, 16, 16, 24)
-        assert conv.conv2d_macs(small, wmat) < conv.config.MIN_PARALLEL_MACS
-        assert conv.conv2d_workers(16, conv.conv2d_macs(small, wmat)) == 1
+        assert gemm_conv.conv2d_macs(small, wmat) < config.MIN_PARALLEL_MACS
+        assert gemm_conv.conv2d_workers(16, gemm_conv.conv2d_macs(small, wmat)) == 1
         big = (1, 64, 64, 24)
-        assert conv.conv2d_workers(64, conv.conv2d_macs(big, wmat)) == min(
-            numba.config.NUMBA_NUM_THREADS, 64)
-    finally:
-        numba.set_num_threads(old)
+        assert gemm_conv.conv2d_workers(64, gemm_conv.conv2d_macs(big, wmat)) == min(
+            numba.get_num_threads(), 64)

@@ -3,6 +3,8 @@
 Tolerance: atol 1e-4, rtol 1e-4 (float32 sums of up to ~300 N(0, 1) products,
 fused multiply-adds in the kernel, a BLAS matmul in the reference).
 """
+from pathlib import Path
+
 import numpy as np
 import pytest
 from numba import njit
@@ -85,6 +87,57 @@ def test_vclamp_and_vmax_propagate_nan():
     np.testing.assert_array_equal(y, [np.nan, 0, 3, 6, np.nan, 0.25, 0.75, 0])
     _apply(2, x, y)
     np.testing.assert_array_equal(y, [np.nan, 0.5, 3, 9, np.nan, 0.5, 0.75, 0.5])
+
+
+@njit
+def _every_intrinsic(x, y, out):
+    """Each intrinsic on every 8 lanes of x and y, into 9 rows of out."""
+    for i in range(0, x.shape[0], simd.LANES):
+        v, w = simd.vload1(x, i), simd.vload1(y, i)
+        simd.vstore(out, 0, i, simd.vexp(v))
+        simd.vstore(out, 1, i, simd.vfma(v, w, simd.vsplat(x[i])))
+        simd.vstore(out, 2, i, simd.vadd(v, w))
+        simd.vstore(out, 3, i, simd.vsub(v, w))
+        simd.vstore(out, 4, i, simd.vmul(v, w))
+        simd.vstore(out, 5, i, simd.vmax(v, w))
+        simd.vstore(out, 6, i, simd.vclamp(v, simd.vsplat(np.float32(-1.0)), simd.vload1(y, i)))
+        simd.vstore(out, 7, i, simd.vload(out, 6, i))
+        out[8, i] = simd.vsum(v)
+
+
+def _intrinsic_inputs():
+    rng = np.random.default_rng(4)
+    x = (rng.standard_normal(64) * 40).astype(np.float32)
+    x[[3, 17]] = np.nan
+    x[[5, 30, 41]] = [-np.inf, np.inf, -120.0]
+    return x, rng.standard_normal(64).astype(np.float32)
+
+
+def test_python_stand_ins_match_the_intrinsics_bit_for_bit(tmp_path):
+    """The NumPy stand-ins (NUMBA_DISABLE_JIT=1, or no numba) compute what the intrinsics do."""
+    import os
+    import subprocess
+    import sys
+
+    from nnlite.jit import JIT_DISABLED
+
+    if JIT_DISABLED:
+        pytest.skip("the JIT is off here: there are no intrinsics to compare the stand-ins with")
+    x, y = _intrinsic_inputs()
+    want = np.zeros((9, 64), np.float32)
+    _every_intrinsic(x, y, want)
+    code = ("import sys, numpy as np; from tests.kernels.test_gemm import _every_intrinsic, "
+            "_intrinsic_inputs; x, y = _intrinsic_inputs(); out = np.zeros((9, 64), np.float32); "
+            "_every_intrinsic(x, y, out); np.save(sys.argv[1], out)")
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1", PYTHONPATH=str(root))
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "py.npy")], cwd=root,
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    got = np.load(tmp_path / "py.npy")
+    for row, name in enumerate(("vexp", "vfma", "vadd", "vsub", "vmul", "vmax", "vclamp",
+                                "vload/vstore", "vsum")):
+        np.testing.assert_array_equal(got[row], want[row], err_msg=name)
 
 
 def test_aligned_zeros():

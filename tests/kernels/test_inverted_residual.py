@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from nnlite.kernels import inverted_residual as ir
-from tests.helpers import assert_matches_reference, random_arrays
+from tests.helpers import assert_matches_reference, numba_threads, random_arrays
 
 ATOL = 1e-4
 RTOL = 1e-4
@@ -62,14 +62,10 @@ def test_any_band_split_gives_the_same_result(case, bands, workers):
 def test_serial_and_threaded_agree(monkeypatch):
     monkeypatch.setattr(ir.config, "MIN_PARALLEL_MACS", 0)
     args = _args(CASES[2], seed=5)
-    old = numba.get_num_threads()
-    try:
-        numba.set_num_threads(1)
+    with numba_threads(1):
         serial = ir.inverted_residual(*args)
-        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    with numba_threads():
         threaded = ir.inverted_residual(*args)
-    finally:
-        numba.set_num_threads(old)
     np.testing.assert_array_equal(serial, threaded)
 
 
@@ -97,9 +93,7 @@ def test_workers_follow_the_work():
     """Blocks under MIN_PARALLEL_MACS run serially; big ones use every allowed thread."""
     small = _args((1, 16, 16, 32, 192, 32, 1, True), seed=1)
     big = _args((1, 64, 64, 16, 96, 16, 1, True), seed=1)
-    old = numba.get_num_threads()
-    try:
-        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    with numba_threads():
         for args, parallel in ((small, False), (big, True)):
             x, we, be, wd, bd, wp, bp, stride, _ = args
             packed = ir.pack_inverted_residual(we, be, wd, bd, wp, bp)
@@ -109,7 +103,5 @@ def test_workers_follow_the_work():
             assert (macs >= ir.config.MIN_PARALLEL_MACS) == parallel
             _, workers = ir.inverted_residual_workers(x.shape, out_shape, packed)
             # one band per thread, at most ceil(64 / MIN_BAND_ROWS) bands
-            assert workers == (min(numba.config.NUMBA_NUM_THREADS, -(-64 // ir.config.MIN_BAND_ROWS))
+            assert workers == (min(numba.get_num_threads(), -(-64 // ir.config.MIN_BAND_ROWS))
                                if parallel else 1)
-    finally:
-        numba.set_num_threads(old)

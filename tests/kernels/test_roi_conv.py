@@ -3,14 +3,13 @@
 Tolerance: atol 1e-4, rtol 1e-4 (the same bilinear samples; the conv sums up to
 k*k*C ~ 100 N(0, 1) products in a different order than the reference matmul).
 """
-import numba
 import numpy as np
 import pytest
 
 from nnlite.kernels import roi_conv
 from nnlite.kernels.conv import conv2d
 from nnlite.kernels.roi_align import roi_align
-from tests.helpers import assert_matches_reference, random_arrays
+from tests.helpers import assert_matches_reference, numba_threads, random_arrays
 
 ATOL = 1e-4
 RTOL = 1e-4
@@ -63,16 +62,12 @@ def test_threads_and_reused_scratch_do_not_change_the_result(monkeypatch):
     wk, bk = roi_conv.pack_roi_group_conv(wt, b)
     scratch = roi_conv.roi_group_conv_scratch(3, (4, 4), wk.shape[2], 2)
     scratch[...] = np.nan  # whatever the buffer held before
-    old = numba.get_num_threads()
-    try:
-        numba.set_num_threads(1)
+    with numba_threads(1):
         serial = roi_conv.roi_group_conv_packed(x, rois, wk, bk, 3, 1.0, 1, True,
                                                 np.empty((2, 4, 4, 5), np.float32), scratch)
-        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    with numba_threads():
         threaded = roi_conv.roi_group_conv_packed(x, rois, wk, bk, 3, 1.0, 1, True,
                                                   np.empty((2, 4, 4, 5), np.float32), scratch)
-    finally:
-        numba.set_num_threads(old)
     np.testing.assert_array_equal(serial, threaded)
     np.testing.assert_allclose(serial, roi_conv.roi_group_conv_reference(x, rois, wt, b, 4),
                                atol=ATOL, rtol=RTOL)

@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from nnlite._jit import thread_limit
+from nnlite.jit import thread_limit
 from tracker.detection.core import Detector, warm_up
 from tracker.types import Box
 

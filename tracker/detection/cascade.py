@@ -24,7 +24,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from nnlite._jit import HAVE_NUMBA, njit, warn_numba_missing
+from nnlite.jit import HAVE_NUMBA, njit, warn_numba_missing
 from tracker._resources import resource
 from tracker.detection.core import BoxCalibration
 from tracker.errors import InputError

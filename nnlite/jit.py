@@ -1,9 +1,9 @@
 """Numba when it can be imported, plain-Python stand-ins when it cannot.
 
-Every module with ``@njit`` kernels (nnlite.kernels, tracker.blend,
-tracker.detection.cascade) imports ``njit``, ``prange`` and
-``get_num_threads`` from here instead of from numba, so those modules, and
-the NumPy references beside each kernel, import on a machine without Numba.
+Every module with ``@njit`` kernels (nnlite.kernels, and the packages built on
+nnlite) imports ``njit``, ``prange`` and ``get_num_threads`` from here instead
+of from numba, so those modules, and the NumPy references beside each kernel,
+import on a machine without Numba.
 There ``njit`` returns the function unchanged, ``prange`` is ``range`` and
 one thread is reported; callers pick the NumPy code paths (see
 ``nnlite.backend``), so the undecorated kernels never run in hot paths.
@@ -78,9 +78,27 @@ else:
 #: True when numba imported; the Numba backend and kernels are available.
 HAVE_NUMBA = _numba is not None
 
+#: True when numba imported with ``NUMBA_DISABLE_JIT=1``: ``@njit`` functions then run as
+#: plain Python (a coverage and debugging mode), so code that only Numba can compile, such
+#: as the SIMD intrinsics of ``nnlite.kernels.simd``, needs a Python stand-in.
+JIT_DISABLED = HAVE_NUMBA and bool(_numba.config.DISABLE_JIT)
+
 
 def njit(*args, **kwargs):
-    """``numba.njit`` (``cache`` off when no cache folder is writable), or a no-op decorator."""
+    """``numba.njit`` (``cache`` off when no cache folder is writable), or a no-op decorator.
+
+    Parameters
+    ----------
+    *args : callable
+        The function, when used as a bare ``@njit``.
+    **kwargs : dict
+        ``numba.njit`` options (``cache``, ``parallel``, ``fastmath``, ...).
+
+    Returns
+    -------
+    decorated : callable
+        The compiled dispatcher, or a decorator; without numba the function itself.
+    """
     if _numba is None:
         if len(args) == 1 and callable(args[0]) and not kwargs:
             return args[0]
@@ -123,13 +141,29 @@ def default_threads() -> int:
     encoding, rendering and the host application. A parallel kernel waits for its
     slowest thread, so running on more threads than there are free cores costs far
     more than it gains (measured: 2 threads on a 2-core machine with one busy core
-    are about 5x slower per face than 1 thread).
+    are about 5x slower per model call than 1 thread).
     """
     return max(1, min(DEFAULT_MAX_THREADS, available_cores() - 1))
 
 
 def resolve_threads(threads: int | None) -> int:
-    """The thread cap to use: `threads` (checked), or `default_threads()` for None."""
+    """The thread cap to use: `threads` (checked), or `default_threads()` for None.
+
+    Parameters
+    ----------
+    threads : int or None
+        A count >= 1, or None for the default.
+
+    Returns
+    -------
+    threads : int
+        The cap.
+
+    Raises
+    ------
+    ValueError
+        When `threads` is not None nor an integer >= 1.
+    """
     if threads is None:
         return default_threads()
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
@@ -145,6 +179,11 @@ def thread_limit(n: int | None):
     size), so nested limits compose and never raise an outer one. Numba's
     count is per calling thread, so this is safe from several threads at
     once; the previous count is restored on exit.
+
+    Parameters
+    ----------
+    n : int or None
+        Most threads; None leaves the count as it is.
     """
     if n is None or not HAVE_NUMBA:
         yield
@@ -158,29 +197,33 @@ def thread_limit(n: int | None):
 
 
 _warned = False
-_INTERNAL = ("nnlite", "tracker", "importlib", "_frozen_importlib")
+_IMPORT_MACHINERY = ("importlib", "_frozen_importlib")
 
 
 def warn_numba_missing() -> None:
     """Warn once per process that Numba is missing and the NumPy code paths run instead.
 
-    Silent when the user chose the NumPy backend explicitly (NNLITE_BACKEND=numpy).
+    Silent when the user chose the NumPy backend explicitly (NNLITE_BACKEND=numpy). The
+    warning points at the first caller outside nnlite, the package that called this
+    function (a package built on nnlite with kernels of its own) and the import machinery.
     """
     global _warned
     if _warned or HAVE_NUMBA or os.environ.get("NNLITE_BACKEND", "").strip().lower() == "numpy":
         return
     _warned = True
-    # Point the warning at the first caller outside this project, counting frames the way
-    # `warnings` does (it skips the import machinery's frames).
+    # Point the warning at the first caller outside nnlite and the calling package, counting
+    # frames the way `warnings` does (it skips the import machinery's frames).
+    caller = sys._getframe(1).f_globals.get("__name__", "").partition(".")[0]
+    internal = ("nnlite", caller) + _IMPORT_MACHINERY
     level, frame = 1, sys._getframe(1)
     while frame is not None:
         filename = frame.f_code.co_filename
         if not ("importlib" in filename and "_bootstrap" in filename):
             level += 1
-        if frame.f_globals.get("__name__", "").partition(".")[0] not in _INTERNAL:
+        if frame.f_globals.get("__name__", "").partition(".")[0] not in internal:
             break
         frame = frame.f_back
-    warnings.warn(f"numba cannot be imported ({NUMBA_IMPORT_ERROR}); nnlite and tracker run their "
-                  "NumPy code paths instead, which are slower. Install numba for full speed, or set "
-                  "NNLITE_BACKEND=numpy to choose the NumPy backend explicitly.",
+    warnings.warn(f"numba cannot be imported ({NUMBA_IMPORT_ERROR}); nnlite and the packages built "
+                  "on it run their NumPy code paths instead, which are slower. Install numba for "
+                  "full speed, or set NNLITE_BACKEND=numpy to choose the NumPy backend explicitly.",
                   NumbaMissingWarning, stacklevel=level)
