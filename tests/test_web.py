@@ -6,6 +6,7 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -93,6 +94,35 @@ def test_uploads_past_the_byte_limit_are_refused_before_they_are_read(server):
                             {"Content-Type": "image/jpeg", "Transfer-Encoding": "chunked"})
     assert code == 413 and f"upload too large: over {2**20} bytes" in answer["error"]
     assert status(server)["api_requests"] == 0
+
+
+def test_api_requests_over_the_cap_get_503(server, frame):
+    # Two uploads in progress (headers sent, body not yet) hold the server's two API slots.
+    held = []
+    host, port = server.url.split("//")[1].split(":")
+    for _ in range(2):
+        sock = socket.create_connection((host, int(port)), timeout=30)
+        sock.sendall(f"POST /api/faces HTTP/1.1\r\nHost: {host}\r\nContent-Type: image/jpeg\r\n"
+                     f"Content-Length: {len(frame[1])}\r\n\r\n".encode() + frame[1][:100])
+        held.append(sock)
+    try:
+        deadline = time.monotonic() + 10
+        while status(server)["api_requests"] < 2:
+            assert time.monotonic() < deadline, status(server)
+            time.sleep(0.05)
+        code, _, body = call(server.url + "/api/faces", frame[1])
+        assert code == 503
+        assert "server busy: 2 API requests in progress, the limit is 2" in json.loads(body)["error"]
+        held[0].sendall(frame[1][100:])  # the first upload completes and is answered
+        assert b"200 OK" in held[0].recv(65536)
+    finally:
+        for sock in held:
+            sock.close()
+    deadline = time.monotonic() + 10
+    while status(server)["api_requests"]:
+        assert time.monotonic() < deadline, status(server)
+        time.sleep(0.05)
+    assert call(server.url + "/api/faces", frame[1])[0] == 200
 
 
 def decode(body: bytes) -> np.ndarray:
@@ -274,8 +304,6 @@ def test_live_session_tracks_renders_and_survives_bad_frames(server):
 
 
 def wait_for_sessions(server, count, timeout=10.0):
-    import time
-
     deadline = time.monotonic() + timeout
     while status(server)["sessions"] != count:
         assert time.monotonic() < deadline, status(server)

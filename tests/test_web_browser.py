@@ -67,7 +67,7 @@ def browser(tmp_path_factory):
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
                 "--disable-dev-shm-usage", f"--user-data-dir={tempfile.mkdtemp(dir=folder)}",
                 "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-                f"--use-file-for-fake-video-capture={clip}", "--window-size=1200,820"):
+                f"--use-file-for-fake-video-capture={clip}", "--window-size=1100,900"):
         options.add_argument(arg)
     os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium Manager look for a browser online
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
@@ -113,11 +113,11 @@ def test_live_page_makes_up_the_camera_and_switches_looks(server, browser, tmp_p
     assert bold > natural + 5, f"switching to bold did not change the lips ({natural:.1f} -> {bold:.1f})"
 
     time.sleep(2.5)  # a full window of the page's frames/s and latency readout
-    stats = browser.execute_script("return window.facelite.stats")
-    shown = browser.find_element(By.ID, "fps").text
-    assert float(re.match(r"([\d.]+) frames/s", shown).group(1)) == pytest.approx(stats["fps"], abs=0.06)
-    latency_text = browser.find_element(By.ID, "latency").text
-    assert re.fullmatch(r"round trip \d+ ms \(server \d+ ms\)", latency_text)
+    stats, shown, latency_text = browser.execute_script(  # in one go: a new frame updates all three
+        "return [window.facelite.stats, document.getElementById('fps').textContent,"
+        " document.getElementById('latency').textContent]")
+    assert float(re.match(r"([\d.]+) frames/s", shown).group(1)) == pytest.approx(stats["fps"], abs=0.06), shown
+    assert re.fullmatch(r"round trip \d+ ms \(server \d+ ms\)", latency_text), latency_text
     assert stats["fps"] > FPS_FLOOR and stats["errors"] == 0
     report = {"fps": round(stats["fps"], 1), "round_trip_ms": round(stats["latencyMs"], 1),
               "server_ms": round(stats["serverMs"], 1), "frames": stats["frames"]}
@@ -159,3 +159,19 @@ def test_photo_mode_returns_the_made_up_photo(server, browser, tmp_path):
     # Leaving live mode closed the page's session on the server.
     with urllib.request.urlopen(server.url + "/api/status", timeout=30) as r:
         assert json.loads(r.read())["sessions"] == 0
+
+
+def test_the_page_fits_a_phone_screen(server, browser):
+    browser.set_window_size(390, 844)  # a phone held upright (CSS pixels)
+    try:
+        browser.get(server.url + "/")
+        wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".swatch[data-look=bold]"), what="look swatches")
+        layout = browser.execute_script("""
+            const r = (id) => document.getElementById(id).getBoundingClientRect();
+            return {scroll: document.documentElement.scrollWidth, width: window.innerWidth,
+                    stage: r('stage'), controls: r('controls'), start: r('start')};""")
+        assert layout["scroll"] <= layout["width"], "the page scrolls sideways on a phone"
+        assert layout["controls"]["top"] >= layout["stage"]["bottom"] - 1, "controls should stack below the frame"
+        assert layout["stage"]["width"] <= layout["width"] and layout["start"]["height"] >= 36  # a finger-size button
+    finally:
+        browser.set_window_size(1100, 900)

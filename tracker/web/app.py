@@ -20,8 +20,8 @@ Frames never queue: the page sends the next frame when the previous answer is ba
 the server keeps only the newest frame that arrived while it was busy (the others are
 counted in "dropped" and never answered).
 
-Errors are JSON {"error": message} with 400 (bad input), 413 (too many bytes or pixels),
-415 (not an image content type) or 503 (more sessions or API requests in flight than
+Errors are JSON {"error": message} with 400 (bad input), 408 (body not in within
+BODY_TIMEOUT_S), 413 (too many bytes or pixels), 415 (not an image content type) or 503 (more sessions or API requests in flight than
 `max_sessions`). Model work runs on a thread pool, never on the event loop.
 """
 from __future__ import annotations
@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
@@ -53,6 +53,7 @@ STATIC = Path(__file__).resolve().parent / "static"
 # The page loads nothing from anywhere else; camera frames go out only over this origin's socket.
 PAGE_POLICY = ("default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob: mediastream:; "
                "connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+BODY_TIMEOUT_S = 30.0   # an upload must arrive within this, so a trickling client cannot hold a slot
 BUSY_CLOSE_CODE = 1013  # "try again later", when the server cannot send an HTTP 503 to a WebSocket
 
 
@@ -146,10 +147,16 @@ def create_app(engine: Engine, config: WebConfig = WebConfig()) -> Starlette:
         state.api_requests += 1
         try:
             settings = Settings.parse(request.query_params)
-            body = await _read_image_body(request, limits)
+            try:
+                body = await asyncio.wait_for(_read_image_body(request, limits), BODY_TIMEOUT_S)
+            except asyncio.TimeoutError:
+                raise RequestError(408, f"upload too slow: the body did not arrive within {BODY_TIMEOUT_S:.0f} s") \
+                    from None
             return await in_pool(work, body, settings)  # decoding is model-side work too
         except RequestError as exc:
             return _error(exc)
+        except ClientDisconnect:  # gone mid-upload: nobody to answer
+            return Response(status_code=400)
         finally:
             state.api_requests -= 1
 

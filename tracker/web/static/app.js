@@ -237,8 +237,9 @@
     if (el.output.width !== w || el.output.height !== h) { el.output.width = w; el.output.height = h; }
     outCtx.drawImage(image, 0, 0, w, h);
     if (state.split && raw.width === w) {
-      const mid = Math.floor(w / 2);
-      outCtx.drawImage(raw, 0, 0, mid, h, 0, 0, mid, h);
+      // "Before" on the left as the viewer sees it: the right half of a mirrored canvas.
+      const mid = Math.floor(w / 2), x = el.output.classList.contains("mirror") ? mid : 0;
+      outCtx.drawImage(raw, x, 0, w - mid, h, x, 0, w - mid, h);
       outCtx.fillStyle = "#fff";
       outCtx.fillRect(mid, 0, 1, h);
     }
