@@ -19,7 +19,7 @@ pytest.importorskip("starlette", reason="the web extra is not installed (pip ins
 pytest.importorskip("uvicorn", reason="the web extra is not installed (pip install -e '.[web]')")
 pytest.importorskip("websockets", reason="the web extra is not installed (pip install -e '.[web]')")
 
-from websockets.exceptions import InvalidStatus  # noqa: E402
+from websockets.exceptions import ConnectionClosed, InvalidStatus  # noqa: E402
 from websockets.sync.client import connect  # noqa: E402
 
 from tests.web_helpers import corner_change, lip_change  # noqa: E402
@@ -384,7 +384,7 @@ def test_https_with_certfile_and_keyfile(tmp_path, frame):
                     "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key),
                     "-out", str(cert)], check=True, capture_output=True, timeout=60)
     context = ssl.create_default_context(cafile=str(cert))
-    with ServerProcess("--certfile", str(cert), "--keyfile", str(key)) as srv:
+    with ServerProcess("--certfile", str(cert), "--keyfile", str(key), "--idle-timeout", "1.5") as srv:
         assert srv.url.startswith("https://127.0.0.1:")
         with urllib.request.urlopen(srv.url + "/api/status", context=context, timeout=30) as r:
             assert json.loads(r.read())["sessions"] == 0
@@ -392,6 +392,11 @@ def test_https_with_certfile_and_keyfile(tmp_path, frame):
             hello(ws)
             ws.send(frame[1])
             assert len(recv_frame(ws)[0]["faces"]) == 1
+            with pytest.raises(ConnectionClosed) as closed:  # then silence: the server hangs up
+                ws.recv(timeout=30)
+            assert closed.value.rcvd.code == 1000 and closed.value.rcvd.reason == "idle for 1.5 s"
+        with urllib.request.urlopen(srv.url + "/api/status", context=context, timeout=30) as r:
+            assert json.loads(r.read())["sessions"] == 0
 
 
 

@@ -1,7 +1,8 @@
 """Serve the browser try-on: a page doing live makeup from the camera, a photo mode and an HTTP API.
 
 usage: python -m tracker.web [--host 127.0.0.1] [--port 8000] [--certfile cert.pem --keyfile key.pem]
-                             [--max-sessions N] [--max-upload-mb MB] [--max-megapixels MP] [--workers N]
+                             [--max-sessions N] [--max-upload-mb MB] [--max-megapixels MP]
+                             [--idle-timeout S] [--workers N]
                              [--max-faces N] [--weights demo|full|FILE] [--detector NAME]
                              [--backend numba|numpy] [--threads N]
 
@@ -60,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="largest upload or live frame, megabytes (default 15)")
     parser.add_argument("--max-megapixels", type=_positive(float), default=16.0, metavar="MP",
                         help="largest image, megapixels (default 16)")
+    parser.add_argument("--idle-timeout", type=_positive(float), default=120.0, metavar="S",
+                        help="close a live session that sent nothing for S seconds (default 120)")
     parser.add_argument("--workers", type=_positive(int), default=max(1, min(4, available_cores())),
                         metavar="N", help="model worker threads (default: the cores, 1 to 4)")
     add_engine_arguments(parser)
@@ -130,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
         engine.warm_up()
         limits = Limits(max_upload_bytes=int(args.max_upload_mb * 2**20),
                         max_pixels=int(args.max_megapixels * 1e6))
-        app = create_app(engine, WebConfig(limits=limits, max_sessions=args.max_sessions, workers=args.workers))
+        app = create_app(engine, WebConfig(limits=limits, max_sessions=args.max_sessions, workers=args.workers,
+                                           idle_timeout=args.idle_timeout))
         config = uvicorn.Config(app, log_level="warning", server_header=False, ws_per_message_deflate=False,
                                 ws_max_size=limits.max_upload_bytes + 4096,
                                 ssl_certfile=args.certfile, ssl_keyfile=args.keyfile)

@@ -60,14 +60,17 @@ BUSY_CLOSE_CODE = 1013  # "try again later", when the server cannot send an HTTP
 @dataclass(frozen=True)
 class WebConfig:
     """Server limits: per upload / frame (`limits`), live sessions and API requests in flight
-    at once (`max_sessions` each), and model worker threads (`workers`)."""
+    at once (`max_sessions` each), model worker threads (`workers`), and the seconds a live
+    session may stay silent before the server closes it (`idle_timeout`), so a forgotten tab
+    does not hold a session slot for ever."""
     limits: Limits = Limits()
     max_sessions: int = 4
     workers: int = 2
+    idle_timeout: float = 120.0
 
     def __post_init__(self):
-        if self.max_sessions < 1 or self.workers < 1:
-            raise ValueError(f"max_sessions and workers must be >= 1, got {self}")
+        if self.max_sessions < 1 or self.workers < 1 or not self.idle_timeout > 0:
+            raise ValueError(f"max_sessions and workers must be >= 1 and idle_timeout > 0, got {self}")
 
 
 @dataclass
@@ -209,6 +212,7 @@ def create_app(engine: Engine, config: WebConfig = WebConfig()) -> Starlette:
         arrived = asyncio.Event()
         send_lock = asyncio.Lock()
         counters = {"seq": 0, "dropped": 0}
+        running: list = []            # the frame job in the pool, if any (it cannot be cancelled)
 
         async def send(kind: str, payload) -> None:
             async with send_lock:
@@ -237,8 +241,10 @@ def create_app(engine: Engine, config: WebConfig = WebConfig()) -> Starlette:
                 if not newest:
                     continue
                 seq, data = newest.pop()
+                job = asyncio.get_running_loop().run_in_executor(state.pool, process, seq, data, settings)
+                running[:] = [job]
                 try:
-                    message = await in_pool(process, seq, data, settings)
+                    message = await asyncio.shield(job)  # a cancelled session still waits for it below
                 except RequestError as exc:
                     await send("text", {"type": "error", "message": exc.message, "seq": seq})
                     continue
@@ -257,7 +263,11 @@ def create_app(engine: Engine, config: WebConfig = WebConfig()) -> Starlette:
                                 "limits": {"max_upload_bytes": limits.max_upload_bytes,
                                            "max_pixels": limits.max_pixels}})
             while True:
-                message = await ws.receive()
+                try:
+                    message = await asyncio.wait_for(ws.receive(), config.idle_timeout)
+                except asyncio.TimeoutError:
+                    await ws.close(code=1000, reason=f"idle for {config.idle_timeout:g} s")
+                    break
                 if message["type"] == "websocket.disconnect":
                     break
                 if message.get("bytes") is not None:
@@ -280,6 +290,9 @@ def create_app(engine: Engine, config: WebConfig = WebConfig()) -> Starlette:
             task.cancel()
             with contextlib.suppress(BaseException):
                 await task
+            for job in running:  # the tracker is closed only after its last frame is done with it
+                with contextlib.suppress(BaseException):
+                    await job
             session.close()
 
     @contextlib.asynccontextmanager

@@ -122,6 +122,7 @@
   // ------------------------------------------------------------------ live
 
   async function startCamera() {
+    stopCamera();  // a second start (after the connection closed) replaces the first
     if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
       say("This browser gives pages the camera only over https or on localhost: serve with --certfile/--keyfile.");
       return;
