@@ -253,6 +253,23 @@ def test_bad_options_are_named(server, frame, query, message):
     assert code == 400 and message in json.loads(body)["error"]
 
 
+@pytest.mark.parametrize("ext, params", [
+    (".jpg", []), (".jpg", [cv2.IMWRITE_JPEG_PROGRESSIVE, 1]), (".png", []),
+    (".webp", [cv2.IMWRITE_WEBP_QUALITY, 80]), (".webp", [cv2.IMWRITE_WEBP_QUALITY, 101]),  # lossy, lossless
+], ids=["jpeg", "progressive-jpeg", "png", "webp-lossy", "webp-lossless"])
+def test_image_size_is_read_from_the_header_of_each_format(ext, params):
+    from tracker.web.engine import Limits, RequestError, decode_image, probe_image
+
+    image = sample_frames(1, start=3)[0][:437, :601]  # odd sizes: no rounding hides a wrong field
+    data = cv2.imencode(ext, image, params)[1].tobytes()
+    kind, w, h = probe_image(data)
+    assert (w, h) == (601, 437) and kind.endswith(ext.strip(".").replace("jpg", "jpeg"))
+    assert decode_image(data, Limits()).shape == image.shape
+    with pytest.raises(RequestError) as refused:
+        decode_image(data, Limits(max_pixels=601 * 437 - 1))
+    assert refused.value.status == 413 and "601x437" in refused.value.message
+
+
 # ------------------------------------------------------------------ live sessions
 
 def recv_frame(ws):
