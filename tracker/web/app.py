@@ -160,24 +160,21 @@ def create_app(engine: Engine, config: WebConfig = WebConfig()) -> Starlette:
             return _error(exc)
         except ClientDisconnect:  # gone mid-upload: nobody to answer
             return Response(status_code=400)
+        except Exception as exc:  # a bug: this request fails, the server goes on
+            log.exception("%s failed", request.url.path)
+            return JSONResponse({"error": f"internal error: {exc}"}, status_code=500)
         finally:
             state.api_requests -= 1
 
+    # The work functions run in the pool; a RequestError they raise reaches api_call's handler.
     def render_work(body: bytes, settings: Settings) -> Response:
-        try:
-            image = decode_image(body, limits)
-            faces, out = engine.render_photo(image, settings)
-        except RequestError as exc:
-            return _error(exc)
+        faces, out = engine.render_photo(decode_image(body, limits), settings)
         kind = OUTPUT_FORMATS[settings.format][0]
         return Response(encode_image(out, settings.format), media_type=kind,
                         headers={"X-Faces": str(len(faces)), "Cache-Control": "no-store"})
 
     def faces_work(body: bytes, settings: Settings) -> Response:
-        try:
-            image = decode_image(body, limits)
-        except RequestError as exc:
-            return _error(exc)
+        image = decode_image(body, limits)
         faces = engine.find_faces(image)
         return JSONResponse({"width": image.shape[1], "height": image.shape[0],
                              "coordinates": "image pixels, 0-based pixel centres",
