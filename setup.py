@@ -13,12 +13,15 @@ setup(
     package_data={
         "tracker": ["looks/*.json", "data/*.mp4", "data/*.md"],
         "tracker.weights": ["*.h5", "*.xml", "*.json", "*.md"],
+        "tracker.web": ["static/*.html", "static/*.css", "static/*.js"],  # the browser page
     },
     zip_safe=False,  # weights, cascade and clip are opened as plain files (h5py, OpenCV)
     python_requires=">=3.9",
     install_requires=["numpy", "numba", "opencv-python", "h5py"],
     extras_require={
-        "test": ["pytest"],
+        "test": ["pytest", "selenium"],  # selenium drives Debian's chromium in tests/test_web_browser.py
+        # python -m tracker.web: the ASGI app, its server, and WebSockets (server and test client)
+        "web": ["starlette", "uvicorn", "websockets"],
         "train": ["torch==2.13.0"],
         "bench": ["onnxruntime", "onnx", "threadpoolctl", "torch==2.13.0"],
     },

@@ -83,6 +83,7 @@ def test_wheel_ships_code_weights_looks_and_clip(wheel):
     data |= {"tracker/weights/lbpcascade_frontalface.xml", "tracker/weights/cascade_calibration.json",
              "tracker/data/sample.mp4"}
     data |= {f"tracker/looks/{p.name}" for p in (ROOT / "tracker" / "looks").glob("*.json")}
+    data |= {f"tracker/web/static/{p.name}" for p in (ROOT / "tracker" / "web" / "static").iterdir()}  # the page
     assert len(data) >= 6 and not data - names
     assert not [n for n in names if n.split("/")[0] in ("tests", "tools", "runs", "weights")]
     requires = sorted(line.split(":", 1)[1].strip() for line in metadata.splitlines()
