@@ -145,7 +145,7 @@ def _hex_lab(color: str) -> tuple[float, float, float]:
 
 
 def tint_params(kind: str, product: Product, stats: np.ndarray, intensity: float) -> TintParams:
-    """Blend settings for a product over skin with `lab_stats` (mean L, std L, a, b)."""
+    """Blend settings for a product over skin with `lab_planes_stats` (mean L, std L, a, b)."""
     style = dict(_STYLE[kind])
     mean_l, std_l, mean_a, mean_b = (float(v) for v in stats)
     if product.color == AUTO_COLOR:
