@@ -331,8 +331,9 @@ def _down_for(sigma: float) -> int:
     return 2 if sigma >= HALF_RES_SIGMA else 1
 
 
-def _smoothstep(x: np.ndarray) -> np.ndarray:
-    x = np.clip(x, 0.0, 1.0)
+def smoothstep(x: np.ndarray) -> np.ndarray:
+    """3x^2 - 2x^3 of x clipped to [0, 1]: a smooth ramp from 0 to 1 (same dtype for float32)."""
+    x = np.minimum(np.maximum(x, 0.0), 1.0)  # np.clip, without its overhead on small arrays
     return x * x * (3.0 - 2.0 * x)
 
 
@@ -456,7 +457,7 @@ def blush_mask(face, frame_shape=None, size: float = 1.0) -> Mask:
         a = (dx * np.float32(u[0]) + dy * np.float32(u[1])) / np.float32(1.25 * radius)
         b = (dy * np.float32(u[0]) - dx * np.float32(u[1])) / np.float32(0.8 * radius)
         r = np.sqrt(a * a + b * b)
-        m = np.maximum(m, 1.0 - _smoothstep((r - 0.3) / 1.2))
+        m = np.maximum(m, 1.0 - smoothstep((r - 0.3) / 1.2))
     i0, j0 = (y0 - grid.y0) // d, (x0 - grid.x0) // d
     h, w = cv.work_shape
     keep = _skin_core(f, feather=0.06 * f.iod)[i0:i0 + h, j0:j0 + w]
@@ -508,7 +509,7 @@ def _skin_core(f: FaceShape, feather: float) -> np.ndarray:
         # Fade in from the edge: a blurred edge is 0.5 on the contour (for a smooth contour)
         # and rises to 1 about `feather` inside; keep only the inner half. Sub-pixel exact,
         # so the fade does not step by whole pixels as the landmarks move.
-        m = _smoothstep(2.0 * (_skin_grid(f).blur(face, feather / 2.5) - 0.5))
+        m = smoothstep(2.0 * (_skin_grid(f).blur(face, feather / 2.5) - 0.5))
         return (m * keep).astype(np.float32, copy=False)
     return f.memo(("skin_core", float(feather)), make)
 
