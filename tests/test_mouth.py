@@ -227,7 +227,7 @@ def test_real_narrow_openings_keep_their_teeth(name):
     teeth = not_lip(img, inside, ring)
     assert teeth.sum() > 30
     for look in LOOKS:
-        for lm in (pts, perturb(pts, 1, 0.0, 1.0)):
+        for lm in (pts, perturb(pts, 1), perturb(pts, 2)):  # true, and 1-2 px off
             out = render(img, [lm], look)
             frac = visibly_changed(img[teeth][None], out[teeth][None]).mean()
-            assert frac < 0.1, (look.name, frac)
+            assert frac < 0.08, (look.name, frac)

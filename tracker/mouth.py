@@ -38,12 +38,12 @@ from tracker.masks import FaceShape, Mask, smoothstep
 
 BAND_PX = 2.5  # landmark error covered by the colour test, pixels (at least)
 BAND_IOD = 0.025  # ... or this fraction of the inter-ocular distance, if larger
-# Redness (a / (L + 16)) relative to the lips': below LOW the pixel is the mouth's inside
-# (teeth), above HIGH it is lip; smooth in between. Teeth in tinted light can be pinker:
-# a pixel below PALE_LOW .. PALE_HIGH that is also brighter than the lips by BRIGHT_LOW ..
-# BRIGHT_HIGH (L units) counts as teeth too.
-REDNESS_LOW, REDNESS_HIGH = 0.35, 0.65
-PALE_LOW, PALE_HIGH = 0.7, 0.85
+# Redness (a / (L + 16)) relative to the lips' nearby: below LOW the pixel is the mouth's
+# inside (teeth, a grey cavity), above HIGH it is lip; smooth in between (teeth in pink
+# light reach 0.6). A pixel also brighter than the lips by BRIGHT_LOW .. BRIGHT_HIGH (L
+# units) counts as teeth up to PALE_LOW .. PALE_HIGH.
+REDNESS_LOW, REDNESS_HIGH = 0.5, 0.8
+PALE_LOW, PALE_HIGH = 0.8, 0.9
 BRIGHT_LOW, BRIGHT_HIGH = 5.0, 12.0
 # The redness test needs red lips: it fades in as the lips' redness goes from 0.06 to 0.12.
 LIP_REDNESS_MIN, LIP_REDNESS_FULL = 0.06, 0.12
