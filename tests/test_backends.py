@@ -173,18 +173,26 @@ def test_blend_numpy_path_matches_numba(monkeypatch):
 
     rng = np.random.default_rng(0)
     image = rng.integers(0, 256, (23, 31, 3), dtype=np.uint8)
-    mask = np.clip(rng.normal(0.5, 0.4, (23, 31)), 0, 1).astype(np.float32)
+    mask = np.clip(rng.normal(0.5, 0.4, (19, 26)), 0, 1).astype(np.float32)
     mask[:5] = 0.0
     params = blend.TintParams(color_lab=(45.0, 55.0, 30.0), ref_lightness=60.0, gloss=0.4, intensity=0.8)
-    out_nb = blend.tint_lab(image, mask, params)
-    stats_nb = blend.lab_stats(image, mask)
+
+    def chain():  # the renderer's steps, mask placed at (2, 3)
+        lab = blend.bgr_to_lab_planes(image)
+        stats = blend.lab_planes_stats(lab, mask, 2, 3)
+        touched = np.zeros(image.shape[:2], np.uint8)
+        blend.tint_lab_planes(lab, mask, params, touched, 2, 3)
+        out = image.copy()
+        blend.lab_planes_to_bgr(lab, touched, out)
+        return out, stats, touched
+
+    out_nb, stats_nb, touched_nb = chain()
     monkeypatch.setattr(blend, "HAVE_NUMBA", False)
-    target = image.copy()
-    out_np = blend.tint_lab(image, mask, params, out=target)
-    assert out_np is target
+    out_np, stats_np, touched_np = chain()
     assert np.abs(out_np.astype(int) - out_nb.astype(int)).max() <= 1
-    assert np.array_equal(out_np[:5], image[:5])  # untouched where the mask is 0
-    np.testing.assert_allclose(blend.lab_stats(image, mask), stats_nb, atol=1e-3)
+    assert np.array_equal(touched_np, touched_nb)
+    assert np.array_equal(out_np[:7], image[:7])  # untouched where the mask is 0
+    np.testing.assert_allclose(stats_np, stats_nb, atol=1e-3)
 
 
 # ------------------------------------------------------------------ no numba at all

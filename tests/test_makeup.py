@@ -12,9 +12,9 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.blend_oracle import lab_stats
 from tracker import masks as M
 from tracker import regions as R
-from tracker.blend import lab_stats
 from tracker.colors import bgr_to_lab, hex_to_lab
 from tracker.makeup import (
     FINISHES,
@@ -274,20 +274,12 @@ def test_bad_landmarks_raise():
         render(skin_image(), [pts], full_look())
 
 
-@pytest.mark.parametrize("n", [3, 4, 5, 7, 12, 17])
-@pytest.mark.parametrize("closed", [False, True])
-def test_curve_kernels_match_reference(n, closed):
-    rng = np.random.default_rng(n * 2 + closed)
-    for samples in (1, 3, 6, 8):
-        p = rng.normal(100.0, 40.0, (n, 2))
-        got, want = M.catmull_rom(p, samples, closed), M.catmull_rom_reference(p, samples, closed)
-        assert got.shape == want.shape
-        np.testing.assert_allclose(got, want, rtol=0, atol=1e-9)
-    curve = M.catmull_rom_reference(rng.normal(100.0, 40.0, (n, 2)), 5, closed)
-    curve[2] = curve[1]  # a zero-length step
-    for k in (2, 5, 24, 31):
-        np.testing.assert_allclose(M.resample(curve, k), M.resample_reference(curve, k),
-                                   rtol=0, atol=1e-9)
+def test_lip_halves_make_up_the_lip_contours():
+    # The renderer draws each lip half as its own curve: together they are the contours.
+    assert R.UPPER_LIP_OUTER + R.LOWER_LIP_OUTER[1:-1] == R.LIPS_OUTER
+    assert R.UPPER_LIP_INNER + R.LOWER_LIP_INNER[1:-1] == R.LIPS_INNER
+    assert R.UPPER_LIP_OUTER[-1] == R.LOWER_LIP_OUTER[0] and R.LOWER_LIP_OUTER[-1] == 48
+    assert set(R.LEFT_LOWER_LID) < set(R.LEFT_EYE) and set(R.RIGHT_LOWER_LID) < set(R.RIGHT_EYE)
 
 
 def test_half_resolution_masks_match_full_resolution(monkeypatch):

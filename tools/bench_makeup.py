@@ -49,6 +49,7 @@ from tracker.blend import (  # noqa: E402
 )
 from tracker.makeup import available_looks, load_look, product_mask, render, tint_params  # noqa: E402
 from tracker.masks import FaceShape  # noqa: E402
+from tracker.mouth import guard_mask, mouth_guard  # noqa: E402
 from tracker.regions import MEAN_SHAPE  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -111,7 +112,7 @@ def render_steps(frame: np.ndarray, pts: np.ndarray, look, clock=time.thread_tim
     """Render `look` on one face step by step, as render() does -> (image, {step: seconds}).
 
     Steps: "curves", (kind, "mask") and (kind, "blend") per product, "lab" (both
-    conversions). Kept in step with tracker.makeup.apply_products; main() checks that the
+    conversions), "mouth" (the mouth guard, once per face). Kept in step with tracker.makeup.apply_products; main() checks that the
     image equals render()'s.
     """
     t = {}
@@ -142,8 +143,12 @@ def render_steps(frame: np.ndarray, pts: np.ndarray, look, clock=time.thread_tim
     lab = bgr_to_lab_planes(view)
     touched = np.zeros(view.shape[:2], dtype=np.uint8)
     t["lab"] = clock() - t0
+    t0 = clock()
+    guard = mouth_guard(face, lab, x0, y0)
+    t["mouth"] = clock() - t0
     for kind, product, amount, m in work:
         t0 = clock()
+        m = guard_mask(m, guard)
         dy, dx = m.y0 - y0, m.x0 - x0
         stats = lab_planes_stats(lab, m.data, dy, dx)
         tint_lab_planes(lab, m.data, tint_params(kind, product, stats, amount), touched, dy, dx)
@@ -236,6 +241,9 @@ def main(argv=None) -> int:
     total += med.get("lab", 0.0)
     print(f"{'lab in/out':<11} {'':>7} {med.get('lab', 0.0):7.2f} {med.get('lab', 0.0):7.2f}"
           f"  (BGR -> Lab -> BGR, once per face)")
+    total += med.get("mouth", 0.0)
+    print(f"{'mouth':<11} {med.get('mouth', 0.0):7.2f} {'':>7} {med.get('mouth', 0.0):7.2f}"
+          f"  (the mouth guard, once per face)")
     print(f"{'sum':<11} {'':>7} {'':>7} {total:7.2f}")
     t_cpu = median_ms(lambda: render(frame, [pts], look), runs)
     t_wall = median_ms(lambda: render(frame, [pts], look), runs, clock=time.perf_counter)

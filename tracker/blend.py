@@ -1,4 +1,4 @@
-"""Makeup blending kernels (Numba), each with its vectorised NumPy reference right below.
+"""Makeup blending kernels (Numba), each with its vectorised NumPy reference beside it.
 
 Blending happens in CIELAB so that makeup behaves like pigment on skin, not paint:
 
@@ -11,20 +11,17 @@ Blending happens in CIELAB so that makeup behaves like pigment on skin, not pain
 - a gloss finish adds a specular highlight where the surface is already brighter than
   its surroundings (smoothstep of the lightness detail), lightening and desaturating.
 
-Per pixel the blend weight is `mask * intensity`; where it is 0 the pixel is not touched
-at all (bit-identical), so intensity 0 or a zero mask changes nothing. Layout: images
-are uint8 BGR (H, W, 3) (any strides, e.g. a view of a frame's ROI), masks float32
-(H, W) in [0, 1]. Colour constants come from `tracker.colors`.
+The formula is written twice: `_tint_pixel` (one pixel, float32, inlined into the kernel)
+and `tint_reference` (NumPy, float64, whole arrays), its reference. Per pixel the blend
+weight is `mask * intensity`; where it is 0 the pixel is not touched at all
+(bit-identical), so intensity 0 or a zero mask changes nothing.
 
-Two ways to use the same formulas:
-
-- per product on a BGR image: `lab_stats`, `tint_lab` (float64; each call converts
-  BGR -> Lab -> BGR);
-- per face on planar Lab, what `tracker.makeup.render` does: `bgr_to_lab_planes` once for
-  the union of a face's masks, then per product `lab_planes_stats` and `tint_lab_planes`
-  (in place on the float32 buffer, marking the pixels they touch), and
-  `lab_planes_to_bgr` once for the touched pixels. float32 SIMD loops; one conversion
-  each way per face instead of one per product.
+`tracker.makeup.render` works per face on planar Lab: `bgr_to_lab_planes` once for the
+union of a face's masks, then per product `lab_planes_stats` and `tint_lab_planes` (in
+place on the float32 buffer, marking the pixels they touch), and `lab_planes_to_bgr` once
+for the touched pixels: one conversion each way per face instead of one per product.
+Layout: images are uint8 BGR (H, W, 3) (any strides, e.g. a view of a frame's ROI), masks
+float32 (h, w) in [0, 1]. Colour constants come from `tracker.colors`.
 
 Every Numba kernel has a NumPy reference beside it (`*_reference`), used without Numba.
 """
@@ -43,33 +40,17 @@ from tracker.colors import (
     SRGB_TO_LINEAR_LUT,
     XYZ_FROM_LINEAR_RGB,
     bgr_to_lab,
-    lab_f,
     lab_to_bgr_float,
-    linear_to_srgb,
     srgb_to_linear,
 )
 
-# Layout of the float64 parameter vector of `tint_lab` (see `TintParams`).
+# Layout of the float64 parameter vector the kernels take (`TintParams.as_array`).
 _P_L, _P_A, _P_B, _P_REF_L, _P_CHROMA, _P_LIGHTNESS = 0, 1, 2, 3, 4, 5
 _P_DETAIL_DARK, _P_DETAIL_LIGHT, _P_GLOSS, _P_GLOSS_AT, _P_GLOSS_WIDTH, _P_INTENSITY = (
     6, 7, 8, 9, 10, 11)
 _N_PARAMS = 12
 
-_LUT = np.ascontiguousarray(SRGB_TO_LINEAR_LUT, dtype=np.float64)
-_M_FWD = np.ascontiguousarray(XYZ_FROM_LINEAR_RGB, dtype=np.float64)
-_M_INV = np.ascontiguousarray(LINEAR_RGB_FROM_XYZ, dtype=np.float64)
-# Linear light -> sRGB code value, tabulated over u = sqrt(linear) (smooth in u, so linear
-# interpolation over 1024 steps is within 1e-3 code values); avoids a pow per channel.
-_GAMMA_STEPS = 1024
-_GAMMA = 255.0 * linear_to_srgb((np.arange(_GAMMA_STEPS + 2) / _GAMMA_STEPS) ** 2)
-# Lab's f(t) (cube root above LAB_EPSILON) over t in [0, 1], tabulated the same way over
-# u = sqrt(t): within 2e-6 of the exact value (2e-4 in L), several times faster than cbrt.
-_LAB_F = lab_f((np.arange(_GAMMA_STEPS + 2) / _GAMMA_STEPS) ** 2)
-# Everything the kernels look up: (sRGB -> linear, linear RGB -> XYZ/white, XYZ/white ->
-# linear RGB, linear -> sRGB over sqrt, Lab f over sqrt).
-_TABLES = (_LUT, _M_FWD, _M_INV, _GAMMA, _LAB_F)
-
-if not HAVE_NUMBA:  # the kernels below stay plain Python; tint_lab / lab_stats use the references
+if not HAVE_NUMBA:  # the kernels below stay plain Python; the public functions use the references
     warn_numba_missing()
 
 
@@ -78,7 +59,7 @@ class TintParams:
     """How one product is blended (see the module docstring).
 
     color_lab : product colour (L, a, b). ref_lightness : the mean L of the skin under the
-    mask (from `lab_stats`). chroma : 0..1, how far a, b move to the product's.
+    mask (from `lab_planes_stats`). chroma : 0..1, how far a, b move to the product's.
     lightness : 0..1, how far the region's mean L moves to the product's L. detail_dark /
     detail_light : gain on lightness detail below / above the mean (1 keeps it).
     gloss : 0..1 strength of the specular highlight; gloss_at / gloss_width : the
@@ -97,7 +78,7 @@ class TintParams:
     intensity: float = 1.0
 
     def as_array(self) -> np.ndarray:
-        """The float64 (12,) vector the kernels take."""
+        """The float64 (12,) vector the kernels take (indices `_P_*`)."""
         p = np.empty(_N_PARAMS, dtype=np.float64)
         p[_P_L:_P_B + 1] = self.color_lab
         p[_P_REF_L] = self.ref_lightness
@@ -112,199 +93,16 @@ class TintParams:
         return p
 
 
-def _check(image: np.ndarray, mask: np.ndarray) -> None:
-    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"image must be uint8 (H, W, 3) BGR, got {image.dtype} {image.shape}")
-    if mask.dtype != np.float32 or mask.shape != image.shape[:2]:
-        raise ValueError(f"mask must be float32 {image.shape[:2]}, got {mask.dtype} {mask.shape}")
+def tint_reference(lum: np.ndarray, a: np.ndarray, b: np.ndarray, alpha: np.ndarray,
+                   params: TintParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The blend formula in NumPy (float64): the reference of the kernels' `_tint_pixel`.
 
-
-# ----------------------------------------------------------------------------- helpers
-
-@njit(cache=True, inline="always")
-def _lab_f(t, table):
-    if t > 1.0:  # not reached from sRGB (white is t = 1), kept for safety
-        return np.cbrt(t)
-    u = np.sqrt(max(t, 0.0)) * _GAMMA_STEPS
-    k = int(u)
-    return table[k] + (u - k) * (table[k + 1] - table[k])
-
-
-@njit(cache=True, inline="always")
-def _lab_f_inv(f):
-    f3 = f * f * f
-    if f3 > LAB_EPSILON:
-        return f3
-    return (116.0 * f - 16.0) / LAB_KAPPA
-
-
-@njit(cache=True, inline="always")
-def _to_srgb255(c, gamma):
-    if c <= 0.0:
-        return 0.0
-    if c >= 1.0:
-        return 255.0
-    u = np.sqrt(c) * _GAMMA_STEPS
-    k = int(u)
-    return gamma[k] + (u - k) * (gamma[k + 1] - gamma[k])
-
-
-@njit(cache=True)
-def _pixel_lab(b8, g8, r8, tables):
-    lut, m, ftab = tables[0], tables[1], tables[4]
-    r, g, b = lut[r8], lut[g8], lut[b8]
-    fx = _lab_f(m[0, 0] * r + m[0, 1] * g + m[0, 2] * b, ftab)
-    fy = _lab_f(m[1, 0] * r + m[1, 1] * g + m[1, 2] * b, ftab)
-    fz = _lab_f(m[2, 0] * r + m[2, 1] * g + m[2, 2] * b, ftab)
-    return 116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)
-
-
-# ----------------------------------------------------------------------------- lab_stats
-
-def lab_stats(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Mask-weighted CIELAB statistics of an image region.
-
-    Parameters
-    ----------
-    image : uint8 ndarray (H, W, 3), BGR, any strides
-    mask : float32 ndarray (H, W), weights in [0, 1]
-
-    Returns float64 (4,): mean L, standard deviation of L, mean a, mean b;
-    (50, 0, 0, 0) when the mask is all zero.
+    lum, a, b : float arrays of one shape, the Lab values under the mask; alpha : the
+    blend weight mask * intensity, clipped to [0, 1], same shape. Returns the new
+    (L, a, b), float64; equal to the input wherever alpha is 0.
     """
-    _check(image, mask)
-    if not HAVE_NUMBA:
-        return lab_stats_reference(image, mask)
-    return _lab_stats_nb(image, mask, _TABLES)
-
-
-@njit(cache=True)
-def _lab_stats_nb(image, mask, tables):
-    """Core of `lab_stats`: one pass over (H, W, 3) uint8 BGR, skipping zero weights."""
-    sw = 0.0
-    s1 = 0.0
-    s2 = 0.0
-    sa = 0.0
-    sb = 0.0
-    h, w = mask.shape
-    for i in range(h):
-        for j in range(w):
-            wt = float(mask[i, j])
-            if wt > 0.0:
-                lum, a, b = _pixel_lab(image[i, j, 0], image[i, j, 1], image[i, j, 2], tables)
-                sw += wt
-                s1 += wt * lum
-                s2 += wt * lum * lum
-                sa += wt * a
-                sb += wt * b
-    res = np.array([50.0, 0.0, 0.0, 0.0])
-    if sw > 0.0:
-        mean = s1 / sw
-        res[0] = mean
-        res[1] = np.sqrt(max(s2 / sw - mean * mean, 0.0))
-        res[2] = sa / sw
-        res[3] = sb / sw
-    return res
-
-
-def lab_stats_reference(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """NumPy reference of `lab_stats`."""
-    wt = mask.astype(np.float64)
-    sw = wt.sum()
-    if sw <= 0.0:
-        return np.array([50.0, 0.0, 0.0, 0.0])
-    lab = bgr_to_lab(image)
-    mean = (wt[..., None] * lab).sum(axis=(0, 1)) / sw
-    var = (wt * (lab[..., 0] - mean[0]) ** 2).sum() / sw
-    return np.array([mean[0], np.sqrt(var), mean[1], mean[2]])
-
-
-# ----------------------------------------------------------------------------- tint_lab
-
-def tint_lab(image: np.ndarray, mask: np.ndarray, params: TintParams,
-             out: np.ndarray | None = None) -> np.ndarray:
-    """Blend a product colour into an image region in CIELAB (see the module docstring).
-
-    Parameters
-    ----------
-    image : uint8 ndarray (H, W, 3), BGR, any strides (an ROI view of a frame is fine)
-    mask : float32 ndarray (H, W), coverage in [0, 1]
-    params : TintParams, the product's colour and blend settings
-    out : uint8 ndarray (H, W, 3) or None. Written only where mask * intensity > 0;
-        may be `image` itself (in place). None: a copy of `image` is made.
-
-    Returns `out`.
-    """
-    _check(image, mask)
-    if out is None:
-        out = image.copy()
-    elif out.shape != image.shape or out.dtype != np.uint8:
-        raise ValueError(f"out must be uint8 {image.shape}, got {out.dtype} {out.shape}")
-    if params.intensity > 0.0:
-        if HAVE_NUMBA:
-            _tint_lab_nb(image, mask, params.as_array(), _TABLES, out)
-        else:  # same formulas, exact pow/cbrt instead of tables: within 1 code value
-            touched = mask.astype(np.float64) * params.intensity > 0.0
-            out[touched] = tint_lab_reference(image, mask, params)[touched]
-    return out
-
-
-@njit(cache=True, fastmath=FASTMATH)
-def _tint_lab_nb(image, mask, p, tables, out):
-    """Core of `tint_lab`: p is `TintParams.as_array()`; writes out only where the weight > 0."""
-    m_inv, gamma = tables[2], tables[3]
-    h, w = mask.shape
-    lp, ap, bp, ref = p[0], p[1], p[2], p[3]
-    chroma, light = p[4], p[5]
-    detail_dark, detail_light = p[6], p[7]
-    gloss, gloss_at, gloss_width, intensity = p[8], p[9], p[10], p[11]
-    base = ref + light * (lp - ref)
-    for i in range(h):
-        for j in range(w):
-            alpha = float(mask[i, j]) * intensity
-            if alpha <= 0.0:
-                continue
-            if alpha > 1.0:
-                alpha = 1.0
-            lum, a, b = _pixel_lab(image[i, j, 0], image[i, j, 1], image[i, j, 2], tables)
-            d = lum - ref
-            if d < 0.0:
-                lt = base + detail_dark * d
-            else:
-                lt = base + detail_light * d
-            # Shading scales chroma with (L + 16), as for a fixed reflectance under
-            # brighter or dimmer light (Lab's cube roots); capped so highlights stay natural.
-            shade = min(max((lt + 16.0) / (base + 16.0), 0.0), 1.2)
-            at = a + chroma * (ap * shade - a)
-            bt = b + chroma * (bp * shade - b)
-            if gloss > 0.0:
-                x = (d - gloss_at) / gloss_width
-                x = min(max(x, 0.0), 1.0)
-                spec = gloss * x * x * (3.0 - 2.0 * x)
-                lt = lt + spec * (100.0 - lt)
-                at = at * (1.0 - 0.7 * spec)
-                bt = bt * (1.0 - 0.7 * spec)
-            lt = min(max(lt, 0.0), 100.0)
-            lum = lum + alpha * (lt - lum)
-            a = a + alpha * (at - a)
-            b = b + alpha * (bt - b)
-            fy = (lum + 16.0) / 116.0
-            x3 = _lab_f_inv(fy + a / 500.0)
-            y3 = _lab_f_inv(fy)
-            z3 = _lab_f_inv(fy - b / 200.0)
-            rr = _to_srgb255(m_inv[0, 0] * x3 + m_inv[0, 1] * y3 + m_inv[0, 2] * z3, gamma)
-            gg = _to_srgb255(m_inv[1, 0] * x3 + m_inv[1, 1] * y3 + m_inv[1, 2] * z3, gamma)
-            bb = _to_srgb255(m_inv[2, 0] * x3 + m_inv[2, 1] * y3 + m_inv[2, 2] * z3, gamma)
-            out[i, j, 0] = np.uint8(np.floor(bb + 0.5))
-            out[i, j, 1] = np.uint8(np.floor(gg + 0.5))
-            out[i, j, 2] = np.uint8(np.floor(rr + 0.5))
-
-
-def tint_lab_reference(image: np.ndarray, mask: np.ndarray, params: TintParams) -> np.ndarray:
-    """NumPy reference of `tint_lab`; returns a new array."""
     p = params
-    lab = bgr_to_lab(image)
-    lum, a, b = lab[..., 0], lab[..., 1], lab[..., 2]
+    lum, a, b = (np.asarray(v, dtype=np.float64) for v in (lum, a, b))
     lp, ap, bp = (float(v) for v in p.color_lab)
     ref = p.ref_lightness
     base = ref + p.lightness * (lp - ref)
@@ -320,13 +118,7 @@ def tint_lab_reference(image: np.ndarray, mask: np.ndarray, params: TintParams) 
         at = at * (1.0 - 0.7 * spec)
         bt = bt * (1.0 - 0.7 * spec)
     lt = np.clip(lt, 0.0, 100.0)
-    alpha = np.minimum(mask.astype(np.float64) * p.intensity, 1.0)
-    new = np.stack([lum + alpha * (lt - lum), a + alpha * (at - a), b + alpha * (bt - b)], -1)
-    res = np.floor(lab_to_bgr_float(new) + 0.5).astype(np.uint8)
-    touched = alpha > 0.0
-    out = image.copy()
-    out[touched] = res[touched]
-    return out
+    return lum + alpha * (lt - lum), a + alpha * (at - a), b + alpha * (bt - b)
 
 
 # ------------------------------------------------------- planar Lab: one face, all products
@@ -438,7 +230,7 @@ def bgr_to_lab_planes_reference(image: np.ndarray) -> np.ndarray:
 
 
 def lab_planes_stats(lab: np.ndarray, mask: np.ndarray, y0: int = 0, x0: int = 0) -> np.ndarray:
-    """`lab_stats` on planar Lab: the mask (h, w) lies at (y0, x0) in lab (3, H, W).
+    """Mask-weighted statistics of planar Lab: the mask (h, w) lies at (y0, x0) in lab (3, H, W).
 
     Returns float64 (4,): mean L, std of L, mean a, mean b; (50, 0, 0, 0) for a zero mask.
     """
@@ -504,7 +296,8 @@ def lab_planes_stats_reference(lab: np.ndarray, mask: np.ndarray, y0: int = 0,
 
 def tint_lab_planes(lab: np.ndarray, mask: np.ndarray, params: TintParams, touched: np.ndarray,
                     y0: int = 0, x0: int = 0) -> None:
-    """`tint_lab` on planar Lab, in place: the mask (h, w) lies at (y0, x0) in lab (3, H, W).
+    """Blend a product into planar Lab in place (see the module docstring): the mask (h, w)
+    lies at (y0, x0) in lab (3, H, W).
 
     touched : uint8 (H, W); set to 1 where the weight mask * intensity > 0. Lab values are
     left exactly as they were wherever the weight is 0.
@@ -521,69 +314,68 @@ def tint_lab_planes(lab: np.ndarray, mask: np.ndarray, params: TintParams, touch
         tint_lab_planes_reference(lab, mask, params, touched, y0, x0)
 
 
+@njit(cache=True, inline="always", fastmath=FASTMATH, error_model="numpy")
+def _tint_pixel(lum, a, b, alpha, c):
+    """The blend formula for one pixel in float32 (NumPy reference: `tint_reference`).
+
+    lum, a, b : its Lab values; alpha : mask * intensity clipped to [0, 1]; c : the
+    per-product constants from `_tint_constants`. Returns the new (L, a, b); exactly the
+    input where alpha is 0 (x + 0 * y == x). Without gloss, spec is 0 and the highlight
+    terms change nothing, so there is no branch (the loop stays vectorised).
+    """
+    ref, ap, bp, chroma, base, inv_base16, detail_dark, detail_light, gloss, gloss_at, \
+        inv_width = c
+    d = lum - ref
+    lt = base + (detail_dark if d < np.float32(0.0) else detail_light) * d
+    shade = min(max((lt + np.float32(16.0)) * inv_base16, np.float32(0.0)), np.float32(1.2))
+    at = a + chroma * (ap * shade - a)
+    bt = b + chroma * (bp * shade - b)
+    x = min(max((d - gloss_at) * inv_width, np.float32(0.0)), np.float32(1.0))
+    spec = gloss * x * x * (np.float32(3.0) - np.float32(2.0) * x)
+    lt = lt + spec * (np.float32(100.0) - lt)
+    keep = np.float32(1.0) - np.float32(0.7) * spec
+    lt = min(max(lt, np.float32(0.0)), np.float32(100.0))
+    return lum + alpha * (lt - lum), a + alpha * (at * keep - a), b + alpha * (bt * keep - b)
+
+
+@njit(cache=True, inline="always", fastmath=FASTMATH, error_model="numpy")
+def _tint_constants(p):
+    """`TintParams.as_array()` p -> the float32 constants `_tint_pixel` takes (a tuple)."""
+    f32 = np.float32
+    lp, ref, light = f32(p[_P_L]), f32(p[_P_REF_L]), f32(p[_P_LIGHTNESS])
+    base = ref + light * (lp - ref)
+    return (ref, f32(p[_P_A]), f32(p[_P_B]), f32(p[_P_CHROMA]), base,
+            f32(1.0) / (base + f32(16.0)), f32(p[_P_DETAIL_DARK]), f32(p[_P_DETAIL_LIGHT]),
+            f32(p[_P_GLOSS]), f32(p[_P_GLOSS_AT]), f32(1.0 / p[_P_GLOSS_WIDTH]))
+
+
 @njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _tint_lab_planes_nb(lab, mask, y0, x0, p, touched):
     h, w = mask.shape
-    f32 = np.float32
-    lp, ap, bp, ref = f32(p[0]), f32(p[1]), f32(p[2]), f32(p[3])
-    chroma, light = f32(p[4]), f32(p[5])
-    detail_dark, detail_light = f32(p[6]), f32(p[7])
-    gloss, gloss_at, intensity = f32(p[8]), f32(p[9]), f32(p[11])
-    inv_width = f32(1.0 / p[10])
-    base = ref + light * (lp - ref)
-    inv_base16 = f32(1.0) / (base + f32(16.0))
+    c = _tint_constants(p)
+    intensity = np.float32(p[_P_INTENSITY])
     for i in range(h):
         # row slices indexed from 0: an index like x0 + j would block SIMD
         rl, ra, rb = lab[0, y0 + i, x0:x0 + w], lab[1, y0 + i, x0:x0 + w], lab[2, y0 + i, x0:x0 + w]
         rm, rt = mask[i], touched[y0 + i, x0:x0 + w]
         for j in range(w):
-            alpha = min(rm[j] * intensity, f32(1.0))
-            lum, a, b = rl[j], ra[j], rb[j]
-            d = lum - ref
-            lt = base + (detail_dark if d < f32(0.0) else detail_light) * d
-            shade = min(max((lt + f32(16.0)) * inv_base16, f32(0.0)), f32(1.2))
-            at = a + chroma * (ap * shade - a)
-            bt = b + chroma * (bp * shade - b)
-            x = min(max((d - gloss_at) * inv_width, f32(0.0)), f32(1.0))
-            spec = gloss * x * x * (f32(3.0) - f32(2.0) * x)  # 0 without gloss
-            lt = lt + spec * (f32(100.0) - lt)
-            keep = f32(1.0) - f32(0.7) * spec
-            lt = min(max(lt, f32(0.0)), f32(100.0))
-            # alpha == 0 leaves the values exactly as they were (x + 0 * y == x)
-            rl[j] = lum + alpha * (lt - lum)
-            ra[j] = a + alpha * (at * keep - a)
-            rb[j] = b + alpha * (bt * keep - b)
-            rt[j] = rt[j] | np.uint8(alpha > f32(0.0))
+            alpha = min(rm[j] * intensity, np.float32(1.0))
+            rl[j], ra[j], rb[j] = _tint_pixel(rl[j], ra[j], rb[j], alpha, c)
+            rt[j] = rt[j] | np.uint8(alpha > np.float32(0.0))
 
 
 def tint_lab_planes_reference(lab: np.ndarray, mask: np.ndarray, params: TintParams,
                               touched: np.ndarray, y0: int = 0, x0: int = 0) -> None:
-    """NumPy reference of `tint_lab_planes` (float64 maths, the formulas of `tint_lab`)."""
-    p = params
+    """NumPy reference of `tint_lab_planes` (float64 maths, `tint_reference`)."""
     h, w = mask.shape
-    if p.intensity <= 0.0 or mask.size == 0:
+    if params.intensity <= 0.0 or mask.size == 0:
         return
     reg = lab[:, y0:y0 + h, x0:x0 + w]
-    lum, a, b = (reg[k].astype(np.float64) for k in range(3))
-    lp, ap, bp = (float(v) for v in p.color_lab)
-    ref = p.ref_lightness
-    base = ref + p.lightness * (lp - ref)
-    d = lum - ref
-    lt = base + np.where(d < 0.0, p.detail_dark, p.detail_light) * d
-    shade = np.clip((lt + 16.0) / (base + 16.0), 0.0, 1.2)
-    at = a + p.chroma * (ap * shade - a)
-    bt = b + p.chroma * (bp * shade - b)
-    if p.gloss > 0.0:
-        x = np.clip((d - p.gloss_at) / max(p.gloss_width, 1e-6), 0.0, 1.0)
-        spec = p.gloss * x * x * (3.0 - 2.0 * x)
-        lt = lt + spec * (100.0 - lt)
-        at = at * (1.0 - 0.7 * spec)
-        bt = bt * (1.0 - 0.7 * spec)
-    lt = np.clip(lt, 0.0, 100.0)
-    alpha = np.minimum(mask.astype(np.float64) * p.intensity, 1.0)
+    alpha = np.minimum(mask.astype(np.float64) * params.intensity, 1.0)
+    new = tint_reference(reg[0], reg[1], reg[2], alpha, params)
     on = alpha > 0.0
-    for k, (old, new) in enumerate(((lum, lt), (a, at), (b, bt))):
-        reg[k][on] = (old + alpha * (new - old))[on]
+    for k in range(3):
+        reg[k][on] = new[k][on]
     touched[y0:y0 + h, x0:x0 + w][on] = 1
 
 

@@ -11,7 +11,8 @@ finish ("matte" or "gloss") and a size. A look's own `intensity` scales every pr
 Masks come from `tracker.masks`, blending from `tracker.blend`; only the rectangle each
 mask covers (inside the face's region) is read and written. Per face, the union of the
 products' masks is converted to CIELAB once, every product is blended into that buffer,
-and the touched pixels are converted back once (`apply_products`).
+and the touched pixels are converted back once (`apply_products`). The inside of an open
+mouth is spared by every product (`tracker.mouth`: inner-lip geometry and a colour test).
 
 Presets live as JSON in `tracker/looks/` (package data), e.g.:
 
@@ -38,6 +39,7 @@ from tracker.blend import (
     tint_lab_planes,
 )
 from tracker.colors import HEX_FORMATS, hex_to_lab, parse_hex
+from tracker.mouth import guard_mask, mouth_guard
 
 PRODUCT_KINDS = ("foundation", "blush", "eyeshadow", "eyeliner", "brows", "lips")
 FINISHES = ("matte", "gloss")
@@ -145,7 +147,7 @@ def _hex_lab(color: str) -> tuple[float, float, float]:
 
 
 def tint_params(kind: str, product: Product, stats: np.ndarray, intensity: float) -> TintParams:
-    """Blend settings for a product over skin with `lab_stats` (mean L, std L, a, b)."""
+    """Blend settings for a product over skin with `lab_planes_stats` (mean L, std L, a, b)."""
     style = dict(_STYLE[kind])
     mean_l, std_l, mean_a, mean_b = (float(v) for v in stats)
     if product.color == AUTO_COLOR:
@@ -191,7 +193,8 @@ def apply_products(frame: np.ndarray, face, products) -> None:
     to CIELAB once; each product takes its statistics from, and blends into, that float
     buffer (so it sees the products before it), and the pixels any product touched are
     converted back once. Pixels outside every mask (or where every weight is 0) are
-    never written.
+    never written, nor is the inside of an open mouth (teeth, tongue, the cavity:
+    `tracker.mouth`), whatever the products' masks say there.
     """
     face = _masks.as_face_shape(face, frame.shape)
     work = []
@@ -209,8 +212,11 @@ def apply_products(frame: np.ndarray, face, products) -> None:
     y1 = max(m.y0 + m.data.shape[0] for *_, m in work)
     view = frame[y0:y1, x0:x1]
     lab = bgr_to_lab_planes(view)
+    # From the colours before any product: the mouth's inside is spared by every product.
+    guard = mouth_guard(face, lab, x0, y0)
     touched = np.zeros(view.shape[:2], dtype=np.uint8)
     for kind, product, amount, m in work:
+        m = guard_mask(m, guard)
         dy, dx = m.y0 - y0, m.x0 - x0
         stats = lab_planes_stats(lab, m.data, dy, dx)
         tint_lab_planes(lab, m.data, tint_params(kind, product, stats, amount), touched, dy, dx)

@@ -19,8 +19,7 @@ half the resolution (when their feathering is at least `HALF_RES_SIGMA` pixels w
 upsampled bilinearly; the polygons are still filled at full resolution. The grid is
 anchored to the mask's rectangle, so a face moved by whole pixels gets the same mask,
 moved. Parts several masks share (the skin terms of foundation and blush, the brow
-shapes) are computed once per FaceShape. The curves use Numba kernels (`catmull_rom`,
-`resample`, with NumPy references `catmull_rom_reference`, `resample_reference`).
+shapes) are computed once per FaceShape. The curves come from `tracker.curves`.
 
     face = FaceShape(landmarks, frame.shape)      # the curves, once per face and frame
     m = lips_mask(face)                           # Mask(data, x0, y0)
@@ -36,8 +35,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from nnlite.jit import HAVE_NUMBA, njit
 from tracker import regions as R
+from tracker.curves import catmull_rom, normals, resample
 
 MASK_FLOOR = 1.0 / 512.0
 _SHIFT = 4  # fillPoly fractional bits: 1/16 pixel
@@ -112,166 +111,9 @@ def face_frame(points) -> FaceFrame:
     right = v / iod if iod > 1e-6 else np.array([1.0, 0.0])
     down = np.array([-right[1], right[0]])
     # The chin should be "down"; if the markup is mirrored, flip.
-    if np.dot(p[8] - (a + b) / 2, down) < 0:
+    if np.dot(p[R.CHIN] - (a + b) / 2, down) < 0:
         down = -down
     return FaceFrame(origin=(a + b) / 2, right=right, down=down, iod=max(iod, 1.0))
-
-
-def catmull_rom(points, samples: int = 8, closed: bool = False) -> np.ndarray:
-    """Centripetal Catmull-Rom curve through points (N, 2) -> float64 (M, 2).
-
-    `samples` points per segment; the curve passes through every input point. Open
-    curves are extended at the ends by reflecting the neighbouring point. M is
-    N * samples (closed) or (N - 1) * samples + 1 (open); fewer than 3 points are
-    returned as they are. Numba kernel; `catmull_rom_reference` is its NumPy twin.
-    """
-    p = np.ascontiguousarray(points, dtype=np.float64)
-    if not HAVE_NUMBA or len(p) < 3 or p.ndim != 2 or p.shape[1] != 2:
-        return catmull_rom_reference(p, samples, closed)
-    return _catmull_rom_nb(p, int(samples), bool(closed))
-
-
-@njit(cache=True, inline="always")
-def _knot(ax, ay, bx, by):  # centripetal parametrisation: sqrt of the chord length
-    return max(np.hypot(bx - ax, by - ay), 1e-6) ** 0.5
-
-
-@njit(cache=True)
-def _catmull_rom_nb(p, samples, closed):
-    n = p.shape[0]
-    segs = n if closed else n - 1
-    out = np.empty((segs * samples + (0 if closed else 1), 2))
-    ext = np.empty((n + 3, 2))  # p with one point before and two after
-    for k in range(n):
-        ext[k + 1] = p[k]
-    if closed:
-        ext[0] = p[n - 1]
-        ext[n + 1] = p[0]
-        ext[n + 2] = p[1]
-    else:
-        ext[0] = 2.0 * p[0] - p[1]
-        ext[n + 1] = 2.0 * p[n - 1] - p[n - 2]
-    step = 1.0 / samples
-    for s in range(segs):
-        x0, y0 = ext[s, 0], ext[s, 1]
-        x1, y1 = ext[s + 1, 0], ext[s + 1, 1]
-        x2, y2 = ext[s + 2, 0], ext[s + 2, 1]
-        x3, y3 = ext[s + 3, 0], ext[s + 3, 1]
-        t0 = 0.0
-        t1 = t0 + _knot(x0, y0, x1, y1)
-        t2 = t1 + _knot(x1, y1, x2, y2)
-        t3 = t2 + _knot(x2, y2, x3, y3)
-        for q in range(samples):
-            tt = t1 + (q * step) * (t2 - t1)
-            a1x = ((t1 - tt) * x0 + (tt - t0) * x1) / (t1 - t0)
-            a1y = ((t1 - tt) * y0 + (tt - t0) * y1) / (t1 - t0)
-            a2x = ((t2 - tt) * x1 + (tt - t1) * x2) / (t2 - t1)
-            a2y = ((t2 - tt) * y1 + (tt - t1) * y2) / (t2 - t1)
-            a3x = ((t3 - tt) * x2 + (tt - t2) * x3) / (t3 - t2)
-            a3y = ((t3 - tt) * y2 + (tt - t2) * y3) / (t3 - t2)
-            b1x = ((t2 - tt) * a1x + (tt - t0) * a2x) / (t2 - t0)
-            b1y = ((t2 - tt) * a1y + (tt - t0) * a2y) / (t2 - t0)
-            b2x = ((t3 - tt) * a2x + (tt - t1) * a3x) / (t3 - t1)
-            b2y = ((t3 - tt) * a2y + (tt - t1) * a3y) / (t3 - t1)
-            out[s * samples + q, 0] = ((t2 - tt) * b1x + (tt - t1) * b2x) / (t2 - t1)
-            out[s * samples + q, 1] = ((t2 - tt) * b1y + (tt - t1) * b2y) / (t2 - t1)
-    if not closed:
-        out[segs * samples] = p[n - 1]
-    return out
-
-
-def resample(curve, n: int) -> np.ndarray:
-    """n points evenly spaced by arc length along an open polyline (M, 2).
-
-    Numba kernel; `resample_reference` is its NumPy twin.
-    """
-    c = np.ascontiguousarray(curve, dtype=np.float64)
-    if not HAVE_NUMBA or c.ndim != 2 or c.shape[1] != 2 or len(c) < 2 or n < 2:
-        return resample_reference(c, n)
-    return _resample_nb(c, int(n))
-
-
-@njit(cache=True)
-def _resample_nb(c, n):
-    m = c.shape[0]
-    s = np.empty(m)
-    s[0] = 0.0
-    for k in range(1, m):
-        s[k] = s[k - 1] + np.hypot(c[k, 0] - c[k - 1, 0], c[k, 1] - c[k - 1, 1])
-    out = np.empty((n, 2))
-    if s[m - 1] <= 0.0:
-        for i in range(n):
-            out[i] = c[0]
-        return out
-    k = 0
-    for i in range(n):  # u = linspace(0, s[-1], n), as np.interp does it
-        u = s[m - 1] * i / (n - 1) if i < n - 1 else s[m - 1]
-        while k < m - 2 and s[k + 1] <= u:
-            k += 1
-        d = s[k + 1] - s[k]
-        f = (u - s[k]) / d if d > 0.0 else 0.0
-        out[i, 0] = c[k, 0] + f * (c[k + 1, 0] - c[k, 0])
-        out[i, 1] = c[k, 1] + f * (c[k + 1, 1] - c[k, 1])
-    return out
-
-
-def catmull_rom_reference(points, samples: int = 8, closed: bool = False) -> np.ndarray:
-    """NumPy reference of `catmull_rom`."""
-    p = np.asarray(points, dtype=np.float64)
-    n = len(p)
-    if n < 3:
-        return p.copy()
-    if closed:
-        ext = np.vstack([p[-1:], p, p[:2]])
-    else:
-        ext = np.vstack([2 * p[0] - p[1], p, 2 * p[-1] - p[-2]])
-    segs = n if closed else n - 1
-    i = np.arange(segs)
-    p0, p1, p2, p3 = ext[i][:, None], ext[i + 1][:, None], ext[i + 2][:, None], ext[i + 3][:, None]
-
-    def knot(a, b):  # centripetal parametrisation: sqrt of the chord length
-        return np.maximum(np.hypot(*(b - a)[..., 0, :].T), 1e-6)[:, None, None] ** 0.5
-
-    t0 = np.zeros((segs, 1, 1))
-    t1 = t0 + knot(p0, p1)
-    t2 = t1 + knot(p1, p2)
-    t3 = t2 + knot(p2, p3)
-    tt = t1 + np.linspace(0.0, 1.0, samples, endpoint=False)[None, :, None] * (t2 - t1)
-    a1 = ((t1 - tt) * p0 + (tt - t0) * p1) / (t1 - t0)
-    a2 = ((t2 - tt) * p1 + (tt - t1) * p2) / (t2 - t1)
-    a3 = ((t3 - tt) * p2 + (tt - t2) * p3) / (t3 - t2)
-    b1 = ((t2 - tt) * a1 + (tt - t0) * a2) / (t2 - t0)
-    b2 = ((t3 - tt) * a2 + (tt - t1) * a3) / (t3 - t1)
-    out = (((t2 - tt) * b1 + (tt - t1) * b2) / (t2 - t1)).reshape(-1, 2)
-    if not closed:
-        out = np.vstack([out, p[-1:]])
-    return out
-
-
-def resample_reference(curve, n: int) -> np.ndarray:
-    """NumPy reference of `resample`."""
-    c = np.asarray(curve, dtype=np.float64)
-    seg = np.hypot(*np.diff(c, axis=0).T)
-    s = np.concatenate([[0.0], np.cumsum(seg)])
-    if s[-1] <= 0:
-        return np.repeat(c[:1], n, axis=0)
-    u = np.linspace(0.0, s[-1], n)
-    return np.stack([np.interp(u, s, c[:, 0]), np.interp(u, s, c[:, 1])], axis=1)
-
-
-def _normals(curve: np.ndarray, toward: np.ndarray) -> np.ndarray:
-    """Unit normals of a polyline, each flipped to point along `toward` (2,)."""
-    c = np.asarray(curve, dtype=np.float64)
-    tan = np.empty_like(c)  # np.gradient along the curve: central differences inside
-    tan[1:-1] = 0.5 * (c[2:] - c[:-2])
-    tan[0] = c[1] - c[0]
-    tan[-1] = c[-1] - c[-2]
-    tan /= np.maximum(np.hypot(tan[:, 0], tan[:, 1]), 1e-9)[:, None]
-    nrm = np.empty_like(tan)
-    nrm[:, 0] = -tan[:, 1]
-    nrm[:, 1] = tan[:, 0]
-    nrm[(nrm @ toward) < 0] *= -1
-    return nrm
 
 
 def _bbox(pts: np.ndarray, pad: float, clip) -> tuple[int, int, int, int]:
@@ -298,11 +140,11 @@ class FaceShape:
         self.iod = self.frame.iod
         down = self.frame.down
         # Lips: upper and lower halves drawn separately, so the mouth corners stay sharp.
-        upper = catmull_rom(p[48:55], 6)
-        lower = catmull_rom(np.vstack([p[54:60], p[48:49]]), 6)
+        upper = catmull_rom(p[list(R.UPPER_LIP_OUTER)], 6)
+        lower = catmull_rom(p[list(R.LOWER_LIP_OUTER)], 6)
         self.lips_outer = np.vstack([upper[:-1], lower[:-1]])
-        upper_in = catmull_rom(p[60:65], 6)
-        lower_in = catmull_rom(np.vstack([p[64:68], p[60:61]]), 6)
+        upper_in = catmull_rom(p[list(R.UPPER_LIP_INNER)], 6)
+        lower_in = catmull_rom(p[list(R.LOWER_LIP_INNER)], 6)
         self.lips_inner = np.vstack([upper_in[:-1], lower_in[:-1]])
         self.eyes = [catmull_rom(p[list(idx)], 6, closed=True) for idx in (R.LEFT_EYE, R.RIGHT_EYE)]
         # Upper lids and brow lines, image left to right, evenly resampled.
@@ -347,7 +189,7 @@ class FaceShape:
             if not head_last:
                 line = line[::-1]
             s = np.linspace(0.0, 1.0, len(line))[:, None]
-            frames.append((line, _normals(line, self.frame.down), 0.35 + 0.65 * np.sqrt(s)))
+            frames.append((line, normals(line, self.frame.down), 0.35 + 0.65 * np.sqrt(s)))
         return frames
 
 
@@ -489,8 +331,9 @@ def _down_for(sigma: float) -> int:
     return 2 if sigma >= HALF_RES_SIGMA else 1
 
 
-def _smoothstep(x: np.ndarray) -> np.ndarray:
-    x = np.clip(x, 0.0, 1.0)
+def smoothstep(x: np.ndarray) -> np.ndarray:
+    """3x^2 - 2x^3 of x clipped to [0, 1]: a smooth ramp from 0 to 1 (same dtype for float32)."""
+    x = np.minimum(np.maximum(x, 0.0), 1.0)  # np.clip, without its overhead on small arrays
     return x * x * (3.0 - 2.0 * x)
 
 
@@ -545,11 +388,11 @@ def eyeliner_mask(face, frame_shape=None, thickness: float = 1.0, wing: bool = F
     p, fr = f.points, f.frame
     width = 0.035 * f.iod * thickness
     polys = []
-    for lid, outer_first, lower_idx in ((f.lids[0], True, [40, 41]),
-                                        (f.lids[1], False, [46, 47])):
+    for lid, outer_first, lower_idx in ((f.lids[0], True, list(R.LEFT_LOWER_LID)),
+                                        (f.lids[1], False, list(R.RIGHT_LOWER_LID))):
         if outer_first:
             lid = lid[::-1]  # inner corner -> outer corner
-        up = _normals(lid, -fr.down)
+        up = normals(lid, -fr.down)
         s = np.linspace(0.0, 1.0, len(lid))[:, None]
         w = width * (0.2 + 0.8 * s ** 1.3)
         top = lid + up * (0.85 * w)
@@ -576,7 +419,7 @@ def blush_centers(face) -> tuple[np.ndarray, np.ndarray, float]:
     """
     f = as_face_shape(face, (1, 1))
     p, fr = f.points, f.frame
-    nose_y = (p[30] - fr.origin) @ fr.down
+    nose_y = (p[R.NOSE_TIP] - fr.origin) @ fr.down
     centers = []
     for eye_idx in (R.LEFT_EYE, R.RIGHT_EYE):
         ex = (p[list(eye_idx)].mean(axis=0) - fr.origin) @ fr.right
@@ -614,7 +457,7 @@ def blush_mask(face, frame_shape=None, size: float = 1.0) -> Mask:
         a = (dx * np.float32(u[0]) + dy * np.float32(u[1])) / np.float32(1.25 * radius)
         b = (dy * np.float32(u[0]) - dx * np.float32(u[1])) / np.float32(0.8 * radius)
         r = np.sqrt(a * a + b * b)
-        m = np.maximum(m, 1.0 - _smoothstep((r - 0.3) / 1.2))
+        m = np.maximum(m, 1.0 - smoothstep((r - 0.3) / 1.2))
     i0, j0 = (y0 - grid.y0) // d, (x0 - grid.x0) // d
     h, w = cv.work_shape
     keep = _skin_core(f, feather=0.06 * f.iod)[i0:i0 + h, j0:j0 + w]
@@ -666,7 +509,7 @@ def _skin_core(f: FaceShape, feather: float) -> np.ndarray:
         # Fade in from the edge: a blurred edge is 0.5 on the contour (for a smooth contour)
         # and rises to 1 about `feather` inside; keep only the inner half. Sub-pixel exact,
         # so the fade does not step by whole pixels as the landmarks move.
-        m = _smoothstep(2.0 * (_skin_grid(f).blur(face, feather / 2.5) - 0.5))
+        m = smoothstep(2.0 * (_skin_grid(f).blur(face, feather / 2.5) - 0.5))
         return (m * keep).astype(np.float32, copy=False)
     return f.memo(("skin_core", float(feather)), make)
 

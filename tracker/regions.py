@@ -24,12 +24,26 @@ RIGHT_EYE = tuple(range(42, 48))
 LIPS_OUTER = tuple(range(48, 60))
 LIPS_INNER = tuple(range(60, 68))
 
+# Lip halves as open contours, corner to corner (the renderer draws each half as its own
+# curve, so the mouth corners stay sharp): outer upper 48 -> 54, outer lower 54 -> 48,
+# inner upper 60 -> 64, inner lower 64 -> 60.
+UPPER_LIP_OUTER = tuple(range(48, 55))
+LOWER_LIP_OUTER = tuple(range(54, 60)) + (48,)
+UPPER_LIP_INNER = tuple(range(60, 65))
+LOWER_LIP_INNER = tuple(range(64, 68)) + (60,)
+
 # Upper lids, image left to right (corner, two lid points, corner).
 LEFT_UPPER_LID = (36, 37, 38, 39)
 RIGHT_UPPER_LID = (42, 43, 44, 45)
+# Lower lids between the corners (the corners belong to the upper lids), image right to left.
+LEFT_LOWER_LID = (40, 41)
+RIGHT_LOWER_LID = (46, 47)
 # Outer eye corners (the inter-ocular distance is measured between them).
 LEFT_EYE_OUTER = 36
 RIGHT_EYE_OUTER = 45
+
+CHIN = 8
+NOSE_TIP = 30
 
 NUM_POINTS = 68
 

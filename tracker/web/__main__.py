@@ -45,7 +45,7 @@ def _positive(kind):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from nnlite._jit import available_cores
+    from nnlite.jit import available_cores
     from tracker.pipeline import add_engine_arguments
 
     parser = argparse.ArgumentParser(prog="python -m tracker.web", description=__doc__,
