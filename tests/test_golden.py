@@ -1,0 +1,28 @@
+"""Golden landmarks: the shipped demo model on a committed public-domain frame (tools.make_golden)."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tools.make_golden import OUT, golden_points
+
+GOLDEN = json.loads(Path(OUT).read_text())
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_demo_landmarks_on_the_sample_frame_match_the_golden_file(backend):
+    refined, coarse = golden_points(GOLDEN["weights"], backend=backend)
+    # Backends differ by ~1e-4 px; a geometry or decoding change moves points by pixels.
+    np.testing.assert_allclose(refined, GOLDEN["refined"], atol=0.05)
+    np.testing.assert_allclose(coarse, GOLDEN["coarse"], atol=0.05)
+
+
+def test_golden_landmarks_sit_on_the_face():
+    pts = np.asarray(GOLDEN["refined"])
+    x0, y0, x1, y1 = GOLDEN["box"]
+    inside = (pts[:, 0] > x0 - 10) & (pts[:, 0] < x1 + 10) & (pts[:, 1] > y0 - 10) & (pts[:, 1] < y1 + 10)
+    assert inside.all()
+    # Eyes above the mouth, left eye left of the right eye (image coordinates).
+    assert pts[36:48, 1].mean() < pts[48:68, 1].mean()
+    assert pts[36:42, 0].mean() < pts[42:48, 0].mean()
