@@ -84,22 +84,27 @@ def quiet_video_libraries() -> None:
 
 
 class Console:
-    """stderr of a CLI: `status` rewrites one progress line, `say` prints a line after ending it."""
+    """stderr of a CLI: `status` rewrites one progress line, `say` prints a line in its place.
+
+    The progress line is blanked before a message, so what stays on screen (and in a
+    log of stderr, read line by line after each carriage return) is the messages only.
+    """
 
     def __init__(self, stream=None):
         self.stream = sys.stderr if stream is None else stream
-        self._status_shown = False
+        self._status_width = 0
 
     def status(self, text: str) -> None:
-        self.stream.write(f"\r{text} ")
+        pad = " " * max(0, self._status_width - len(text))
+        self.stream.write(f"\r{text}{pad}")
         self.stream.flush()
-        self._status_shown = True
+        self._status_width = max(self._status_width, len(text))
 
     def end_status(self) -> None:
-        if self._status_shown:
-            self.stream.write("\n")
+        if self._status_width:
+            self.stream.write("\r" + " " * self._status_width + "\r")
             self.stream.flush()
-            self._status_shown = False
+            self._status_width = 0
 
     def say(self, text: str) -> None:
         self.end_status()
