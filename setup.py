@@ -15,10 +15,12 @@ setup(
         "tracker.weights": ["*.h5", "*.xml", "*.json", "*.md"],
     },
     zip_safe=False,  # weights, cascade and clip are opened as plain files (h5py, OpenCV)
-    python_requires=">=3.9",
+    python_requires=">=3.10",  # dataclass(slots=True)
     install_requires=["numpy", "numba", "opencv-python", "h5py"],
     extras_require={
-        "test": ["pytest"],
+        # setuptools >= 70.1 builds wheels by itself (no `wheel` package, no network): the
+        # packaging tests build one offline, also in a fresh venv (whose setuptools is older)
+        "test": ["pytest", "setuptools>=70.1"],
         "train": ["torch==2.13.0"],
         "bench": ["onnxruntime", "onnx", "threadpoolctl", "torch==2.13.0"],
     },
