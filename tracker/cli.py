@@ -18,6 +18,10 @@ status, never a traceback:
 SIGTERM and SIGHUP unwind the program like Ctrl-C (`Terminated` is a
 KeyboardInterrupt), so the writers' clean-up runs and no temporary file is
 left behind.
+
+Importing this module keeps FFmpeg's own log lines off stderr
+(`quiet_video_libraries`): FFmpeg reads its level when a process first opens
+a video, and the CLIs report every problem in their own words.
 """
 from __future__ import annotations
 
@@ -83,6 +87,29 @@ def quiet_video_libraries() -> None:
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
 
 
+quiet_video_libraries()
+
+
+@contextlib.contextmanager
+def native_stderr_quiet() -> Iterator[None]:
+    """Send what C libraries write to file descriptor 2 (libpng's "Read Error", libjpeg's
+    warnings) to /dev/null within the block, which must be short and single-threaded: it is for
+    decoding an input whose problems the CLI reports itself. Python's own writes are flushed first."""
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr at all
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 class Console:
     """stderr of a CLI: `status` rewrites one progress line, `say` prints a line in its place.
 
@@ -115,7 +142,6 @@ def run(parser: argparse.ArgumentParser, main: Callable[[argparse.Namespace, Con
         argv: list[str] | None = None, console: Console | None = None) -> int:
     """Parse `argv`, run `main(args, console)` and return its exit status; see the module docstring."""
     console = Console() if console is None else console
-    quiet_video_libraries()
     try:
         with stop_signals_raise():
             try:

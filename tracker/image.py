@@ -57,7 +57,8 @@ def _main(args: argparse.Namespace, console: cli.Console) -> int:
     from tracker.tracking import Tracker
 
     dst = args.output if args.output is not None else default_output(args.input)
-    pipeline.check_image_job(args.input, dst, args.landmarks)  # fail on a bad input before loading the model
+    with cli.native_stderr_quiet():  # a damaged image: our message, not libpng's as well
+        pipeline.check_image_job(args.input, dst, args.landmarks)  # fail on a bad input before loading the model
     engine = pipeline.engine_from_args(args, flip_average=args.flip_average)
     notice = cli.kernel_cache_notice(engine.backend)
     if notice is not None:
