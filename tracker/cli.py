@@ -135,7 +135,9 @@ class Console:
 
     def say(self, text: str) -> None:
         self.end_status()
-        print(text, file=self.stream, flush=True)
+        # one write: a signal handler (which runs between Python calls) cannot split the line
+        self.stream.write(text + "\n")
+        self.stream.flush()
 
 
 def run(parser: argparse.ArgumentParser, main: Callable[[argparse.Namespace, Console], int],
