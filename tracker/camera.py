@@ -106,27 +106,36 @@ class _ProgressLine:
 
 
 class _StopOnInterrupt:
-    """First Ctrl-C sets `event` (the session ends cleanly); a second raises KeyboardInterrupt."""
+    """Signals end the live loop at a frame boundary, not in the middle of a capture or a write.
+
+    First Ctrl-C sets `event` (the session ends cleanly, the recording is kept); a
+    second raises KeyboardInterrupt. SIGTERM and SIGHUP set `event` too and are kept
+    in `signum`: the caller then abandons the session (`cli.Terminated`).
+    """
 
     def __init__(self, event: threading.Event):
         self.event = event
-        self._old = None
+        self.signum: int | None = None
+        self._old: dict = {}
 
     def _handler(self, signum, frame):
-        if self.event.is_set():
+        if signum != signal.SIGINT:
+            self.signum = signum
+        elif self.event.is_set():
             raise KeyboardInterrupt
         self.event.set()
 
     def __enter__(self):
         try:
-            self._old = signal.signal(signal.SIGINT, self._handler)
-        except ValueError:  # not the main thread: leave Ctrl-C as it is
-            self._old = None
+            for sig in (signal.SIGINT, *cli.STOP_SIGNALS):
+                self._old[sig] = signal.signal(sig, self._handler)
+        except ValueError:  # not the main thread: leave the signals as they are
+            pass
         return self
 
     def __exit__(self, *exc):
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
+        for sig, handler in self._old.items():
+            signal.signal(sig, handler)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -189,10 +198,12 @@ def _main(args: argparse.Namespace, console: cli.Console) -> int:
             sink = MultiSink(window, record, progress if args.no_window else None)
             console.say(f"live from {source.name} ({source.width}x{source.height}, {source.fps:.0f} frames/s)"
                         + ("; Ctrl-C to stop" if args.no_window else "; q or Esc in the window to quit"))
-            with _StopOnInterrupt(stop):
+            with _StopOnInterrupt(stop) as stopper:
                 stats = run_live(source, tracker, tryon, sink, max_frames=args.frames,
                                  on_key=tryon.on_key, caption=tryon.caption,
                                  status=not args.no_status, stop=stop)
+            if stopper.signum is not None:  # SIGTERM / SIGHUP: abandon the recording
+                raise cli.Terminated(stopper.signum)
     console.say(f"{stats.ended_by}: {stats.summary()}")
     if args.record is not None:
         console.say(f"wrote {args.record}")
