@@ -16,10 +16,13 @@ setup(
         "tracker.web": ["static/*.html", "static/*.css", "static/*.js"],  # the browser page
     },
     zip_safe=False,  # weights, cascade and clip are opened as plain files (h5py, OpenCV)
-    python_requires=">=3.9",
+    python_requires=">=3.10",  # dataclass(slots=True)
     install_requires=["numpy", "numba", "opencv-python", "h5py"],
     extras_require={
-        "test": ["pytest", "selenium"],  # selenium drives Debian's chromium in tests/test_web_browser.py
+        # selenium drives Debian's chromium in tests/test_web_browser.py; setuptools >= 70.1 builds
+        # wheels by itself (no `wheel` package, no network): the packaging tests build one offline,
+        # also in a fresh venv (whose setuptools is older)
+        "test": ["pytest", "selenium", "setuptools>=70.1"],
         # python -m tracker.web: the ASGI app, its server, and WebSockets (server and test client)
         "web": ["starlette", "uvicorn", "websockets"],
         "train": ["torch==2.13.0"],

@@ -7,6 +7,8 @@ lips) in a unit frame whose landmark box is x in [-1, 1], y in [-0.75, 1];
 from __future__ import annotations
 
 import math
+import threading
+import time
 
 import cv2
 import numpy as np
@@ -121,3 +123,55 @@ class TemplateLandmarker:
 
     def predict(self, frame_bgr, crops):
         return [(face_points(c.cx, c.cy, c.side / self.crop_scale, c.angle), 0.9) for c in crops]
+
+
+class ManualClock:
+    """A clock for `tracker.live` that moves only when told (`advance`), so tests of pacing and
+    frame dropping read no wall clock. `wait(event, seconds)` returns once the clock has moved
+    that far or the event is set (polling both; the capture thread waits here)."""
+
+    def __init__(self, start: float = 0.0):
+        self._t = float(start)
+        self._cond = threading.Condition()
+
+    def now(self) -> float:
+        with self._cond:
+            return self._t
+
+    def advance(self, seconds: float) -> None:
+        with self._cond:
+            self._t += seconds
+            self._cond.notify_all()
+
+    def wait(self, event: threading.Event, seconds: float) -> bool:
+        with self._cond:
+            target = self._t + seconds
+            while self._t < target and not event.is_set():
+                self._cond.wait(0.005)  # also wakes up to see a set event
+        return event.is_set()
+
+
+class CountingCapture:
+    """cv2.VideoCapture-like source of `n` frames (frame i filled with i), counting its reads."""
+
+    def __init__(self, n: int, size=(32, 24)):
+        self.n, self.size, self.reads = n, size, 0
+
+    def isOpened(self):
+        return True
+
+    def read(self):
+        self.reads += 1
+        if self.reads > self.n:
+            return False, None
+        return True, np.full((self.size[1], self.size[0], 3), self.reads - 1, np.uint8)
+
+
+def wait_for(condition, what: str, timeout: float = 30.0) -> None:
+    """Block until `condition()` is true (another thread makes it so); fails naming `what` after
+    `timeout` s. A synchronisation for tests, not a timing check: the timeout only catches a hang."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.001)

@@ -95,3 +95,26 @@ def numba_threads(n=None):
         yield
     finally:
         numba.set_num_threads(old)
+
+
+def readme_python_snippets(readme):
+    """The ```python blocks of a README file, in order, as source strings."""
+    import re
+    from pathlib import Path
+
+    return re.findall(r"^```python\n(.*?)^```", Path(readme).read_text(encoding="utf-8"), re.S | re.M)
+
+
+def run_python_snippets(snippets, cwd, env, timeout=600):
+    """Run each snippet in its own `python -c` process in folder `cwd` with environment `env`;
+    -> list of (snippet, CompletedProcess) for those that failed."""
+    import subprocess
+    import sys
+
+    failed = []
+    for code in snippets:
+        proc = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True,
+                              text=True, timeout=timeout)
+        if proc.returncode != 0:
+            failed.append((code, proc))
+    return failed

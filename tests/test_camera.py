@@ -16,7 +16,8 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.fakes import BlobDetector, TemplateLandmarker, draw_scene, face_points
+from tests.fakes import (BlobDetector, CountingCapture, ManualClock, TemplateLandmarker, draw_scene,
+                         face_points, wait_for)
 from tracker import camera as camera_cli
 from tracker import live, sources
 from tracker.camera_keys import ESC, LIP_COLORS, ViewState, handle_key
@@ -124,38 +125,68 @@ def test_live_loop_headless_records_input_size(clip, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rec.mp4"]
 
 
-def test_live_loop_drops_stale_frames_instead_of_queueing(clip):
+PERIOD = 1 / 32  # a frame rate whose period and its multiples are exact in binary floating point
+
+
+def paced_source(n):
+    """n synthetic frames at 32 frames/s, played like a camera (paced); -> (source, its capture)."""
+    capture = CountingCapture(n)
+    return FrameSource(capture, "synthetic", fps=1 / PERIOD, kind=sources.SYNTHETIC), capture
+
+
+def caught_up(capture, clock, n):
+    """True once the capture thread has offered every frame due by `clock` (it has read the
+    next one, or read past the end), so the loop's next take sees the newest frame."""
+    due = int(clock.now() / PERIOD)
+    return capture.reads >= min(due + 2, n + 1)
+
+
+def test_live_loop_drops_stale_frames_instead_of_queueing():
+    """Processing takes 3 frame periods: the loop shows every third frame, each as soon as it
+    is captured plus the processing time; a queue would show all 16 with a growing delay."""
+    n = 16
+    clock = ManualClock()
+    source, capture = paced_source(n)
     tracker = make_tracker()
     process = tracker.process
+    shown = []
 
-    def slow(frame, timestamp=None):  # ~3 frame periods per frame at 30 frames/s
-        time.sleep(0.1)
+    def slow(frame, timestamp=None):
+        shown.append(int(frame[0, 0, 0]))
+        clock.advance(3 * PERIOD)
+        wait_for(lambda: caught_up(capture, clock, n), "the capture thread to offer the due frames")
         return process(frame, timestamp)
 
     tracker.process = slow
-    start = time.perf_counter()
-    with open_source(clip) as source:
-        stats = run_live(source, tracker)
-    took = time.perf_counter() - start
-    assert stats.ended_by == "end of source" and stats.frames_offered == CLIP_FRAMES
-    assert stats.frames_processed + stats.frames_dropped == CLIP_FRAMES
-    assert stats.frames_dropped >= 5
-    # a queue would make the last frame wait ~15 * 0.1 s - 0.5 s = 1 s; newest-frame-first keeps it short
-    assert stats.latency_ms.max() < 450
-    assert took < 1.5
+    stats = run_live(source, tracker, clock=clock, status=False)
+    assert stats.ended_by == "end of source" and stats.frames_offered == n
+    assert shown == [0, 3, 6, 9, 12, 15]  # the newest frame each time, in order
+    assert stats.frames_processed == 6 and stats.frames_dropped == 10
+    # each frame shown 3 periods after its capture (the processing), never later
+    np.testing.assert_array_equal(stats.latency_ms, np.full(6, 3 * PERIOD * 1e3))
 
 
-def test_file_is_paced_like_a_camera(clip):
-    with open_source(clip) as source:
-        grabber = FrameGrabber(source, pace=True).start()
-        stamps = []
-        while not grabber.finished:
-            frame = grabber.take(timeout=0.2)
-            if frame is not None:
-                stamps.append(frame.captured_at)
+def test_file_is_paced_like_a_camera():
+    """Frame i is offered at i periods after the first, not before, and none is dropped
+    when each is taken in time."""
+    n = 12
+    clock = ManualClock()
+    source, capture = paced_source(n)
+    grabber = FrameGrabber(source, pace=True, clock=clock).start()
+    stamps = []
+    try:
+        for i in range(n):
+            wait_for(lambda: caught_up(capture, clock, n), f"frame {i} to be offered")
+            frame = grabber.take(timeout=0)
+            assert frame is not None and frame.index == i and int(frame.image[0, 0, 0]) == i
+            assert grabber.take(timeout=0) is None  # frame i + 1 is read but not due yet
+            stamps.append(frame.captured_at)
+            clock.advance(PERIOD)
+        wait_for(lambda: grabber.finished, "the end of the source")
+    finally:
         grabber.stop()
-    assert grabber.offered == CLIP_FRAMES and grabber.offered == len(stamps) + grabber.dropped
-    assert stamps[-1] - stamps[0] == pytest.approx((CLIP_FRAMES - 1) / CLIP_FPS, abs=0.02)
+    assert grabber.offered == n and grabber.dropped == 0
+    assert stamps == [i * PERIOD for i in range(n)]
 
 
 class ScriptedSink:

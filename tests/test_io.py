@@ -131,8 +131,10 @@ def test_landmark_writer(tmp_path, suffix):
         assert data["frames"][1]["faces"] == []
     else:
         rows = text.strip().splitlines()
-        assert len(rows) == 2 and rows[0].startswith("frame,time,track_id,score,box_x0")
+        assert len(rows) == 3 and rows[0].startswith("frame,time,track_id,score,box_x0")
         assert len(rows[1].split(",")) == 8 + 136
+        # a frame without faces still has its row, with only frame and time filled in
+        assert rows[2].split(",") == ["1", "0.0333"] + [""] * (6 + 136)
     with pytest.raises(RuntimeError):
         with LandmarkWriter(tmp_path / f"bad{suffix}") as out:
             out.write(0, 0.0, [_face()])

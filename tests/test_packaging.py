@@ -35,8 +35,9 @@ def _can_build_offline() -> bool:
 @pytest.fixture(scope="session")
 def wheel(tmp_path_factory) -> Path:
     """facelite-*.whl built with the installed setuptools (no network), from a clean copy."""
-    if not _can_build_offline():
-        pytest.skip("setuptools cannot build wheels offline here (needs setuptools >= 70.1 or wheel)")
+    if not _can_build_offline():  # setup.py's test extra installs setuptools >= 70.1, so only without it
+        pytest.skip("setuptools cannot build wheels offline here (needs setuptools >= 70.1 or wheel: "
+                    "pip install -e '.[test]' installs it)")
     tmp = tmp_path_factory.mktemp("wheel")
     src = tmp / "src"
     src.mkdir()
@@ -100,7 +101,7 @@ import numpy as np
 import tracker
 from tracker._resources import resource, weights_dir
 from tracker.detection.cascade import CascadeDetector, DEFAULT_CONFIG
-from tracker.landmarks import DEFAULT_WEIGHTS
+from tracker.landmarks import DEFAULT_WEIGHTS, Landmarker
 from tracker.makeup import available_looks
 from tracker.pipeline import DEFAULT_WEIGHTS as PIPELINE_WEIGHTS
 from tracker.video import SAMPLE
@@ -108,6 +109,7 @@ from nnlite.jit import CACHE_DIR
 from nnlite.model import TwoStageModel
 from nnlite.kernels.soft_argmax import heatmap_peak
 CascadeDetector()  # reads the packaged cascade XML and calibration
+demo = Landmarker("demo", backend="numpy")  # a shipped model by name, as the README's snippet asks for it
 fix = sys.argv[1]
 model = TwoStageModel.load(fix + "/model_small.h5", backend="numpy")
 stored = np.load(fix + "/model_small.npz")
@@ -115,7 +117,8 @@ err = float(np.abs(model.forward(stored["x"]).refined - stored["refined"]).max()
 heatmap_peak(np.zeros((1, 4, 4, 2), np.float32))  # compiles one Numba kernel (cached when possible)
 print(json.dumps({"package": os.path.dirname(tracker.__file__), "weights_dir": str(weights_dir()),
                   "defaults": [str(DEFAULT_WEIGHTS), str(PIPELINE_WEIGHTS), str(DEFAULT_CONFIG), str(SAMPLE)],
-                  "sample_exists": SAMPLE.is_file(), "looks": list(available_looks()), "err": err,
+                  "sample_exists": SAMPLE.is_file(), "demo_size": demo.size, "looks": list(available_looks()),
+                  "err": err,
                   "cache_dir": CACHE_DIR, "env_cache_dir": os.environ.get("NUMBA_CACHE_DIR")}))
 """
 
@@ -142,6 +145,7 @@ def test_installed_copy_runs_read_only_and_offline(installed, tmp_path):
     assert Path(res["weights_dir"]) == site / "tracker" / "weights"
     assert all(Path(p).is_relative_to(site / "tracker") for p in res["defaults"]), res["defaults"]
     assert res["sample_exists"] and {"natural", "bold", "evening"} <= set(res["looks"])
+    assert res["demo_size"] > 0  # Landmarker("demo") loaded the packaged weights from outside the repository
     assert res["err"] <= 1e-4
     cache = xdg / "nnlite" / "numba"
     assert res["cache_dir"] == res["env_cache_dir"] == str(cache)

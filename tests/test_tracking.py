@@ -66,6 +66,21 @@ def test_redetection_after_face_leaves_and_returns():
     assert all(len(f) == 1 and f[0].track_id == 2 for f in results[back:])
 
 
+@pytest.mark.parametrize("jump, same_id", [(0.8, True), (2.2, False)])
+def test_track_lost_by_a_fast_motion_and_found_in_the_same_frame_keeps_its_id(jump, same_id):
+    """A jump of `jump` face sizes between two frames carries the face out of the crop taken
+    from its previous landmarks (the model loses it) while it stays in view, as a fast pan does
+    (the sample clip, frame 67): the detector finds it in that frame. Within a face size of
+    where it was lost it is the same face; further away, another one."""
+    lm, det = SceneLandmarker(), BlobDetector()
+    size = 60
+    scenes = [[face_points(70, 120, size)]] * 3 + [[face_points(70 + jump * size, 120, size)]] * 3
+    results = run(Tracker(lm, det, smoothing=False), lm, scenes)
+    assert all(len(faces) == 1 for faces in results)
+    assert det.calls == 2  # the first frame, and the frame of the jump (the track was lost)
+    assert [faces[0].track_id for faces in results] == [1] * 3 + [1 if same_id else 2] * 3
+
+
 def test_second_face_found_by_periodic_redetection():
     lm, det = SceneLandmarker(), BlobDetector()
     a, b = face_points(80, 120, 60), face_points(240, 120, 60)
@@ -154,3 +169,19 @@ def test_track_that_outgrows_the_frame_is_dropped():
         ids |= {f.track_id for f in faces}
     assert max(sizes) <= 2.0 * 320  # MAX_FACE_SIZE x the frame's longer side
     assert len(ids) >= 2 and det.calls >= 2  # dropped, then found again by the detector
+
+
+def test_sample_clip_keeps_one_id_while_the_face_is_in_view():
+    """The shipped model on the bundled clip: the fast pan of frames 62-69 loses the track at
+    frame 67 (the face moves most of its width in a frame); found again in that frame, it keeps
+    id 1 through every frame until it leaves the view (frame 68)."""
+    from tracker.sources import open_source
+    from tracker.video import SAMPLE
+
+    ids = []
+    with Tracker.from_weights(threads=1) as tracker, open_source(SAMPLE) as frames:
+        for i, frame in enumerate(frames):
+            if i == 68:
+                break
+            ids.append([face.track_id for face in tracker.process(frame)])
+    assert ids == [[1]] * 68

@@ -28,7 +28,6 @@ import numpy as np
 from tools import data as D
 from tracker.geometry import box_to_crop, landmark_box
 from tracker.landmarks import Landmarker
-from tracker.pipeline import shipped_weights
 
 PARTS = {"jaw": range(0, 17), "brows": range(17, 27), "nose": range(27, 36),
          "eyes": range(36, 48), "lips": range(48, 68)}
@@ -120,7 +119,7 @@ def plot_ced(curves: dict, path, limit=0.10, size=(640, 480)):
 
 def run(weights, pairs, backend=None, progress=True, flip_average=False):
     """-> (refined, coarse, gt) arrays (N, 68, 2) in frame pixels."""
-    lm = Landmarker(shipped_weights(weights), backend=backend, flip_average=flip_average)
+    lm = Landmarker(weights, backend=backend, flip_average=flip_average)
     refined, coarse, gts = [], [], []
     t0 = time.time()
     for i, (img_path, pts_path) in enumerate(pairs):

@@ -17,7 +17,6 @@ import numpy as np
 
 from tracker.geometry import box_to_crop
 from tracker.landmarks import Landmarker
-from tracker.pipeline import shipped_weights
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIP = ROOT / "tracker" / "data" / "sample.mp4"
@@ -36,7 +35,7 @@ def first_frame(path=CLIP) -> np.ndarray:
 
 def golden_points(weights="demo", backend=None) -> tuple[np.ndarray, np.ndarray]:
     """(refined, coarse) float32 (68, 2) frame pixels on frame 0 from the fixed box."""
-    lm = Landmarker(shipped_weights(weights), backend=backend)
+    lm = Landmarker(weights, backend=backend)
     res = lm.run(first_frame(), [box_to_crop(BOX, lm.crop_scale)])[0]
     return res.points, res.coarse
 

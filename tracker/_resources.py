@@ -15,6 +15,7 @@ the caller reports it by name.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -42,3 +43,23 @@ def resource(*parts: str) -> Path:
     if parts[0] == "weights":
         return weights_dir().joinpath(*parts[1:])
     return PACKAGE_DIR.joinpath(*parts)
+
+
+def shipped_weights(weights: str | os.PathLike) -> Path:
+    """A weights path as given, or for a shipped model's bare name ("demo", "full") its file.
+
+    A name is one path component without a suffix that is not an existing file or
+    folder; it resolves to ``resource("weights", NAME + ".h5")`` wherever the package
+    is installed. Anything else is returned as a Path (callers check it exists).
+    """
+    path = Path(weights)
+    if not path.exists() and path.suffix == "" and len(path.parts) == 1:
+        shipped = resource("weights", f"{path.name}.h5")
+        if shipped.is_file():
+            return shipped
+    return path
+
+
+def shipped_model_names() -> list[str]:
+    """Names of the shipped landmark models (the .h5 files in the weights folder but the detector's)."""
+    return [p.stem for p in sorted(weights_dir().glob("*.h5")) if p.stem != "detector"]

@@ -30,8 +30,9 @@ frame on screen, so the recording keeps real time). Ctrl-C ends the session
 and keeps the recording; a second Ctrl-C abandons it.
 
 Exit status: 0 done; 2 no camera, no display, or a bad input or output (one
-message on stderr naming the cause, no output file left behind); 130
-interrupted twice.
+message on stderr naming the cause, no output file left behind; --record
+never overwrites the --source file); 130 interrupted twice; 143 SIGTERM, 129
+SIGHUP (the recording is abandoned, nothing written).
 """
 from __future__ import annotations
 
@@ -43,10 +44,11 @@ import threading
 import time
 from pathlib import Path
 
-from tracker.detection import BackgroundDetector, DETECTORS
-from tracker.errors import InputError, OutputError, TrackerError
-from tracker.io import VIDEO_CODECS
-from tracker.makeup import DEFAULT_LOOK, add_look_arguments, available_looks, look_from_args
+from tracker import cli
+from tracker.detection import BackgroundDetector
+from tracker.errors import InputError, OutputError
+from tracker.io import VIDEO_CODECS, check_not_input, check_output
+from tracker.makeup import DEFAULT_LOOK, add_look_arguments, available_looks
 
 FILE_ALTERNATIVE = "to use a video file instead, play it live with --source FILE or process it with python -m tracker.video FILE"
 HEADLESS_ALTERNATIVE = ("run headless with --no-window --record out.mp4 "
@@ -66,8 +68,7 @@ def _size_arg(text: str) -> tuple[int, int]:
 def build_parser() -> argparse.ArgumentParser:
     from tracker.pipeline import add_engine_arguments
 
-    parser = argparse.ArgumentParser(prog="python -m tracker.camera", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.parser("python -m tracker.camera", __doc__)
     src = parser.add_mutually_exclusive_group()
     src.add_argument("--device", type=int, default=0, metavar="N", help="camera index (default 0)")
     src.add_argument("--source", metavar="FILE_OR_URL",
@@ -86,67 +87,65 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 class _ProgressLine:
-    """A sink for headless runs: rewrites one stderr line with frames shown / dropped and frames/s."""
+    """A sink for headless runs: rewrites the console's status line with frames shown / dropped, frames/s."""
 
-    def __init__(self, stream=sys.stderr, interval: float = 0.5):
-        self.stream, self.interval = stream, interval
+    def __init__(self, console: cli.Console, interval: float = 0.5):
+        self.console, self.interval = console, interval
         self._last = 0.0
-        self._shown = False
 
     def show(self, frame, info) -> int:
         now = time.perf_counter()
         if now - self._last >= self.interval:
             self._last = now
-            self.stream.write(f"\rframe {info.index + 1}: shown {info.processed}, dropped {info.dropped}, "
-                              f"{info.fps:.1f} frames/s ")
-            self.stream.flush()
-            self._shown = True
+            self.console.status(f"frame {info.index + 1}: shown {info.processed}, dropped {info.dropped}, "
+                                f"{info.fps:.1f} frames/s")
         return -1
 
     def poll(self) -> int:
         return -1
 
-    def finish(self) -> None:
-        if self._shown:
-            self.stream.write("\n")
-            self.stream.flush()
-            self._shown = False
-
 
 class _StopOnInterrupt:
-    """First Ctrl-C sets `event` (the session ends cleanly); a second raises KeyboardInterrupt."""
+    """Signals end the live loop at a frame boundary, not in the middle of a capture or a write.
+
+    First Ctrl-C sets `event` (the session ends cleanly, the recording is kept); a
+    second raises KeyboardInterrupt. SIGTERM and SIGHUP set `event` too and are kept
+    in `signum`: the caller then abandons the session (`cli.Terminated`).
+    """
 
     def __init__(self, event: threading.Event):
         self.event = event
-        self._old = None
+        self.signum: int | None = None
+        self._old: dict = {}
 
     def _handler(self, signum, frame):
-        if self.event.is_set():
+        if signum != signal.SIGINT:
+            self.signum = signum
+        elif self.event.is_set():
             raise KeyboardInterrupt
         self.event.set()
 
     def __enter__(self):
         try:
-            self._old = signal.signal(signal.SIGINT, self._handler)
-        except ValueError:  # not the main thread: leave Ctrl-C as it is
-            self._old = None
+            for sig in (signal.SIGINT, *cli.STOP_SIGNALS):
+                self._old[sig] = signal.signal(sig, self._handler)
+        except ValueError:  # not the main thread: leave the signals as they are
+            pass
         return self
 
     def __exit__(self, *exc):
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
+        for sig, handler in self._old.items():
+            signal.signal(sig, handler)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse has printed its message
-        return int(exc.code or 0)
+    return cli.run(build_parser(), _main, argv)
+
+
+def _main(args: argparse.Namespace, console: cli.Console) -> int:
     for name, value in (("--max-faces", args.max_faces), ("--frames", args.frames)):
         if value is not None and value < 1:
-            print(f"error: {name} must be at least 1, got {value}", file=sys.stderr)
-            return 2
+            raise InputError(f"{name} must be at least 1, got {value}")
 
     from tracker import pipeline
     from tracker.camera_keys import ViewState
@@ -155,70 +154,59 @@ def main(argv: list[str] | None = None) -> int:
     from tracker.sources import open_source, parse_source
     from tracker.tracking import Tracker
 
-    progress = _ProgressLine()
-    try:
-        if args.record is not None and args.record.suffix.lower() not in VIDEO_CODECS:
-            raise OutputError(f"cannot write {args.record}: use one of {', '.join(VIDEO_CODECS)}")
-        if args.record is not None and not args.record.parent.is_dir():
-            raise OutputError(f"cannot write {args.record}: folder {args.record.parent} does not exist")
-        try:
-            look_from_args(args)  # validates the makeup options
-        except ValueError as exc:
-            raise InputError(str(exc)) from None
-        if not args.no_window:
-            problem = window_problem()
-            if problem is not None:
-                print(f"error: {problem}; {HEADLESS_ALTERNATIVE}", file=sys.stderr)
-                return 2
-        spec = parse_source(args.source) if args.source is not None else args.device
-        try:
-            source = open_source(spec, size=args.size)
-        except InputError as exc:
-            if isinstance(spec, int):
-                print(f"error: {exc}; {FILE_ALTERNATIVE}", file=sys.stderr)
-                return 2
-            raise
-        with source, BackgroundDetector(DETECTORS[args.detector]()) as detector:
-            # Detection runs beside the loop, so a slow detector never stalls the frames shown.
-            landmarker = pipeline.load_landmarker(args.weights, backend=args.backend, threads=args.threads)
-            looks = available_looks()
-            state = ViewState(looks=looks, look=looks.index(args.look or DEFAULT_LOOK),
-                              makeup=not args.no_makeup,
-                              intensity=args.intensity if args.intensity is not None else 1.0,
-                              landmarks=args.draw_landmarks, split=args.split)
-            overrides = dict(lip_color=args.lip_color, lip_finish=args.lip_finish,
-                             eyeshadow_color=args.eyeshadow_color, blush_color=args.blush_color)
-            tryon = TryOn(state, overrides,
-                          on_snapshot=lambda path: print(f"saved snapshot {path}", file=sys.stderr))
-            stop = threading.Event()
-            with Tracker(landmarker, detector, max_faces=args.max_faces, fps=source.fps,
-                         threads=args.threads) as tracker, \
-                    contextlib.ExitStack() as sinks:
-                warm_up(tracker, pipeline.makeup_renderer(load_look(state.look_name)), source.size)
-                record = sinks.enter_context(RecordSink(args.record, source.fps, source.size)) \
-                    if args.record is not None else None
-                window = sinks.enter_context(WindowSink("facelite try-on")) \
-                    if not args.no_window else None
-                sink = MultiSink(window, record, progress if args.no_window else None)
-                print(f"live from {source.name} ({source.width}x{source.height}, {source.fps:.0f} frames/s)"
-                      + ("; Ctrl-C to stop" if args.no_window else "; q or Esc in the window to quit"),
-                      file=sys.stderr)
-                with _StopOnInterrupt(stop):
-                    stats = run_live(source, tracker, tryon, sink, max_frames=args.frames,
-                                     on_key=tryon.on_key, caption=tryon.caption,
-                                     status=not args.no_status, stop=stop)
-                progress.finish()
-    except TrackerError as exc:
-        progress.finish()
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        progress.finish()
-        print("interrupted" + ("; no recording written" if args.record is not None else ""), file=sys.stderr)
-        return 130
-    print(f"{stats.ended_by}: {stats.summary()}", file=sys.stderr)
+    spec = parse_source(args.source) if args.source is not None else args.device
     if args.record is not None:
-        print(f"wrote {args.record}", file=sys.stderr)
+        if args.record.suffix.lower() not in VIDEO_CODECS:
+            raise OutputError(f"cannot write {args.record}: use one of {', '.join(VIDEO_CODECS)}")
+        check_not_input([spec] if isinstance(spec, Path) else [], [args.record])
+        check_output(args.record)
+    if not args.no_window:
+        problem = window_problem()
+        if problem is not None:
+            raise InputError(f"{problem}; {HEADLESS_ALTERNATIVE}")
+    engine = pipeline.engine_from_args(args)  # the makeup options, backend and weights
+    try:
+        source = open_source(spec, size=args.size)
+    except InputError as exc:
+        if isinstance(spec, int):
+            raise InputError(f"{exc}; {FILE_ALTERNATIVE}") from None
+        raise
+    progress = _ProgressLine(console)
+    # Detection runs beside the loop, so a slow detector never stalls the frames shown.
+    with source, BackgroundDetector(engine.detector) as detector:
+        landmarker = engine.landmarker
+        looks = available_looks()
+        state = ViewState(looks=looks, look=looks.index(args.look or DEFAULT_LOOK),
+                          makeup=not args.no_makeup,
+                          intensity=args.intensity if args.intensity is not None else 1.0,
+                          landmarks=args.draw_landmarks, split=args.split)
+        overrides = dict(lip_color=args.lip_color, lip_finish=args.lip_finish,
+                         eyeshadow_color=args.eyeshadow_color, blush_color=args.blush_color)
+        tryon = TryOn(state, overrides, on_snapshot=lambda path: console.say(f"saved snapshot {path}"))
+        stop = threading.Event()
+        notice = cli.kernel_cache_notice(engine.backend)
+        with Tracker(landmarker, detector, max_faces=args.max_faces, fps=source.fps,
+                     threads=args.threads) as tracker, \
+                contextlib.ExitStack() as sinks:
+            if notice is not None:
+                console.say(notice)
+            warm_up(tracker, pipeline.makeup_renderer(load_look(state.look_name)), source.size)
+            record = sinks.enter_context(RecordSink(args.record, source.fps, source.size)) \
+                if args.record is not None else None
+            window = sinks.enter_context(WindowSink("facelite try-on")) \
+                if not args.no_window else None
+            sink = MultiSink(window, record, progress if args.no_window else None)
+            console.say(f"live from {source.name} ({source.width}x{source.height}, {source.fps:.0f} frames/s)"
+                        + ("; Ctrl-C to stop" if args.no_window else "; q or Esc in the window to quit"))
+            with _StopOnInterrupt(stop) as stopper:
+                stats = run_live(source, tracker, tryon, sink, max_frames=args.frames,
+                                 on_key=tryon.on_key, caption=tryon.caption,
+                                 status=not args.no_status, stop=stop)
+            if stopper.signum is not None:  # SIGTERM / SIGHUP: abandon the recording
+                raise cli.Terminated(stopper.signum)
+    console.say(f"{stats.ended_by}: {stats.summary()}")
+    if args.record is not None:
+        console.say(f"wrote {args.record}")
     return 0
 
 

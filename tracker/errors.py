@@ -17,3 +17,7 @@ class InputError(TrackerError):
 
 class OutputError(TrackerError):
     """An output file cannot be created or written."""
+
+
+class UsageError(TrackerError):
+    """A command-line argument is missing or malformed (argparse's message, one line)."""

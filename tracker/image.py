@@ -4,10 +4,13 @@ usage: python -m tracker.image in.jpg [-o out.jpg] [--landmarks out.json|out.csv
                                [--draw-landmarks] [--flip-average] [--max-faces N] [--weights PATH] [--detector NAME]
                                [--backend numba|numpy] [--threads N]
 
-The default output is IN.makeup.EXT next to the input (same format).
+The default output is IN.makeup.EXT next to the input (same format). An
+alpha channel (transparency) is kept: the output must then be .png, .webp or
+.tiff. 16-bit images are refused (convert them to 8 bits first).
 
 Exit status: 0 done; 1 no face found (nothing written); 2 bad input or output
-(one message on stderr, no output file left behind).
+(one message on stderr, no output file left behind); 130 interrupted
+(Ctrl-C), 143 SIGTERM, 129 SIGHUP.
 """
 from __future__ import annotations
 
@@ -15,12 +18,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from tracker.detection import DETECTORS
-from tracker.makeup import add_look_arguments, look_from_args
-from tracker.errors import InputError, OutputError, TrackerError
-from tracker.io import LANDMARK_FORMATS
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+from tracker import cli
+from tracker.makeup import add_look_arguments
+from tracker.errors import InputError
+from tracker.pipeline import IMAGE_SUFFIXES
 
 
 def default_output(src: Path) -> Path:
@@ -32,8 +33,7 @@ def default_output(src: Path) -> Path:
 def build_parser() -> argparse.ArgumentParser:
     from tracker.pipeline import add_engine_arguments
 
-    parser = argparse.ArgumentParser(prog="python -m tracker.image", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.parser("python -m tracker.image", __doc__)
     parser.add_argument("input", type=Path, help="input image")
     parser.add_argument("-o", "--output", type=Path, help="output image (default: IN.makeup.EXT)")
     parser.add_argument("--landmarks", type=Path, metavar="PATH", help="also write the landmarks (.json or .csv)")
@@ -46,43 +46,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse has printed its message
-        return int(exc.code or 0)
+    return cli.run(build_parser(), _main, argv)
+
+
+def _main(args: argparse.Namespace, console: cli.Console) -> int:
     if args.max_faces < 1:
-        print(f"error: --max-faces must be at least 1, got {args.max_faces}", file=sys.stderr)
-        return 2
+        raise InputError(f"--max-faces must be at least 1, got {args.max_faces}")
 
     from tracker import pipeline
     from tracker.tracking import Tracker
 
     dst = args.output if args.output is not None else default_output(args.input)
-    try:
-        pipeline.read_image(args.input)  # fail on a bad input before loading the model
-        if dst.suffix.lower() not in IMAGE_SUFFIXES:
-            raise OutputError(f"cannot write {dst}: use one of {', '.join(IMAGE_SUFFIXES)}")
-        if args.landmarks is not None and args.landmarks.suffix.lower() not in LANDMARK_FORMATS:
-            raise OutputError(f"landmarks output {args.landmarks} must end in .json or .csv")
-        try:
-            render = pipeline.makeup_renderer(look_from_args(args))
-        except ValueError as exc:
-            raise InputError(str(exc)) from None
-        detector = DETECTORS[args.detector]()
-        landmarker = pipeline.load_landmarker(args.weights, backend=args.backend, threads=args.threads,
-                                              flip_average=args.flip_average)
-        with Tracker(landmarker, detector, max_faces=args.max_faces, threads=args.threads,
-                     static_image_mode=True) as tracker:
-            faces = pipeline.process_image(args.input, dst, tracker, render=render, landmarks_out=args.landmarks,
-                                           draw_landmarks=args.draw_landmarks)
-    except TrackerError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    with cli.native_stderr_quiet():  # a damaged image: our message, not libpng's as well
+        pipeline.check_image_job(args.input, dst, args.landmarks)  # fail on a bad input before loading the model
+    engine = pipeline.engine_from_args(args, flip_average=args.flip_average)
+    notice = cli.kernel_cache_notice(engine.backend)
+    if notice is not None:
+        console.say(notice)
+    with Tracker(engine.landmarker, engine.detector, max_faces=args.max_faces, threads=args.threads,
+                 static_image_mode=True) as tracker:
+        faces = pipeline.process_image(args.input, dst, tracker, render=engine.render, landmarks_out=args.landmarks,
+                                       draw_landmarks=args.draw_landmarks)
     if not faces:
-        print(f"no face found in {args.input}; nothing written", file=sys.stderr)
-        return 1
-    print(f"wrote {dst}: {len(faces)} face(s)", file=sys.stderr)
+        console.say(f"no face found in {args.input}; nothing written")
+        return cli.EXIT_NO_FACE
+    extra = f" and {args.landmarks}" if args.landmarks is not None else ""
+    console.say(f"wrote {dst}{extra}: {len(faces)} face(s)")
     return 0
 
 

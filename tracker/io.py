@@ -10,11 +10,20 @@
   output and renames it on success; on error the temporary file is deleted.
 - `atomic_path(path)`: the same guarantee for any file written by name.
 - `LandmarkWriter`: per-frame landmarks as JSON or CSV, written atomically.
+- `check_output(path)`: OutputError naming `path` unless a file can be created
+  there (the folder exists, is writable, is not on a read-only file system);
+  every writer calls it first, the CLIs before loading the model.
+- `same_file(a, b)`, `check_not_input(inputs, outputs)`: output = input
+  (also through `..`, symbolic and hard links) is refused.
+
+Clean-up never raises: an error while removing a temporary file (e.g. on a
+read-only file system) cannot hide the error that caused the clean-up.
 """
 from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import json
 import os
 import uuid
@@ -36,7 +45,8 @@ LANDMARK_FORMATS = (".json", ".csv")
 VideoReader = FrameSource
 open_video = open_file
 __all__ = ["DEFAULT_FPS", "LANDMARK_FORMATS", "VIDEO_CODECS", "LandmarkWriter", "VideoReader",
-           "VideoWriter", "atomic_path", "open_video", "temporary_name"]
+           "VideoWriter", "atomic_path", "check_not_input", "check_output", "open_video", "same_file",
+           "temporary_name"]
 
 
 def temporary_name(path: str | os.PathLike) -> Path:
@@ -45,24 +55,91 @@ def temporary_name(path: str | os.PathLike) -> Path:
     return p.with_name(f".{p.stem}.{uuid.uuid4().hex[:8]}.partial{p.suffix}")
 
 
+def remove_quietly(path: Path | None) -> None:
+    """Delete a temporary file if it is there; never raises (see the module docstring)."""
+    if path is not None:
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
+def why_not_writable(exc: OSError, folder: Path) -> str:
+    """The reason a file could not be created in `folder`, in words, from the OSError."""
+    if exc.errno == errno.EROFS:
+        return f"folder {folder} is on a read-only file system"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return f"no permission to create files in {folder}"
+    if exc.errno == errno.ENOSPC:
+        return f"no space left on the device of {folder}"
+    if exc.errno == errno.ENOENT:  # the folder exists but takes no new files (/proc, /sys)
+        return f"files cannot be created in {folder}"
+    return f"{exc.strerror or exc} (in {folder})"
+
+
+def check_output(path: str | os.PathLike) -> Path:
+    """`path` as a Path when a file can be created there; OutputError naming it otherwise.
+
+    Creates and removes a hidden probe file next to `path`, so a read-only file
+    system, a folder without write permission or one that takes no files is
+    found before any work is done.
+    """
+    p = Path(path)
+    if p.is_dir():
+        raise OutputError(f"cannot write {p}: it is a folder")
+    folder = p.parent
+    if not folder.exists():
+        raise OutputError(f"cannot write {p}: folder {folder} does not exist")
+    if not folder.is_dir():
+        raise OutputError(f"cannot write {p}: {folder} is not a folder")
+    probe = temporary_name(p)
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except OSError as exc:
+        raise OutputError(f"cannot write {p}: {why_not_writable(exc, folder)}") from None
+    remove_quietly(probe)
+    return p
+
+
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """True when `a` and `b` name the same file (same resolved path, or the same inode: hard links)."""
+    a, b = Path(a), Path(b)
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
+    except OSError:
+        return False
+
+
+def check_not_input(inputs, outputs) -> None:
+    """OutputError when an output (path or None) is an input or another output: nothing is ever
+    written over the file being read. inputs, outputs : iterables of paths (None entries skipped)."""
+    inputs = [Path(p) for p in inputs if p is not None]
+    outputs = [Path(p) for p in outputs if p is not None]
+    for i, out in enumerate(outputs):
+        for src in inputs:
+            if same_file(src, out):
+                raise OutputError(f"output {out} would overwrite the input {src}")
+        for other in outputs[:i]:
+            if same_file(other, out):
+                raise OutputError(f"outputs {other} and {out} are the same file")
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path to write; renamed to `path` on success, deleted on error.
 
-    Raises OutputError when the folder does not exist or nothing was written.
+    Raises OutputError when the file cannot be created or nothing was written.
     """
-    dst = Path(path)
-    if not dst.parent.is_dir():
-        raise OutputError(f"cannot write {dst}: folder {dst.parent} does not exist")
+    dst = check_output(path)
     tmp = temporary_name(dst)
     try:
         yield tmp
         if not tmp.exists():
             raise OutputError(f"nothing was written to {dst}")
-        os.replace(tmp, dst)
+        try:
+            os.replace(tmp, dst)
+        except OSError as exc:
+            raise OutputError(f"cannot write {dst}: {exc.strerror or exc}") from None
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+        remove_quietly(tmp)
         raise
 
 
@@ -80,8 +157,7 @@ class VideoWriter:
         if codec is None:
             raise OutputError(f"cannot write {self.path}: unsupported video extension "
                               f"(use one of {', '.join(VIDEO_CODECS)})")
-        if not self.path.parent.is_dir():
-            raise OutputError(f"cannot write {self.path}: folder {self.path.parent} does not exist")
+        check_output(self.path)
         self.size = (int(size[0]), int(size[1]))
         self.fps = float(fps)
         self.frames_written = 0
@@ -101,8 +177,7 @@ class VideoWriter:
         self.frames_written += 1
 
     def _remove_tmp(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            self._tmp.unlink()
+        remove_quietly(self._tmp)
 
     def abort(self) -> None:
         """Stop and delete the temporary file; `path` is left untouched."""
@@ -115,7 +190,11 @@ class VideoWriter:
         if self.frames_written == 0 or not self._tmp.exists() or self._tmp.stat().st_size == 0:
             self._remove_tmp()
             raise OutputError(f"no video written to {self.path}")
-        os.replace(self._tmp, self.path)
+        try:
+            os.replace(self._tmp, self.path)
+        except OSError as exc:
+            self._remove_tmp()
+            raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from None
 
     def __enter__(self) -> "VideoWriter":
         return self
@@ -138,8 +217,13 @@ class LandmarkWriter:
       {"frame": i, "time": s, "faces": [{"track_id", "score", "box": [x0, y0, x1, y1],
       "landmarks": [[x, y] x 68]}]}]}, every frame listed (faces [] when none).
     CSV: one row per face per frame: frame, time, track_id, score, box_x0, box_y0,
-    box_x1, box_y1, p0_x, p0_y, ..., p67_x, p67_y; frames without faces have no row.
+    box_x1, box_y1, p0_x, p0_y, ..., p67_x, p67_y; a frame without faces has one
+    row with only frame and time (the other fields empty), so every frame read
+    has a row.
     Coordinates are frame pixels, 0-based pixel centres, 3 decimals.
+    `end_note(read, announced)` records that the input ended before the frames
+    its container announced: JSON gets "frames_read", "frames_announced" and
+    "ended_early": true; CSV a last line "# input ended early: ...".
     Use as a context manager; the file appears only when the block succeeds.
     """
 
@@ -153,10 +237,10 @@ class LandmarkWriter:
         self._tmp: Path | None = None
         self._file = None
         self._frames = 0
+        self._ended_early: tuple[int, int] | None = None
 
     def __enter__(self) -> "LandmarkWriter":
-        if not self.path.parent.is_dir():
-            raise OutputError(f"cannot write {self.path}: folder {self.path.parent} does not exist")
+        check_output(self.path)
         self._tmp = temporary_name(self.path)
         try:
             self._file = open(self._tmp, "w", newline="", encoding="utf-8")
@@ -170,28 +254,37 @@ class LandmarkWriter:
                                     "box_x0", "box_y0", "box_x1", "box_y1", *points])
         except OSError as exc:
             self._discard()
-            raise OutputError(f"cannot write {self.path}: {exc}") from exc
+            # the reason, not the exception text: that names the temporary file
+            raise OutputError(f"cannot write {self.path}: {why_not_writable(exc, self.path.parent)}") from None
         return self
 
     def write(self, frame_index: int, time_s: float, faces: list[Face]) -> None:
         """Record the faces of one frame."""
-        if self.kind == ".json":
-            record = {"frame": frame_index, "time": round(time_s, 4), "faces": [
-                {"track_id": f.track_id, "score": round(float(f.score), 4),
-                 "box": _round(f.box.as_tuple()), "landmarks": _round(f.landmarks)} for f in faces]}
-            self._file.write((",\n" if self._frames else "") + json.dumps(record))
-        else:
-            for f in faces:
-                self._csv.writerow([frame_index, round(time_s, 4), f.track_id, round(float(f.score), 4),
-                                    *_round(f.box.as_tuple()), *_round(np.ravel(f.landmarks))])
+        try:
+            if self.kind == ".json":
+                record = {"frame": frame_index, "time": round(time_s, 4), "faces": [
+                    {"track_id": f.track_id, "score": round(float(f.score), 4),
+                     "box": _round(f.box.as_tuple()), "landmarks": _round(f.landmarks)} for f in faces]}
+                self._file.write((",\n" if self._frames else "") + json.dumps(record))
+            elif not faces:
+                self._csv.writerow([frame_index, round(time_s, 4), *[""] * (6 + 2 * self.num_points)])
+            else:
+                for f in faces:
+                    self._csv.writerow([frame_index, round(time_s, 4), f.track_id, round(float(f.score), 4),
+                                        *_round(f.box.as_tuple()), *_round(np.ravel(f.landmarks))])
+        except OSError as exc:
+            raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from None
         self._frames += 1
+
+    def end_note(self, frames_read: int, frames_announced: int) -> None:
+        """Record that the input ended after `frames_read` of `frames_announced` frames."""
+        self._ended_early = (int(frames_read), int(frames_announced))
 
     def _discard(self) -> None:
         if self._file is not None:
-            self._file.close()
-        if self._tmp is not None:
-            with contextlib.suppress(FileNotFoundError):
-                self._tmp.unlink()
+            with contextlib.suppress(OSError):
+                self._file.close()
+        remove_quietly(self._tmp)
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is not None:
@@ -199,9 +292,16 @@ class LandmarkWriter:
             return
         try:
             if self.kind == ".json":
-                self._file.write("\n]}\n")
+                tail = ""
+                if self._ended_early is not None:
+                    read, announced = self._ended_early
+                    tail = f', "frames_read": {read}, "frames_announced": {announced}, "ended_early": true'
+                self._file.write(f"\n]{tail}}}\n")
+            elif self._ended_early is not None:
+                read, announced = self._ended_early
+                self._file.write(f"# input ended early: {read} of {announced} announced frames read\n")
             self._file.close()
             os.replace(self._tmp, self.path)
         except OSError as err:
             self._discard()
-            raise OutputError(f"cannot write {self.path}: {err}") from err
+            raise OutputError(f"cannot write {self.path}: {err.strerror or err}") from None

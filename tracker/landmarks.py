@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from nnlite.model import TwoStageModel
-from tracker._resources import resource
+from tracker._resources import resource, shipped_weights
 from tracker.geometry import CropBox, crop_matrix, to_frame, warp_crop
 
 DEFAULT_WEIGHTS = resource("weights", "demo.h5")
@@ -33,7 +33,8 @@ class Landmarker:
     weights file's config, the same values training used.
 
     Args:
-        weights: the HDF5 weights file (default: the shipped weights/demo.h5).
+        weights: the HDF5 weights file, or a shipped model's name ("demo", the
+            default, or "full"), found wherever the package is installed.
         flip_average: also run each crop mirrored and average the two results
             (the mirrored points mapped back through the file's "flip"
             permutation): 2-3% lower error on our validation faces for twice
@@ -48,6 +49,7 @@ class Landmarker:
 
     def __init__(self, weights=DEFAULT_WEIGHTS, backend: str | None = None, threads: int | None = None,
                  flip_average: bool = False):
+        weights = shipped_weights(weights)
         self.model = TwoStageModel.load(weights, backend=backend, threads=threads)
         self.threads = self.model.threads
         if threads is not None:

@@ -54,12 +54,28 @@ Render = Callable[[np.ndarray, list[Face]], np.ndarray]
 
 # ---------------------------------------------------------------------------- capture
 
+class WallClock:
+    """The clock the live loop and the capture thread run on: `time.perf_counter` seconds.
+
+    Anything with the same two methods can stand in for it (a test drives a manual
+    clock, so pacing and frame dropping are checked without the wall clock).
+    """
+
+    def now(self) -> float:
+        """Seconds on this clock."""
+        return time.perf_counter()
+
+    def wait(self, event: threading.Event, seconds: float) -> bool:
+        """Wait until `seconds` have passed on this clock or `event` is set; True when it was set."""
+        return event.wait(seconds)
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class CapturedFrame:
     """A frame from the capture thread: its index in the source, the image, when it became available."""
     index: int
     image: np.ndarray
-    captured_at: float  # time.perf_counter() seconds
+    captured_at: float  # seconds on the grabber's clock (`WallClock`: time.perf_counter)
 
 
 class FrameGrabber:
@@ -68,14 +84,16 @@ class FrameGrabber:
     source : an open tracker.sources.FrameSource (not closed here);
     pace : release frame i at start + i / fps (a file played like a camera);
     fps : pacing rate (default: the source's);
-    max_frames : read at most this many frames (None: until the source ends).
+    max_frames : read at most this many frames (None: until the source ends);
+    clock : what time is and how to wait (default `WallClock`).
 
     `offered` counts frames made available, `dropped` those replaced (or left
     over at `stop`) before anyone took them. An exception in the thread ends
     the capture and is kept in `error`.
     """
 
-    def __init__(self, source, pace: bool = False, fps: float | None = None, max_frames: int | None = None):
+    def __init__(self, source, pace: bool = False, fps: float | None = None, max_frames: int | None = None,
+                 clock=None):
         if max_frames is not None and max_frames < 1:
             raise ValueError(f"max_frames must be at least 1, got {max_frames}")
         self.source = source
@@ -84,6 +102,7 @@ class FrameGrabber:
         if self.fps <= 0:
             raise ValueError(f"fps must be > 0, got {self.fps}")
         self.max_frames = max_frames
+        self.clock = WallClock() if clock is None else clock
         self.offered = 0
         self.dropped = 0
         self.error: BaseException | None = None
@@ -120,13 +139,13 @@ class FrameGrabber:
                 image = self.source.read()
                 if image is None:
                     break
-                now = time.perf_counter()
+                now = self.clock.now()
                 stamp = now
                 if self.pace:
                     if start is None:
                         start = now
                     stamp = start + self.offered * period
-                    if stamp > now and self._stop.wait(stamp - now):
+                    if stamp > now and self.clock.wait(self._stop, stamp - now):
                         reason = "stopped"
                         break
                 self._publish(CapturedFrame(self.offered, image, stamp))
@@ -447,7 +466,7 @@ def warm_up(tracker, render: Render | None, size: tuple[int, int]) -> float:
 def run_live(source, tracker, render: Render | None = None, sink=None, *, max_frames: int | None = None,
              pace: bool | None = None, on_key: Callable[[int], bool] | None = None,
              caption: Callable[[], str] | None = None, status: bool = True,
-             stop: threading.Event | None = None) -> LiveStats:
+             stop: threading.Event | None = None, clock=None) -> LiveStats:
     """Track and render the newest frame of a live source until it ends or is stopped.
 
     source : an open tracker.sources.FrameSource (left open);
@@ -463,13 +482,16 @@ def run_live(source, tracker, render: Render | None = None, sink=None, *, max_fr
     on_key : called with each key pressed; return False to end the session;
     caption : () -> text (lines split by newline) added under the status line;
     status : draw the status line (frames/s, stage times, latency, drops);
-    stop : an Event; setting it (e.g. from a SIGINT handler) ends the session cleanly.
+    stop : an Event; setting it (e.g. from a SIGINT handler) ends the session cleanly;
+    clock : the clock for pacing, latency and stage times (default `WallClock`).
 
     The frame shown is what `render` returned plus the status line (drawn on a
     copy: neither the input frame nor render's result is drawn on). Exceptions from the source, tracker, renderer or
     sink propagate after the capture thread has stopped.
     """
-    grabber = FrameGrabber(source, pace=not source.is_live if pace is None else pace, max_frames=max_frames)
+    clock = WallClock() if clock is None else clock
+    grabber = FrameGrabber(source, pace=not source.is_live if pace is None else pace, max_frames=max_frames,
+                           clock=clock)
     tracker.reset()
     latency, detect, landmarks, render_t = [], [], [], []
     with_faces = 0
@@ -477,7 +499,7 @@ def run_live(source, tracker, render: Render | None = None, sink=None, *, max_fr
     avg = {k: _Average() for k in ("detect", "landmarks", "render", "latency")}
     first_capture = None
     ended_by = None
-    start = time.perf_counter()
+    start = clock.now()
     grabber.start()
     try:
         while ended_by is None:
@@ -495,9 +517,9 @@ def run_live(source, tracker, render: Render | None = None, sink=None, *, max_fr
                     first_capture = item.captured_at
                 faces = tracker.process(item.image, timestamp=item.captured_at - first_capture)
                 times = getattr(tracker, "last_times", None)
-                t0 = time.perf_counter()
+                t0 = clock.now()
                 out = render(item.image, faces) if render is not None else item.image
-                t_render = time.perf_counter() - t0
+                t_render = clock.now() - t0
                 d = getattr(times, "detect", 0.0) * 1e3
                 lm = getattr(times, "landmarks", 0.0) * 1e3
                 fps = (len(shown_at) - 1) / (shown_at[-1] - shown_at[0]) if len(shown_at) > 1 else 0.0
@@ -515,7 +537,7 @@ def run_live(source, tracker, render: Render | None = None, sink=None, *, max_fr
                     draw_status(out, lines)
                 info = FrameInfo(item.index, item.captured_at, len(latency) + 1, grabber.dropped, fps)
                 key = sink.show(out, info) if sink is not None else -1
-                now = time.perf_counter()
+                now = clock.now()
                 shown_at.append(now)
                 latency.append((now - item.captured_at) * 1e3)
                 avg["latency"](latency[-1])
@@ -531,7 +553,7 @@ def run_live(source, tracker, render: Render | None = None, sink=None, *, max_fr
         grabber.stop()
     if grabber.error is not None:
         raise grabber.error
-    seconds = time.perf_counter() - start
+    seconds = clock.now() - start
     processed = len(latency)
     if grabber.offered != processed + grabber.dropped:  # only if the capture thread failed to stop
         log.warning("frame counts disagree: %d offered, %d processed, %d dropped",

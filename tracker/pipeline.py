@@ -18,23 +18,32 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from tracker._resources import resource
+from tracker._resources import resource, shipped_model_names, shipped_weights
 from tracker.draw import DrawSpec, draw_landmarks as _draw
 from tracker.errors import InputError, OutputError
-from tracker.io import LANDMARK_FORMATS, LandmarkWriter, VideoWriter, atomic_path
+from tracker.io import LANDMARK_FORMATS, LandmarkWriter, VideoWriter, atomic_path, check_not_input, check_output
 from tracker.sources import FILE, FrameSource, open_source
 from tracker.types import Face
 
 WEIGHTS_DIR = resource("weights")
 DEFAULT_WEIGHTS = resource("weights", "demo.h5")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+ALPHA_SUFFIXES = (".png", ".webp", ".tif", ".tiff")  # image formats that keep an alpha channel
 
 Render = Callable[[np.ndarray, list[Face]], np.ndarray]
 Progress = Callable[[int, "int | None", float], None]
+__all__ = ["ALPHA_SUFFIXES", "DEFAULT_WEIGHTS", "IMAGE_SUFFIXES", "VideoStats", "add_engine_arguments",
+           "Engine", "check_backend", "check_image_job", "engine_from_args", "load_landmarker", "makeup_renderer", "process_image",
+           "process_video", "read_image", "render_frame", "shipped_weights", "write_image"]
 
 
 @dataclass(frozen=True)
 class VideoStats:
-    """What `process_video` did: frames, frames with at least one face, wall time, speed."""
+    """What `process_video` did: frames, frames with at least one face, wall time, speed.
+
+    frames_announced : frames the input's container announced (None when unknown);
+    ended_early : the input ended before that (truncated or damaged file).
+    """
     frames: int
     frames_with_faces: int
     seconds: float
@@ -42,13 +51,8 @@ class VideoStats:
     width: int
     height: int
     fps: float
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return a.resolve() == b.resolve() or (b.exists() and os.path.samefile(a, b))
-    except OSError:
-        return False
+    frames_announced: int | None = None
+    ended_early: bool = False
 
 
 def _check_landmarks_path(path: Path | None) -> None:
@@ -56,14 +60,15 @@ def _check_landmarks_path(path: Path | None) -> None:
         raise InputError(f"landmarks output {path} must end in .json or .csv")
 
 
-def shipped_weights(weights: str | os.PathLike) -> Path:
-    """A path as given, or for a bare shipped model name ("demo", "full") its file in weights/."""
-    path = Path(weights)
-    if not path.exists() and path.suffix == "" and len(path.parts) == 1:
-        shipped = WEIGHTS_DIR / f"{path.name}.h5"
-        if shipped.is_file():
-            return shipped
-    return path
+def check_backend(backend: str | None) -> str:
+    """The kernel backend `backend` (or $NNLITE_BACKEND, or the default) resolves to;
+    InputError naming the setting when it is unknown or unavailable."""
+    from nnlite.backend import resolve_backend
+
+    try:
+        return resolve_backend(backend)
+    except (ValueError, RuntimeError) as exc:
+        raise InputError(str(exc)) from None
 
 
 def load_landmarker(weights: str | os.PathLike, backend: str | None = None, threads: int | None = None,
@@ -75,16 +80,13 @@ def load_landmarker(weights: str | os.PathLike, backend: str | None = None, thre
     flip_average : average each face with its mirrored crop (see `Landmarker`).
     """
     path = shipped_weights(weights)
+    if path.is_dir():
+        raise InputError(f"landmark weights {path} is a folder, not a weights file")
     if not path.is_file():
-        names = ", ".join(p.stem for p in sorted(WEIGHTS_DIR.glob("*.h5")) if p.stem != "detector")
+        names = ", ".join(shipped_model_names())
         raise InputError(f"landmark weights not found: {path} (pass a weights file or a shipped "
                          f"model name: {names})")
-    from nnlite.backend import resolve_backend
-
-    try:
-        backend = resolve_backend(backend)
-    except (ValueError, RuntimeError) as exc:
-        raise InputError(str(exc)) from None
+    backend = check_backend(backend)
     try:
         from tracker.landmarks import Landmarker  # lazy: the model stack loads only when needed
     except ImportError as exc:
@@ -126,6 +128,35 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
                              "and, when given, OpenCV's")
 
 
+@dataclass(frozen=True)
+class Engine:
+    """What a CLI builds from its options: the makeup renderer (None: no makeup), the face
+    detector, the landmark model and the kernel backend name they run on."""
+    render: Render | None
+    detector: object
+    landmarker: object
+    backend: str
+
+
+def engine_from_args(args: argparse.Namespace, flip_average: bool = False) -> Engine:
+    """Build the `Engine` of parsed CLI options (`add_look_arguments`, `add_engine_arguments`).
+
+    Checked in the order a user can fix them, each an InputError naming the option or
+    file: the makeup options, the backend ($NNLITE_BACKEND), then the weights.
+    """
+    from tracker.detection import DETECTORS
+    from tracker.makeup import look_from_args
+
+    try:
+        render = makeup_renderer(look_from_args(args))
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    backend = check_backend(args.backend)  # before the detector, which runs on it too
+    detector = DETECTORS[args.detector]()
+    landmarker = load_landmarker(args.weights, backend=backend, threads=args.threads, flip_average=flip_average)
+    return Engine(render, detector, landmarker, backend)
+
+
 def makeup_renderer(look) -> Render | None:
     """The renderer for a makeup Look (None: no makeup) as a (frame, faces) -> frame callable."""
     if look is None:
@@ -150,7 +181,8 @@ def render_frame(frame: np.ndarray, faces: list[Face], render: Render | None = N
 
 
 def process_video(src, dst, tracker, render: Render | None = None, landmarks_out=None,
-                  draw_landmarks: bool = False, progress: Progress | None = None) -> VideoStats:
+                  draw_landmarks: bool = False, progress: Progress | None = None,
+                  strict: bool = False) -> VideoStats:
     """Track faces through a video and write the rendered video (same size and fps).
 
     src : video path or stream URL (anything `tracker.sources.open_source` takes),
@@ -160,7 +192,10 @@ def process_video(src, dst, tracker, render: Render | None = None, landmarks_out
     render : optional callable (frame, faces) -> new frame, e.g. the makeup renderer;
     landmarks_out : optional .json or .csv path for the landmarks of every frame;
     draw_landmarks : overlay points and boxes on the output;
-    progress : optional callable (frames done, total frames or None, frames/s so far).
+    progress : optional callable (frames done, total frames or None, frames/s so far);
+    strict : an input that ends before the frames its container announced is an
+        error (InputError, nothing written); otherwise the result says so
+        (`VideoStats.ended_early`, and the landmarks file, see `LandmarkWriter`).
 
     Raises InputError / OutputError naming the file; on any error no output file
     is left behind (outputs are renamed into place only at the end).
@@ -170,10 +205,7 @@ def process_video(src, dst, tracker, render: Render | None = None, landmarks_out
     _check_landmarks_path(landmarks_path)
     reader = src if isinstance(src, FrameSource) else open_source(src)
     with reader:
-        if reader.kind == FILE and _same_file(Path(reader.name), dst):
-            raise OutputError(f"output {dst} would overwrite the input")
-        if landmarks_path is not None and _same_file(landmarks_path, dst):
-            raise OutputError(f"landmarks output {landmarks_path} is the same file as the video output")
+        check_not_input([reader.name] if reader.kind == FILE else [], [dst, landmarks_path])
         meta = {"source": reader.name, "width": reader.width, "height": reader.height, "fps": reader.fps,
                 "coordinates": "frame pixels, 0-based pixel centres"}
         tracker.reset()
@@ -193,19 +225,62 @@ def process_video(src, dst, tracker, render: Render | None = None, landmarks_out
                     if progress is not None:
                         elapsed = time.perf_counter() - start
                         progress(frames, reader.frame_count, frames / elapsed if elapsed > 0 else 0.0)
+                if reader.ended_early:
+                    if strict:
+                        raise InputError(f"{reader.name} ended after {frames} of the {reader.frame_count} "
+                                         "frames it announces (truncated or damaged file)")
+                    if log_writer is not None:
+                        log_writer.end_note(frames, reader.frame_count)
     seconds = time.perf_counter() - start
     return VideoStats(frames, with_faces, seconds, frames / seconds if seconds > 0 else 0.0,
-                      reader.width, reader.height, reader.fps)
+                      reader.width, reader.height, reader.fps, reader.frame_count, reader.ended_early)
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
-    """uint8 (H, W, 3) BGR image from a file; InputError naming the path when unreadable."""
+def read_image(path: str | os.PathLike, keep_alpha: bool = False) -> np.ndarray:
+    """uint8 (H, W, 3) BGR image from a file, (H, W, 4) BGRA when `keep_alpha` and it has
+    an alpha channel; InputError naming the path when unreadable or not 8-bit (a 16-bit
+    image is refused rather than silently reduced)."""
     p = Path(path)
-    if not p.is_file():
+    if p.is_dir():
+        raise InputError(f"{p} is a folder, not an image file")
+    if not p.exists():
         raise InputError(f"image not found: {p}")
+    if not p.is_file():
+        raise InputError(f"{p} is not a regular file")
+    if p.stat().st_size == 0:
+        raise InputError(f"{p} is empty")
+    raw = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
+    if raw is None:
+        raise InputError(f"cannot read {p} as an image (not an image file, or an unsupported format)")
+    if raw.dtype != np.uint8:
+        raise InputError(f"{p} is a {8 * raw.dtype.itemsize}-bit image; only 8-bit images are supported "
+                         "(convert it to 8 bits per channel first)")
+    if raw.ndim == 3 and raw.shape[2] == 4:
+        return np.ascontiguousarray(raw if keep_alpha else raw[..., :3])
+    # grey, palette or colour: read again as BGR, which also applies the EXIF orientation
     image = cv2.imread(str(p), cv2.IMREAD_COLOR)
     if image is None:
         raise InputError(f"cannot read {p} as an image (not an image file, or an unsupported format)")
+    return image
+
+
+def check_image_job(src, dst, landmarks_out=None) -> np.ndarray:
+    """Check an image job before any work: the input is a readable 8-bit image, the outputs can
+    be written and are not the input, and an alpha channel fits the output format (it is kept,
+    never dropped silently). -> the image, as `read_image(src, keep_alpha=True)`."""
+    src, dst = Path(src), Path(dst)
+    landmarks_path = Path(landmarks_out) if landmarks_out is not None else None
+    _check_landmarks_path(landmarks_path)
+    if dst.suffix.lower() not in IMAGE_SUFFIXES:
+        raise OutputError(f"cannot write {dst}: use one of {', '.join(IMAGE_SUFFIXES)}")
+    image = read_image(src, keep_alpha=True)
+    if image.shape[2] == 4 and dst.suffix.lower() not in ALPHA_SUFFIXES:
+        raise OutputError(f"cannot write {dst}: {src} has an alpha channel (transparency), which "
+                          f"{dst.suffix} cannot store; write {', '.join(ALPHA_SUFFIXES)} instead")
+    check_not_input([src], [dst, landmarks_path])
+    for out in (dst, landmarks_path):
+        if out is not None:
+            check_output(out)
     return image
 
 
@@ -218,7 +293,7 @@ def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
         except cv2.error as exc:
             raise OutputError(f"cannot write {p}: {exc}") from exc
         if not ok:
-            raise OutputError(f"cannot write {p} (unsupported image extension?)")
+            raise OutputError(f"cannot write {p}: OpenCV could not encode a {p.suffix} image")
 
 
 def process_image(src, dst, tracker, render: Render | None = None, landmarks_out=None,
@@ -226,19 +301,23 @@ def process_image(src, dst, tracker, render: Render | None = None, landmarks_out
     """Landmark one image and write the rendered result; returns the faces (maybe []).
 
     The tracker should be in static-image mode. Nothing is written when no face
-    is found (the caller decides whether that is an error).
+    is found (the caller decides whether that is an error). An alpha channel is
+    kept as it is (the output must be a format that stores one); see
+    `check_image_job` for what is refused.
     """
     src, dst = Path(src), Path(dst)
     landmarks_path = Path(landmarks_out) if landmarks_out is not None else None
-    _check_landmarks_path(landmarks_path)
-    if _same_file(src, dst):
-        raise OutputError(f"output {dst} would overwrite the input")
-    image = read_image(src)
+    image = check_image_job(src, dst, landmarks_path)
+    alpha = image[..., 3:] if image.shape[2] == 4 else None
+    if alpha is not None:
+        image = np.ascontiguousarray(image[..., :3])
     tracker.reset()
     faces = tracker.process(image)
     if not faces:
         return faces
     out = render_frame(image, faces, render, draw_landmarks)
+    if alpha is not None:
+        out = np.concatenate([out, alpha], axis=2)
     if landmarks_path is not None:
         meta = {"source": str(src), "width": image.shape[1], "height": image.shape[0],
                 "coordinates": "image pixels, 0-based pixel centres"}

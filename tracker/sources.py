@@ -53,7 +53,9 @@ class FrameSource:
 
     The first frame is read at construction, so an empty source fails early.
     `read()` returns the next uint8 (H, W, 3) BGR frame or None at the end;
-    iterating yields frames until the first failed read.
+    iterating yields frames until the first failed read. `ended_early` is then
+    True when fewer frames were read than the container announced (a truncated
+    or damaged file: the rest could not be decoded).
     """
 
     def __init__(self, capture, name: str, fps: float = DEFAULT_FPS, frame_count: int | None = None,
@@ -68,6 +70,7 @@ class FrameSource:
         self.fps = float(fps) if fps and math.isfinite(fps) and fps > 0 else DEFAULT_FPS
         self.frame_count = frame_count if frame_count and 0 < frame_count < 10**9 else None
         self.frames_read = 0
+        self.ended = False
         ok, first = capture.read()
         if not ok or first is None:
             self.close()
@@ -79,6 +82,11 @@ class FrameSource:
     def size(self) -> tuple[int, int]:
         """(width, height) in pixels."""
         return (self.width, self.height)
+
+    @property
+    def ended_early(self) -> bool:
+        """The source has ended with fewer frames read than its container announced."""
+        return self.ended and self.frame_count is not None and self.frames_read < self.frame_count
 
     @property
     def is_live(self) -> bool:
@@ -103,7 +111,8 @@ class FrameSource:
             return first
         ok, frame = self._capture.read()
         if not ok or frame is None:
-            if self.frame_count is not None and self.frames_read < self.frame_count:
+            self.ended = True
+            if self.ended_early:
                 log.info("%s: read %d frames, container announced %d", self.name, self.frames_read,
                          self.frame_count)
             return None
@@ -164,10 +173,16 @@ def open_file(path: str | os.PathLike) -> FrameSource:
     p = Path(path)
     if not p.exists():
         raise InputError(f"video not found: {p}")
+    if p.is_dir():
+        raise InputError(f"{p} is a folder, not a video file")
     if not p.is_file():
-        raise InputError(f"not a file: {p}")
+        raise InputError(f"{p} is not a regular file")
+    if not os.access(p, os.R_OK):
+        raise InputError(f"cannot read {p}: no permission")
     if p.stat().st_size == 0:
         raise InputError(f"{p} is empty")
+    if cv2.haveImageReader(str(p)):  # OpenCV would play a still image as a 1-frame video
+        raise InputError(f"{p} is a still image, not a video (for images use python -m tracker.image)")
     capture = cv2.VideoCapture(str(p))
     if not capture.isOpened():
         capture.release()

@@ -13,14 +13,19 @@ Per frame (streaming mode):
    frame while there is no track, otherwise every `redetect_interval` frames.
    Detections with score >= `min_detection_score` that do not overlap a track
    (IoU of landmark boxes) are cropped with `geometry.box_to_crop` and
-   landmarked; those the landmark model accepts start new tracks. A detector
-   with a `poll()` method (`tracker.detection.BackgroundDetector`) is also
-   polled on the frames in between, so its result is used as soon as it lands;
+   landmarked; those the landmark model accepts start new tracks. A face the
+   detector finds near a track lost in this same frame (`_found_again`:
+   centres at most one face size apart, sizes within 2x) is that face again
+   and keeps its id: a fast motion can carry a face out of the crop taken
+   from its previous landmarks while it stays in view. A detector with a `poll()` method
+   (`tracker.detection.BackgroundDetector`) is also polled on the frames in
+   between, so its result is used as soon as it lands;
 3. each track's landmarks go through its own One Euro filter.
 
 In static-image mode every call is independent: detection on every frame, no
 tracks kept, no smoothing. Track ids start at 1 and only increase over the
-tracker's life (also across `reset()`).
+tracker's life (also across `reset()`); a face keeps its id while it is
+tracked or re-found in the frame it was lost.
 
 The landmark model is any object with
     crop_scale : float   crop side / landmark-box side used at training;
@@ -80,6 +85,18 @@ class _Track:
 
     def box(self) -> Box:
         return Box(*landmark_box(self.points), self.score)
+
+
+def _found_again(new: Box, lost: Box) -> bool:
+    """A new face where a track was lost one frame before: landmark-box centres at most the
+    lost box's longer side apart (a fast pan moves a face by most of its width in a frame)
+    and box sides within 2x of each other."""
+    size_new, size_lost = max(new.width, new.height), max(lost.width, lost.height)
+    if not (0.5 * size_lost <= size_new <= 2.0 * size_lost):
+        return False
+    dx = (new.x0 + new.x1 - lost.x0 - lost.x1) / 2
+    dy = (new.y0 + new.y1 - lost.y0 - lost.y1) / 2
+    return math.hypot(dx, dy) <= size_lost
 
 
 def _in_frame(points: np.ndarray, shape) -> bool:
@@ -221,6 +238,7 @@ class Tracker:
     def reset(self) -> None:
         """Drop every track (the next frame starts with detection). Ids keep increasing."""
         self._tracks: list[_Track] = []
+        self._lost: list[_Track] = []  # tracks lost in the current frame (their last landmarks)
         self._frame_index = 0
         self._since_detection = 0
         if callable(getattr(self.detector, "discard", None)):
@@ -289,12 +307,15 @@ class Tracker:
         scale = self.landmarker.crop_scale
         crops = [self._tracking_crop(track, scale) for track in self._tracks]
         kept: list[_Track] = []
+        self._lost = []
         for track, (points, score) in zip(self._tracks, self._predict(frame_bgr, crops)):
             if score < self.min_tracking_score:
                 log.debug("track %d lost (score %.2f)", track.track_id, score)
+                self._lost.append(track)
                 continue
             if not _in_frame(points, frame_bgr.shape):
                 log.debug("track %d lost (landmarks left the frame or grew past it)", track.track_id)
+                self._lost.append(track)
                 continue
             track.points, track.score = points, score
             if any(track.box().iou(other.box()) > self.overlap_iou for other in kept):
@@ -345,7 +366,13 @@ class Tracker:
                 continue
             if self.smoothing and not self.static_image_mode:
                 track.smoother = OneEuroFilter.from_params(self.smoothing_params)
-            self._next_id += 1
+            lost = next((old for old in self._lost if _found_again(track.box(), old.box())), None)
+            if lost is not None:  # the face whose track was lost in this frame: same id
+                log.debug("track %d found again by the detector", lost.track_id)
+                self._lost.remove(lost)
+                track.track_id = lost.track_id
+            else:
+                self._next_id += 1
             self._tracks.append(track)
             taken.append(track.box())
 
