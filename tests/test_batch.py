@@ -21,6 +21,7 @@ from tracker.batch_job import EngineOptions, FileJob
 from tracker.batch_pool import run_local
 from tracker.errors import InputError
 from tracker.io import open_video
+from tracker.pipeline import DEFAULT_WEIGHTS
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "tracker" / "data" / "sample.mp4"
@@ -135,7 +136,7 @@ def test_input_folder_as_output_folder_is_refused(tmp_path):
 def test_torn_manifest_line_is_ignored_and_ended(tmp_path):
     (tmp_path / batch.MANIFEST).write_text('{"input": "/a", "status": "done"}\n{"input": "/b", "sta')
     assert list(batch.read_manifest(tmp_path)) == ["/a"]
-    manifest = batch._Manifest(tmp_path)
+    manifest = batch.ManifestWriter(tmp_path)
     manifest.write({"input": "/c", "status": "failed"})
     manifest.close()
     assert list(batch.read_manifest(tmp_path)) == ["/a", "/c"]
@@ -195,7 +196,7 @@ def test_other_options_or_force_redo_the_files(library, tmp_path):
 def test_killed_worker_loses_only_its_file(library, tmp_path):
     _, files = library
     out = tmp_path / "out"
-    engine = batch._engine_options(None, None, None, 1, False)
+    engine = EngineOptions(str(DEFAULT_WEIGHTS), "blaze")
     names = ["p0", "blank", "p0"]
     jobs = [FileJob(str(files[n]), "image", str(out / f"{i}.jpg"), None, str(out / ".staging" / str(i)),
                     "k", engine) for i, n in enumerate(names)]

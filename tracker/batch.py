@@ -1,6 +1,6 @@
 """Track faces and render makeup on many videos and photos at once, on every core or on a Ray cluster.
 
-usage: python -m tracker.batch INPUT... -o OUT_DIR [--workers N | --ray [ADDRESS]]
+usage: python -m tracker.batch INPUT... -o OUT_DIR [--workers N] [--ray [ADDRESS]]
                                [--landmarks json|csv] [--draw-landmarks] [--force]
                                [makeup options] [--flip-average] [--max-faces N] [--weights PATH]
                                [--detector NAME] [--backend numba|numpy]
@@ -30,7 +30,8 @@ loses only the files in flight.
 on one thread. --ray runs the same job as Ray tasks (pip install
 "facelite[ray]"): on the cluster at ADDRESS (started with `ray start --head`;
 inputs and OUT_DIR must be at the same paths on every node), or on a local Ray
-with --workers CPUs when no address is given. Progress (files done of total,
+with --workers CPUs when no address is given (put a bare --ray after the
+inputs, or it takes the first input for an address). Progress (files done of total,
 frames/s over all workers, time left) goes to stderr.
 
 Exit status: 0 every input done; 1 some input failed or had no face (the
@@ -49,6 +50,7 @@ import os
 import shutil
 import signal
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -223,7 +225,7 @@ def _reusable(row: dict | None, key: str, output: str) -> bool:
     return row.get("status") in FINAL_STATUSES or row.get("error_kind") == "input"
 
 
-class _Manifest:
+class ManifestWriter:
     """Appends rows to OUT_DIR/manifest.jsonl, one whole line per write, flushed to disk."""
 
     def __init__(self, out_dir: Path):
@@ -386,7 +388,7 @@ def run(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, workers
         tally = _Tally(len(plan), sum(sizes.values()), progress)
         for row in rows.values():
             tally.add(row, sizes[row["input"]], ran=False)
-        manifest = _Manifest(out)
+        manifest = ManifestWriter(out)
 
         def finished(row: dict) -> None:
             manifest.write(row)
@@ -496,7 +498,8 @@ def main(argv: list[str] | None = None) -> int:
     from tracker.makeup import look_from_args
 
     progress = _ProgressLine()
-    previous_handler = signal.signal(signal.SIGTERM, _on_sigterm)
+    in_main_thread = threading.current_thread() is threading.main_thread()  # where signals can be handled
+    previous_handler = signal.signal(signal.SIGTERM, _on_sigterm) if in_main_thread else None
     try:
         try:
             look = look_from_args(args)
@@ -517,7 +520,8 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 143 if isinstance(exc, _Terminated) else 130
     finally:
-        signal.signal(signal.SIGTERM, previous_handler)
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous_handler)
     progress.finish()
     for row in rows:
         if row["status"] != "done":
