@@ -25,6 +25,8 @@ setup(
         "test": ["pytest", "selenium", "setuptools>=70.1"],
         # python -m tracker.web: the ASGI app, its server, and WebSockets (server and test client)
         "web": ["starlette", "uvicorn", "websockets"],
+        # python -m tracker.batch --ray: the same per-file job as Ray tasks (a local Ray or a cluster)
+        "ray": ["ray"],
         "train": ["torch==2.13.0"],
         "bench": ["onnxruntime", "onnx", "threadpoolctl", "torch==2.13.0"],
     },

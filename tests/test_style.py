@@ -3,7 +3,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CLI_MODULES = {"video.py", "image.py", "camera.py", "cli.py", "__main__.py"}  # only the CLIs talk to the terminal
+CLI_MODULES = {"video.py", "image.py", "camera.py", "cli.py", "batch.py", "__main__.py"}  # only the CLIs talk to the terminal
 
 
 def _sources(package):
