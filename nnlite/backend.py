@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 from types import SimpleNamespace
 
-from nnlite.jit import HAVE_NUMBA, NUMBA_IMPORT_ERROR, NumbaMissingWarning, warn_numba_missing
+from nnlite.jit import HAVE_NUMBA, NUMBA_IMPORT_ERROR, NumbaMissingWarning, start_compiler_init, warn_numba_missing
 
 BACKENDS = ("numba", "numpy")
 OPS = ("conv2d", "pointwise_conv2d", "inverted_residual", "roi_align", "roi_group_conv",
@@ -79,6 +79,7 @@ def get_backend(name: str | None = None) -> SimpleNamespace:
     """
     name = resolve_backend(name)
     if name == "numba":
+        start_compiler_init()  # Numba's one-off set-up, off the first frame (see nnlite.jit)
         from nnlite.kernels import conv, inverted_residual, roi_align, roi_conv, soft_argmax
 
         return SimpleNamespace(
