@@ -184,6 +184,36 @@ def wait_compiler_init(timeout: float | None = None) -> bool:
     return not thread.is_alive()
 
 
+def cached_on_disk(dispatcher) -> bool:
+    """Whether Numba's cache folder holds an index for `dispatcher` (an ``@njit`` kernel).
+
+    A cheap look at the folder (nothing is loaded or compiled): True means some
+    compiled version was saved, not that it matches this process's types or sources;
+    False means the first call will compile. Always False without numba or caching.
+
+    Parameters
+    ----------
+    dispatcher : numba dispatcher
+        A kernel made by `njit` with ``cache=True``.
+
+    Returns
+    -------
+    cached : bool
+        An index file named after the kernel exists in its cache folder.
+    """
+    stats = getattr(dispatcher, "stats", None)
+    func = getattr(dispatcher, "py_func", None)
+    if not HAVE_NUMBA or JIT_DISABLED or stats is None or func is None:
+        return False
+    folder = stats.cache_path
+    # Numba names the index "<module>.<qualname>-<first line>.py<version>.nbi".
+    prefix = f"{func.__module__.rpartition('.')[2]}.{func.__qualname__}-"
+    try:
+        return any(name.startswith(prefix) and name.endswith(".nbi") for name in os.listdir(folder))
+    except OSError:
+        return False
+
+
 if HAVE_NUMBA:
     if hasattr(os, "register_at_fork"):  # POSIX
         os.register_at_fork(before=wait_compiler_init)
