@@ -19,13 +19,13 @@ from __future__ import annotations
 import os
 from types import SimpleNamespace
 
-from nnlite.jit import HAVE_NUMBA, NUMBA_IMPORT_ERROR, NumbaMissingWarning, warn_numba_missing
+from nnlite.jit import HAVE_NUMBA, NUMBA_IMPORT_ERROR, NumbaMissingWarning, start_compiler_init, warn_numba_missing
 
 BACKENDS = ("numba", "numpy")
 OPS = ("conv2d", "pointwise_conv2d", "inverted_residual", "roi_align", "roi_group_conv",
        "soft_argmax", "heatmap_peak")
 
-__all__ = ["BACKENDS", "OPS", "NumbaMissingWarning", "get_backend", "resolve_backend"]
+__all__ = ["BACKENDS", "OPS", "NumbaMissingWarning", "get_backend", "numba_kernels_cached", "resolve_backend"]
 
 
 def resolve_backend(name: str | None = None) -> str:
@@ -79,6 +79,7 @@ def get_backend(name: str | None = None) -> SimpleNamespace:
     """
     name = resolve_backend(name)
     if name == "numba":
+        start_compiler_init()  # Numba's one-off set-up, off the first frame (see nnlite.jit)
         from nnlite.kernels import conv, inverted_residual, roi_align, roi_conv, soft_argmax
 
         return SimpleNamespace(
@@ -92,3 +93,26 @@ def get_backend(name: str | None = None) -> SimpleNamespace:
     from nnlite.kernels import numpy_ops
 
     return SimpleNamespace(name=name, **{op: getattr(numpy_ops, op) for op in OPS})
+
+
+def numba_kernels_cached() -> bool:
+    """Whether Numba's cache folder has the main one-thread kernels of the landmark model and
+    the detector (convolution, inverted residual, RoI convolution, soft-argmax).
+
+    A look at the folder, nothing loaded (see `nnlite.jit.cached_on_disk`): False on a
+    first run, when the first frame compiles for seconds; callers use it to start that
+    work early or on another core. Always False without numba.
+
+    Returns
+    -------
+    cached : bool
+        Every one of those kernels has an index file in the cache.
+    """
+    if not HAVE_NUMBA:
+        return False
+    from nnlite.jit import cached_on_disk
+    from nnlite.kernels import gemm_conv, inverted_residual, roi_conv, soft_argmax
+
+    kernels = (gemm_conv._conv2d_gemm_serial_nb, inverted_residual._inverted_residual_serial_nb,
+               roi_conv._roi_group_conv_serial_nb, soft_argmax._soft_argmax_nb)
+    return all(cached_on_disk(k) for k in kernels)

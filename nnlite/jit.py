@@ -14,14 +14,22 @@ Numba's compile cache goes to a per-user folder, never next to the package
 sets ``NUMBA_CACHE_DIR`` before importing numba. When that folder cannot be
 created or written, kernels compile without caching (no error, only slower
 start-up).
+
+The first kernel call of a process also pays for initialising Numba's compiler target
+(its typing and lowering registries; ~0.3 s on a 2-core EPYC, even when every kernel
+then loads from the cache). `start_compiler_init` moves that onto a background thread;
+`nnlite.backend.get_backend("numba")` starts it, so it runs while the caller opens its
+camera or video.
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
 import sys
 import tempfile
+import threading
 import warnings
 
 log = logging.getLogger(__name__)
@@ -109,6 +117,107 @@ def njit(*args, **kwargs):
 
 
 prange = _numba.prange if HAVE_NUMBA else range
+
+
+def _init_compiler_target() -> None:
+    """Initialise Numba's CPU target (what the first compile or cache load would do)."""
+    try:
+        from numba.core.compiler_lock import global_compiler_lock
+        from numba.core.registry import cpu_target
+
+        # Under Numba's own compiler lock: a kernel call in another thread that needs the
+        # target waits for this instead of initialising it a second time.
+        with global_compiler_lock:
+            cpu_target.target_context.refresh()
+    except Exception as exc:  # the first kernel call then initialises it, as without this
+        log.info("background numba initialisation failed: %s: %s", type(exc).__name__, exc)
+
+
+# One per process, like the Numba target it initialises (guarded by the lock).
+_init_lock = threading.Lock()
+_init_thread: threading.Thread | None = None
+
+
+def start_compiler_init() -> bool:
+    """Initialise Numba's compiler target on a background thread, once per process.
+
+    The first kernel call (compile or cache load) needs Numba's typing and target
+    registries; building them takes ~0.3 s of one core. Started when a model is built,
+    this overlaps with what the caller does next (opening a camera or a video, reading
+    the first frame); a kernel called before it is done waits for it (Numba's compiler
+    lock), so results never depend on the timing. Later calls do nothing. Forks and
+    interpreter exit wait for the thread, so no child inherits the lock half-taken.
+
+    Returns
+    -------
+    started : bool
+        True when the initialisation runs or ran (Numba is importable and its JIT on).
+    """
+    global _init_thread
+    if not HAVE_NUMBA or JIT_DISABLED:
+        return False
+    with _init_lock:
+        if _init_thread is None:
+            _init_thread = threading.Thread(target=_init_compiler_target, name="nnlite-numba-init",
+                                            daemon=True)
+            _init_thread.start()
+    return True
+
+
+def wait_compiler_init(timeout: float | None = None) -> bool:
+    """Wait for `start_compiler_init`'s thread.
+
+    Parameters
+    ----------
+    timeout : float or None
+        Most seconds to wait; None waits until it is done.
+
+    Returns
+    -------
+    done : bool
+        True when it is done, or was never started.
+    """
+    thread = _init_thread
+    if thread is None or thread is threading.current_thread():
+        return True
+    thread.join(timeout)
+    return not thread.is_alive()
+
+
+def cached_on_disk(dispatcher) -> bool:
+    """Whether Numba's cache folder holds an index for `dispatcher` (an ``@njit`` kernel).
+
+    A cheap look at the folder (nothing is loaded or compiled): True means some
+    compiled version was saved, not that it matches this process's types or sources;
+    False means the first call will compile. Always False without numba or caching.
+
+    Parameters
+    ----------
+    dispatcher : numba dispatcher
+        A kernel made by `njit` with ``cache=True``.
+
+    Returns
+    -------
+    cached : bool
+        An index file named after the kernel exists in its cache folder.
+    """
+    stats = getattr(dispatcher, "stats", None)
+    func = getattr(dispatcher, "py_func", None)
+    if not HAVE_NUMBA or JIT_DISABLED or stats is None or func is None:
+        return False
+    folder = stats.cache_path
+    # Numba names the index "<module>.<qualname>-<first line>.py<version>.nbi".
+    prefix = f"{func.__module__.rpartition('.')[2]}.{func.__qualname__}-"
+    try:
+        return any(name.startswith(prefix) and name.endswith(".nbi") for name in os.listdir(folder))
+    except OSError:
+        return False
+
+
+if HAVE_NUMBA:
+    if hasattr(os, "register_at_fork"):  # POSIX
+        os.register_at_fork(before=wait_compiler_init)
+    atexit.register(wait_compiler_init)  # no interpreter shutdown in the middle of its imports
 
 
 def get_num_threads() -> int:

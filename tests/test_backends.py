@@ -262,3 +262,40 @@ def test_explicit_numpy_choice_does_not_warn():
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
+
+
+_BACKGROUND_SETUP = """
+import json, os, sys, threading
+import numpy as np
+import nnlite.jit as jit
+before = "numba.np.arraymath" in sys.modules  # loaded by Numba's target set-up, not by import
+from nnlite.backend import get_backend
+from nnlite.model import TwoStageModel
+model = TwoStageModel.load(sys.argv[1])      # get_backend("numba") starts the set-up
+x = np.random.default_rng(0).random((1, model.input_size, model.input_size, 3), np.float32)
+pid = os.fork()                              # waits for the set-up thread, so the child
+if pid == 0:                                 # does not inherit Numba's compiler lock taken
+    model.forward(x)
+    os._exit(0)
+_, status = os.waitpid(pid, 0)
+first = model.forward(x).refined             # a kernel call right after (or during) it
+done = jit.wait_compiler_init(60)
+get_backend("numba")                         # started once per process
+again = jit.start_compiler_init()
+print(json.dumps({"before": before, "after": "numba.np.arraymath" in sys.modules, "done": done,
+                  "again": again, "child": os.waitstatus_to_exitcode(status),
+                  "threads": sum(t.name == "nnlite-numba-init" for t in threading.enumerate()),
+                  "same": bool(np.array_equal(first, model.forward(x).refined))}))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_numba_setup_runs_once_in_the_background():
+    env = {k: v for k, v in os.environ.items() if k != "NNLITE_BACKEND"}
+    env["PYTHONPATH"] = str(ROOT)
+    proc = subprocess.run([sys.executable, "-c", _BACKGROUND_SETUP, str(FIX / "model_small.h5")], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert res == {"before": False, "after": True, "done": True, "again": True, "child": 0,
+                   "threads": 0, "same": True}

@@ -149,3 +149,61 @@ def test_tuning_choices():
     assert T.pick(rows, slack=0.25)[1].min_cutoff == 1.0
     assert T.pick(rows, slack=0.0)[1].min_cutoff == 0.1
     assert T.pick([], slack=0.25) is None
+
+
+_FAKE_MEDIAPIPE = '''
+"""Stand-in for mediapipe's legacy face mesh: a face is out when the frame's mean is above 50."""
+__version__ = "fake"
+
+
+class _Result:
+    def __init__(self, found):
+        self.multi_face_landmarks = [object()] if found else None
+
+
+class FaceMesh:
+    def __init__(self, **options):
+        assert options["static_image_mode"] is False and options["max_num_faces"] == 1
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def process(self, rgb):
+        assert rgb.dtype.name == "uint8" and rgb.ndim == 3 and rgb.shape[2] == 3
+        return _Result(rgb.mean() > 50)
+'''
+
+
+def test_peer_gets_the_frames_and_its_tracking_frames_are_counted(tmp_path):
+    import sys
+
+    pkg = tmp_path / "mediapipe"
+    (pkg / "solutions").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("from mediapipe import solutions\n__version__ = 'fake'\n")
+    (pkg / "solutions" / "__init__.py").write_text("from mediapipe.solutions import face_mesh\n")
+    (pkg / "solutions" / "face_mesh.py").write_text(_FAKE_MEDIAPIPE)
+    wrapper = tmp_path / "python"   # the peer interpreter: this one, with the fake on its path
+    wrapper.write_text(f"#!/bin/sh\nPYTHONPATH={tmp_path} exec {sys.executable} \"$@\"\n")
+    wrapper.chmod(0o755)
+    peer = B.PeerTracker(wrapper)
+    try:
+        assert peer.version == "fake"
+        levels = [100, 100, 0, 100, 100, 100, 0, 0, 100]
+        frames = [np.full((6, 8, 3), v, np.uint8) for v in levels]
+        seconds, found = peer.run(frames)
+        assert found.tolist() == [v > 50 for v in levels]
+        assert seconds.shape == (9,) and (seconds >= 0).all()
+        # tracking frames: a face out after a frame with a face -> frames 1, 4, 5
+        np.testing.assert_array_equal(B.peer_tracking_seconds(seconds, found), seconds[[1, 4, 5]])
+        assert peer.run(frames[:2])[1].tolist() == [True, True]   # next sequence, same process
+    finally:
+        peer.close()
+    assert peer.proc.returncode == 0
+
+
+def test_missing_peer_interpreter_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such interpreter"):
+        B.PeerTracker(tmp_path / "nope" / "python")

@@ -384,6 +384,11 @@ def side_by_side(args, nn_numba, path, x) -> list[dict]:
             f"{name} {results[(name, t0)]['median_ms'] / results[(name, t1)]['median_ms']:.2f}x"
             for name in runtimes)
         print(f"speed-up {t1} vs {t0} threads: {speedups}")
+        ratios = ", ".join(
+            f"{name} {results[(name, t1)]['median_ms'] / results[(name, t0)]['median_ms']:.2f}"
+            for name in runtimes)
+        target = "; target for nnlite (numba), demo model: <= 0.60" if (t0, t1) == (1, 2) else ""
+        print(f"time ratio {t1}-thread / {t0}-thread: {ratios}{target}")
     return [{"runtime": n, "threads": t, **r} for (n, t), r in results.items()]
 
 

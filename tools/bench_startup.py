@@ -10,10 +10,13 @@ a server would see it:
 
 - import: `import tracker`, and every module a tracker with makeup needs;
 - first frame: from `Tracker.from_weights(...)` to the first tracked and rendered
-  frame of the sample clip, with a cold Numba cache (a new, empty NUMBA_CACHE_DIR:
-  every kernel compiles) and with a warm one (the same folder again); then once more
-  with `Tracker.warmup()` called right after building, which moves the compile or
-  cache-load cost to start-up and leaves the first frame at its steady-state cost;
+  frame of the sample clip, opened after building as the CLIs do, with a cold Numba
+  cache (a new, empty NUMBA_CACHE_DIR: every kernel compiles) and with a warm one
+  (the same folder again; median of --repeats interpreters); once more with the frame
+  arriving after nnlite's background Numba set-up (`nnlite.jit.start_compiler_init`)
+  is done, as behind a camera's start-up; and with `Tracker.warmup()` called right
+  after building, which moves the compile or cache-load cost to start-up and leaves
+  the first frame at its steady-state cost;
 - memory: resident set size after building and warming one tracker, beyond an
   interpreter with numpy, numba (initialised), OpenCV, h5py and the tracker
   modules loaded; and what a second tracker in the same process adds;
@@ -45,9 +48,11 @@ DEMO = ROOT / "weights" / "demo.h5"
 SMOKE = ROOT / "tests" / "fixtures" / "model_small.h5"
 SAMPLE = ROOT / "tracker" / "data" / "sample.mp4"
 
-TARGETS = {  # informative, from the Embedding issue
+TARGETS = {  # informative, from the Embedding issue and the Speed issue (first frames)
     "import_s": 1.0,          # import of tracker (everything a tracker with makeup needs)
-    "warm_first_frame_s": 2.0,
+    "warm_first_frame_s": 2.0,  # build + first frame, warm cache
+    "warm_first_frame_ms": 100.0,  # the first frame alone (tracked and rendered), warm cache
+    "cold_first_frame_s": 10.0,    # build + open + first frame, empty cache
     "rss_mb": 50.0,
     "numpy_over_numba": 5.0,  # per face
 }
@@ -69,24 +74,35 @@ _FIRST_FRAME = _PRELUDE + """
 from tracker.io import open_video
 from tracker.makeup import load_look, render
 from tracker.tracking import Tracker
+import nnlite.jit
 t_import = time.perf_counter()
-weights, sample, warm = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
-with open_video(sample) as reader:
-    frames = [f for _, f in zip(range(2), reader)]
+weights, sample, mode = sys.argv[1], sys.argv[2], sys.argv[3]
 look = load_look("natural")
 t0 = time.perf_counter()
 tracker = Tracker.from_weights(weights)
 t_build = time.perf_counter() - t0
-t_warmup = tracker.warmup() if warm else 0.0
-times, faces = [], []
+# The order of the CLIs: build the tracker, then open the source and read from it.
+t_warmup = tracker.warmup() if mode == "warmup" else 0.0
+t_ready = 0.0
+if mode == "ready":  # the frame arrives once nnlite's background Numba set-up is done
+    t = time.perf_counter()
+    getattr(nnlite.jit, "wait_compiler_init", lambda: True)()  # absent in trees before it: a no-op
+    t_ready = time.perf_counter() - t
+with open_video(sample) as reader:
+    frames = [f for _, f in zip(range(2), reader)]
+t_open = time.perf_counter() - t0 - t_build - t_warmup - t_ready
+times, faces, track = [], [], []
 for frame in frames:
     t = time.perf_counter()
     found = tracker.process(frame)
+    t1 = time.perf_counter()
     render(frame, found, look)
     times.append(time.perf_counter() - t)
+    track.append(t1 - t)
     faces.append(len(found))
 print(json.dumps({"import_s": t_import - t_start, "build_s": t_build, "warmup_s": t_warmup,
-                  "first_s": times[0], "second_s": times[1], "faces": faces}))
+                  "ready_s": t_ready, "open_s": t_open, "first_s": times[0], "first_track_s": track[0],
+                  "second_s": times[1], "faces": faces}))
 """
 
 _RSS = _PRELUDE + """
@@ -231,7 +247,10 @@ def main(argv: list[str] | None = None) -> int:
                          "BLAS threads alike (default: nnlite's default, one core fewer than available)")
     ap.add_argument("--per-face-only", action="store_true",
                     help="only the per-face latency of both backends (with the usual Numba cache)")
-    ap.add_argument("--repeats", type=int, default=3, help="fresh interpreters for the import time (median)")
+    ap.add_argument("--repeats", type=int, default=3,
+                    help="fresh interpreters for the import time and each warm-cache first frame (median)")
+    ap.add_argument("--first-frame-only", action="store_true",
+                    help="only the first-frame times (cold and warm cache), not import, memory and speed")
     ap.add_argument("--json", type=Path, default=None, help="also write the results as JSON")
     ap.add_argument("--no-snapshot", action="store_true",
                     help="run the working tree itself (default: a copy taken at the start, so edits made "
@@ -264,39 +283,54 @@ def main(argv: list[str] | None = None) -> int:
             print(_per_face_line(out["per_face"], threads))
             _write_json(args.json, out)
             return 0
-        out["import"] = _median_of(args.repeats, _IMPORT, [], "all_s")
         cache = str(Path(scratch) / "numba-cache")
         env = {"NUMBA_CACHE_DIR": cache}
-        out["cold"] = _run(_FIRST_FRAME, [w, s, "0"], env)
-        out["warm"] = _run(_FIRST_FRAME, [w, s, "0"], env)
-        out["warm_warmup"] = _run(_FIRST_FRAME, [w, s, "1"], env)
-        out["rss"] = _run(_RSS, [w], env)
-        out["per_face"] = _run(_PER_FACE, [w, s, str(args.runs), str(threads)],
-                               {**env, **_blas_env(threads)})
-        out["fps"] = {b: _run(_FPS, [w, s, b, str(args.frames)], env) for b in ("numba", "numpy")}
+        out["cold"] = _run(_FIRST_FRAME, [w, s, "plain"], env)
+        # Fresh interpreters on the same (now warm) cache; medians by first-frame time.
+        out["warm"] = _median_of(args.repeats, _FIRST_FRAME, [w, s, "plain"], "first_s", env)
+        out["warm_ready"] = _median_of(args.repeats, _FIRST_FRAME, [w, s, "ready"], "first_s", env)
+        out["warm_warmup"] = _median_of(args.repeats, _FIRST_FRAME, [w, s, "warmup"], "first_s", env)
+        if not args.first_frame_only:
+            out["import"] = _median_of(args.repeats, _IMPORT, [], "all_s")
+            out["rss"] = _run(_RSS, [w], env)
+            out["per_face"] = _run(_PER_FACE, [w, s, str(args.runs), str(threads)],
+                                   {**env, **_blas_env(threads)})
+            out["fps"] = {b: _run(_FPS, [w, s, b, str(args.frames)], env) for b in ("numba", "numpy")}
 
-    imp, cold, warm, ww, rss = out["import"], out["cold"], out["warm"], out["warm_warmup"], out["rss"]
-    pf, fps = out["per_face"], out["fps"]
-    ratio = pf["numpy"]["median_ms"] / pf["numba"]["median_ms"]
-    warm_first = warm["build_s"] + warm["first_s"]
-    out["summary"] = {"import_s": imp["all_s"], "warm_first_frame_s": warm_first,
-                      "rss_mb": rss["first_tracker_mb"], "numpy_over_numba": ratio}
+    cold, warm, ready, ww = out["cold"], out["warm"], out["warm_ready"], out["warm_warmup"]
+    warm_first = warm["build_s"] + warm["open_s"] + warm["first_s"]
+    out["summary"] = {"warm_first_frame_s": warm_first, "warm_first_frame_ms": 1000 * warm["first_s"],
+                      "cold_first_frame_s": cold["build_s"] + cold["open_s"] + cold["first_s"]}
 
     def verdict(key):
         return "ok" if out["summary"][key] < TARGETS[key] else "MISSED"
 
     print(f"weights: {w}")
+    for name, r in (("cold cache", cold), ("warm cache", warm)):
+        print(f"first frame, {name}: build {r['build_s']:.2f} s + open the clip {r['open_s']:.2f} s + first frame "
+              f"{r['first_s']:.2f} s (tracking {r['first_track_s']:.2f} s) = "
+              f"{r['build_s'] + r['open_s'] + r['first_s']:.2f} s (second frame {1000 * r['second_s']:.0f} ms, "
+              f"faces {r['faces']})")
+    print(f"  cold cache, build to first frame       {out['summary']['cold_first_frame_s']:7.2f} s   "
+          f"target <= {TARGETS['cold_first_frame_s']:.0f} s: {verdict('cold_first_frame_s')}")
+    print(f"  warm cache, build to first frame       {warm_first:7.2f} s   target < {TARGETS['warm_first_frame_s']} s: "
+          f"{verdict('warm_first_frame_s')}")
+    print(f"  warm cache, first frame right after building and opening the clip {1000 * warm['first_s']:6.0f} ms   "
+          f"target <= {TARGETS['warm_first_frame_ms']:.0f} ms: {verdict('warm_first_frame_ms')}")
+    print(f"warm cache, first frame once Numba's background set-up is done (it took {ready['ready_s']:.2f} s "
+          f"after building; a camera's start-up usually takes longer): {1000 * ready['first_s']:.0f} ms "
+          f"(tracking {1000 * ready['first_track_s']:.0f} ms)")
+    print(f"with Tracker.warmup() (warm cache): build {ww['build_s']:.2f} s, warmup {ww['warmup_s']:.2f} s, "
+          f"first frame {1000 * ww['first_s']:.0f} ms")
+    if args.first_frame_only:
+        _write_json(args.json, out)
+        return 0
+    imp, rss, pf, fps = out["import"], out["rss"], out["per_face"], out["fps"]
+    out["summary"].update({"import_s": imp["all_s"], "rss_mb": rss["first_tracker_mb"],
+                           "numpy_over_numba": pf["numpy"]["median_ms"] / pf["numba"]["median_ms"]})
     print(f"import tracker (package only)           {imp['package_s']:7.3f} s")
     print(f"import tracker + modules of a tracker   {imp['all_s']:7.3f} s   target < {TARGETS['import_s']} s: "
           f"{verdict('import_s')}")
-    for name, r in (("cold cache", cold), ("warm cache", warm)):
-        print(f"first frame, {name}: build {r['build_s']:.2f} s + first frame {r['first_s']:.2f} s "
-              f"= {r['build_s'] + r['first_s']:.2f} s (second frame {1000 * r['second_s']:.0f} ms, "
-              f"faces {r['faces']})")
-    print(f"  warm-cache build + first frame         {warm_first:7.2f} s   target < {TARGETS['warm_first_frame_s']} s: "
-          f"{verdict('warm_first_frame_s')}")
-    print(f"with Tracker.warmup() (warm cache): build {ww['build_s']:.2f} s, warmup {ww['warmup_s']:.2f} s, "
-          f"first frame {1000 * ww['first_s']:.0f} ms")
     print(f"RSS: interpreter + libraries {rss['base_mb']:.0f} MB; first tracker +{rss['first_tracker_mb']:.1f} MB "
           f"(target < {TARGETS['rss_mb']:.0f} MB: {verdict('rss_mb')}); each further tracker "
           f"+{rss['next_tracker_mb']:.1f} MB")

@@ -42,6 +42,13 @@ ground-truth inter-ocular distance |p36 - p45|):
                        640x480 frames with one face, landmarks only; tracking
                        frames (no detector call) apart from detection frames.
 
+With --mediapipe PYTHON (a venv made by `python -m venv mpvenv && mpvenv/bin/pip
+install mediapipe==0.10.14 'numpy<2'`), MediaPipe's legacy face_mesh in tracking mode
+runs in that interpreter on the same frames, each timed sequence right after ours (so
+load on a shared machine hits both alike); its tracking frames are those with a face
+out after a frame with a face (cvtColor to RGB + FaceMesh.process), and both frames/s
+are printed side by side with their ratio.
+
 Modes: `detector` starts (and restarts) tracks with the default detector of
 `tracker.detection.DETECTORS` and reports when it misses; `oracle` replaces it
 by the ground-truth landmark box whenever the tracker asks (when the face is
@@ -492,6 +499,91 @@ def machine() -> str:
             f"OpenCV threads {cv2.getNumThreads()}, Python {platform.python_version()}")
 
 
+# -- the peer: MediaPipe's legacy face mesh in its own interpreter --------------------------
+
+#: Runs in the peer's interpreter (a venv with mediapipe 0.10.14 and numpy < 2). Reads
+#: sequences from stdin: a JSON line {"frames": T, "height": H, "width": W}, then T raw
+#: uint8 BGR frames; a fresh FaceMesh in tracking mode per sequence (as `tracker.reset()`
+#: for ours); answers one JSON line per sequence: per-frame seconds of cvtColor to RGB +
+#: FaceMesh.process, and whether a face came out. An empty line ends it.
+PEER_WORKER = r"""
+import json, sys, time
+import cv2, numpy as np
+import mediapipe as mp
+fm = mp.solutions.face_mesh
+print(json.dumps({"ready": mp.__version__}), flush=True)
+src = sys.stdin.buffer
+while True:
+    line = src.readline()
+    if not line.strip():
+        break
+    head = json.loads(line)
+    n, h, w = head["frames"], head["height"], head["width"]
+    secs, found, cpu = [], [], time.process_time()
+    with fm.FaceMesh(static_image_mode=False, max_num_faces=1, refine_landmarks=False,
+                     min_detection_confidence=0.5, min_tracking_confidence=0.5) as mesh:
+        for _ in range(n):
+            frame = np.frombuffer(src.read(h * w * 3), np.uint8).reshape(h, w, 3)
+            t = time.perf_counter()
+            res = mesh.process(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+            secs.append(time.perf_counter() - t)
+            found.append(bool(res.multi_face_landmarks))
+    print(json.dumps({"seconds": secs, "found": found, "cpu_s": time.process_time() - cpu}), flush=True)
+"""
+
+
+class PeerTracker:
+    """MediaPipe's face mesh (tracking mode) in another interpreter, fed the same frames.
+
+    python : the peer venv's interpreter (its own numpy; frames go over a pipe, so
+    the transfer is not timed). `run(frames)` -> (seconds per frame, face found per frame);
+    `cpu_s` and `wall_s` add up the CPU seconds (all its threads) and frame seconds so far.
+    """
+
+    def __init__(self, python):
+        import subprocess
+
+        if not Path(python).is_file():
+            raise FileNotFoundError(f"{python}: no such interpreter (--mediapipe)")
+        self.proc = subprocess.Popen([str(python), "-c", PEER_WORKER], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.version = json.loads(self._answer())["ready"]
+        self.cpu_s = self.wall_s = 0.0
+
+    def _answer(self) -> str:
+        line = self.proc.stdout.readline()
+        if not line:
+            err = self.proc.stderr.read().decode(errors="replace")[-2000:]
+            raise RuntimeError(f"the MediaPipe peer stopped:\n{err}")
+        return line.decode()
+
+    def run(self, frames: list) -> tuple[np.ndarray, np.ndarray]:
+        h, w = frames[0].shape[:2]
+        self.proc.stdin.write((json.dumps({"frames": len(frames), "height": h, "width": w}) + "\n").encode())
+        for frame in frames:
+            self.proc.stdin.write(np.ascontiguousarray(frame, np.uint8).tobytes())
+        self.proc.stdin.flush()
+        res = json.loads(self._answer())
+        self.cpu_s += res["cpu_s"]
+        self.wall_s += sum(res["seconds"])
+        return np.asarray(res["seconds"], float), np.asarray(res["found"], bool)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.stdin.write(b"\n")
+            self.proc.stdin.close()
+            self.proc.wait(timeout=30)
+
+
+def peer_tracking_seconds(seconds: np.ndarray, found: np.ndarray) -> np.ndarray:
+    """Per-frame seconds of the peer's tracking frames: a face out, and one on the frame
+    before (so the frame did not start with a detection)."""
+    tracking = found.copy()
+    tracking[0] = False
+    tracking[1:] &= found[:-1]
+    return seconds[tracking]
+
+
 def make_tracker(landmarker, detector, min_tracking_score=None, crop_deadband=None):
     """Tracker for one face with smoothing off; None arguments take the tracker's defaults."""
     from tracker.tracking import Tracker
@@ -503,14 +595,19 @@ def make_tracker(landmarker, detector, min_tracking_score=None, crop_deadband=No
 
 
 def benchmark(landmarker, samples, mode: str, params: SmoothingParams, detector_name: str,
-              min_tracking_score=None, crop_deadband=None, noise: float = 2.0, progress=True):
-    """Run every sequence of every face in one mode -> (per-face results, timing dict)."""
+              min_tracking_score=None, crop_deadband=None, noise: float = 2.0, progress=True,
+              peer: PeerTracker | None = None):
+    """Run every sequence of every face in one mode -> (per-face results, timing dict).
+
+    With a `peer`, each timed sequence (still, moving) goes to it right after our tracker,
+    so both see the same frames under the same machine load."""
     from tracker.detection import DETECTORS
 
     oracle = OracleDetector() if mode == "oracle" else None
     timed = TimedDetector(oracle if oracle is not None else DETECTORS[detector_name]())
     tracker = make_tracker(landmarker, timed, min_tracking_score, crop_deadband)
-    faces, track_s, detect_frame_s, smooth_s, model_s, other_s = [], [], [], [], [], []
+    faces, track_s, detect_frame_s, smooth_s, model_s, other_s, peer_s = [], [], [], [], [], [], []
+    peer_cpu, peer_wall = (peer.cpu_s, peer.wall_s) if peer is not None else (0.0, 0.0)
     for k, sample in enumerate(samples):
         seqs = build_sequences(sample.image, sample.points, seed=k, noise=noise)
         per = {"face": sample.name}
@@ -525,6 +622,8 @@ def benchmark(landmarker, samples, mode: str, params: SmoothingParams, detector_
                 other_s += (rec.process_s - rec.landmarks_s)[on & (rec.detected == 0)].tolist()
                 detect_frame_s += (rec.process_s[rec.detected > 0]).tolist()
                 smooth_s.append(per_call)
+                if peer is not None:
+                    peer_s += peer_tracking_seconds(*peer.run([seq.frame(i) for i in range(len(seq))])).tolist()
         faces.append(per)
         if progress:
             print(f"  [{mode}] face {k + 1}/{len(samples)} {sample.name}", file=sys.stderr, flush=True)
@@ -538,6 +637,13 @@ def benchmark(landmarker, samples, mode: str, params: SmoothingParams, detector_
               "tracking_other_ms_median": _ms(np.nanmedian(other_s)) if np.isfinite(other_s).any() else None,
               "detection_ms_median": _ms(np.median(detect_frame_s)) if detect_frame_s else None,
               "smoothing_ms": _ms(np.mean(smooth_s)) if smooth_s else None}
+    if peer is not None:
+        cpu, wall = peer.cpu_s - peer_cpu, peer.wall_s - peer_wall
+        timing["peer"] = {"cores_used": round(cpu / wall, 2) if wall else None, "name": f"MediaPipe {peer.version} face_mesh, tracking mode",
+                          "tracking_frames": len(peer_s),
+                          "tracking_fps": round(1.0 / np.mean(peer_s), 1) if peer_s else None,
+                          "tracking_fps_median": round(1.0 / np.median(peer_s), 1) if peer_s else None,
+                          "tracking_ms_median": _ms(np.median(peer_s)) if peer_s else None}
     return faces, timing
 
 
@@ -603,6 +709,14 @@ def format_table(results: dict) -> str:
                      f" + rest of Tracker.process {f(t.get('tracking_other_ms_median'))} ms"
                      f" + One Euro {f(t['smoothing_ms'], '{:.3f}')} ms; {t['tracking_frames']} tracking, "
                      f"{t['detection_frames']} detection frames (still + moving)")
+        p = t.get("peer")
+        if p is not None and p["tracking_fps"] and t["tracking_fps"]:
+            lines.append(f"{mode}: {p['name']} on the same frames, taking turns sequence by sequence: "
+                         f"{p['tracking_fps']:.1f} tracking frames/s (median {p['tracking_fps_median']:.1f}, "
+                         f"{p['tracking_frames']} frames) vs ours {t['tracking_fps']:.1f} "
+                         f"(median {t['tracking_fps_median']:.1f}) = {t['tracking_fps'] / p['tracking_fps']:.2f}x "
+                         f"(medians {t['tracking_fps_median'] / p['tracking_fps_median']:.2f}x); the peer's "
+                         f"CPU time / frame time: {p['cores_used']} cores")
     return "\n".join(lines)
 
 
@@ -632,6 +746,9 @@ def main(argv=None) -> int:
     ap.add_argument("--noise", type=float, default=2.0, help="sensor noise sigma, grey levels")
     ap.add_argument("--threads", type=int, default=1, help="landmark model threads")
     ap.add_argument("--json", default="bench_tracking.json")
+    ap.add_argument("--mediapipe", metavar="PYTHON",
+                    help="interpreter of a venv with mediapipe 0.10.14 (and numpy<2): its legacy face_mesh "
+                         "in tracking mode runs the same frames, sequence by sequence with ours")
     args = ap.parse_args(argv)
 
     params = SmoothingParams(*args.smoothing) if args.smoothing else SmoothingParams()
@@ -641,18 +758,29 @@ def main(argv=None) -> int:
     except (OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    peer = None
+    if args.mediapipe:
+        try:
+            peer = PeerTracker(args.mediapipe)
+        except (OSError, RuntimeError, ValueError) as e:
+            print(f"error: --mediapipe {args.mediapipe}: {e}", file=sys.stderr)
+            return 2
     # compile / load the kernels before timing
     warm = build_sequences(samples[0].image, samples[0].points, seed=999)["still"]
     make_tracker(landmarker, TimedDetector(OracleDetector())).process(warm.frame(0))
     from tracker.detection import DETECTORS
     DETECTORS[args.detector]().detect(warm.frame(0))
+    if peer is not None:
+        peer.run([warm.frame(i) for i in range(10)])
 
     modes = ["detector", "oracle"] if args.mode == "both" else [args.mode]
     results = {}
     for mode in modes:
         faces, timing = benchmark(landmarker, samples, mode, params, args.detector,
-                                  args.min_tracking_score, args.crop_deadband, args.noise)
+                                  args.min_tracking_score, args.crop_deadband, args.noise, peer=peer)
         results[mode] = {"summary": summarise(faces), "timing": timing, "faces": faces}
+    if peer is not None:
+        peer.close()
     probe = make_tracker(landmarker, OracleDetector(), args.min_tracking_score, args.crop_deadband)
     header = {"weights": str(args.weights), "machine": machine(), "faces": [s.name for s in samples],
               "smoothing": {"min_cutoff": params.min_cutoff, "beta": params.beta, "d_cutoff": params.d_cutoff},

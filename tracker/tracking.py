@@ -99,6 +99,15 @@ def _found_again(new: Box, lost: Box) -> bool:
     return math.hypot(dx, dy) <= size_lost
 
 
+def _first_run(landmarker) -> bool:
+    """Numba backend, no cached landmark-model kernels (a first run) and a second core."""
+    from nnlite.backend import numba_kernels_cached
+    from nnlite.jit import available_cores
+
+    ops = getattr(getattr(landmarker, "model", None), "ops", None)
+    return getattr(ops, "name", None) == "numba" and available_cores() >= 2 and not numba_kernels_cached()
+
+
 def _in_frame(points: np.ndarray, shape) -> bool:
     """Landmark box overlaps the frame and is at most MAX_FACE_SIZE frame sides long."""
     x0, y0, x1, y1 = landmark_box(points)
@@ -140,8 +149,11 @@ class Tracker:
             (`cv2.setNumThreads`, process-wide). None: Numba threads capped at
             one core fewer than available (1 to 4), OpenCV unchanged.
 
-    `Tracker.from_weights(...)` builds the landmark model and detector too;
-    `warmup()` compiles the kernels at start-up instead of on the first frame.
+    `Tracker.from_weights(...)` builds the landmark model and detector too (on an empty
+    Numba cache it also starts `precompile_helper`, a process that compiles the makeup
+    kernels on another core while the first frame compiles the models: see
+    `tracker.precompile`); `warmup()` compiles the kernels at start-up instead of on the
+    first frame.
 
     After each `process` call, `last_times` (a `StageTimes`) holds the time
     that frame spent in the detector and in the landmark model.
@@ -184,6 +196,8 @@ class Tracker:
             cv2.setNumThreads(threads)
         self._next_id = 1
         self.last_times = StageTimes()
+        # The process compiling kernels into an empty Numba cache (from_weights), or None.
+        self.precompile_helper = None
         self._detect_s = self._landmarks_s = 0.0
         self.reset()
 
@@ -216,7 +230,14 @@ class Tracker:
             detector = DETECTORS[detector]()
         landmarker = pipeline.load_landmarker(pipeline.DEFAULT_WEIGHTS if weights is None else weights,
                                               backend=backend, threads=threads)
-        return cls(landmarker, detector, threads=threads, **options)
+        tracker = cls(landmarker, detector, threads=threads, **options)
+        if _first_run(landmarker):
+            # An empty Numba cache: the first frame would compile for seconds on one core.
+            # A helper process compiles the makeup kernels on the other core meanwhile.
+            from tracker.precompile import start_helper
+
+            tracker.precompile_helper = start_helper()
+        return tracker
 
     def warmup(self) -> float:
         """Run the detector and the landmark model once on a blank frame; -> seconds taken.
