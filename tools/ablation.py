@@ -29,7 +29,7 @@ import torch
 
 from tools import data as D
 from tools import evaluate as E
-from tools.export import folded_arrays, load_checkpoint, write_weights
+from tools.export import export_last
 from tools.train import DEFAULT_DATA
 
 VARIANTS = {  # run folder -> (table label, tools.train flags)
@@ -61,11 +61,7 @@ def train_variant(run: Path, flags: list[str], args) -> None:
 
 def evaluate_variant(run: Path, uses_stage2: bool, pairs) -> dict:
     """Export run/last.pt to run/last.h5 and evaluate it on `pairs` through nnlite."""
-    model, state = load_checkpoint(run / "last.pt")
-    arrays = folded_arrays(model)
-    weights = run / "last.h5"
-    write_weights(weights, {"type": "two_stage_heatmap", **model.cfg}, arrays,
-                  {"epoch": state["epoch"], "ablation": run.name})
+    weights, _, state, _ = export_last(run, ablation=run.name)
     refined, coarse, gt = E.run(weights, pairs, progress=False)
     figures = E.summary(refined if uses_stage2 else coarse, gt)
     figures["epochs"] = int(state["epoch"]) + 1

@@ -20,7 +20,7 @@ from pathlib import Path
 from nnlite.model import count_macs
 from tools import data as D
 from tools import evaluate as E
-from tools.export import folded_arrays, load_checkpoint, write_weights
+from tools.export import export_last
 from tools.train import DEFAULT_DATA
 
 HEADER = ("| variant | params | MACs | epochs | train ip | train io | val ip | val io | "
@@ -42,11 +42,8 @@ def describe(cfg: dict) -> str:
 
 def score_run(run: Path, splits: dict) -> dict:
     """Export run/last.pt and evaluate it through nnlite on each split -> figures."""
-    model, state = load_checkpoint(run / "last.pt")
-    arrays = folded_arrays(model)
-    weights = run / "last.h5"
+    weights, model, state, arrays = export_last(run, run=run.name)
     config = {"type": "two_stage_heatmap", **model.cfg}
-    write_weights(weights, config, arrays, {"epoch": state["epoch"], "run": run.name})
     out = {"run": run.name, "variant": describe(model.cfg), "epochs": int(state["epoch"]) + 1,
            "params": int(sum(a.size for a in arrays.values())), "macs": count_macs(config)}
     for name, pairs in splits.items():

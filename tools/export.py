@@ -100,6 +100,20 @@ def model_from_weights(path) -> LandmarkNet:
     return model
 
 
+def export_last(folder: Path, **meta) -> tuple[Path, LandmarkNet, dict, dict]:
+    """Export folder/last.pt (a tools.train run folder) to folder/last.h5.
+
+    Returns (weights path, model, checkpoint state, BN-folded arrays); `meta` goes into
+    the file's metadata beside the epoch.
+    """
+    model, state = load_checkpoint(Path(folder) / "last.pt")
+    arrays = folded_arrays(model)
+    weights = Path(folder) / "last.h5"
+    write_weights(weights, {"type": "two_stage_heatmap", **model.cfg}, arrays,
+                  {"epoch": state["epoch"], **meta})
+    return weights, model, state, arrays
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("checkpoint")

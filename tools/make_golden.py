@@ -12,31 +12,22 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 
+from tools.make_gallery import read_frame
 from tracker.geometry import box_to_crop
 from tracker.landmarks import Landmarker
+from tracker.video import SAMPLE
 
 ROOT = Path(__file__).resolve().parents[1]
-CLIP = ROOT / "tracker" / "data" / "sample.mp4"
 OUT = ROOT / "tests" / "fixtures" / "golden_sample.json"
 BOX = (256.0, 170.0, 384.0, 300.0)  # the face's landmark box at frame 0 (tools.make_sample_clip)
-
-
-def first_frame(path=CLIP) -> np.ndarray:
-    cap = cv2.VideoCapture(str(path))
-    ok, frame = cap.read()
-    cap.release()
-    if not ok:
-        raise ValueError(f"{path}: no frame")
-    return frame
 
 
 def golden_points(weights="demo", backend=None) -> tuple[np.ndarray, np.ndarray]:
     """(refined, coarse) float32 (68, 2) frame pixels on frame 0 from the fixed box."""
     lm = Landmarker(weights, backend=backend)
-    res = lm.run(first_frame(), [box_to_crop(BOX, lm.crop_scale)])[0]
+    res = lm.run(read_frame(SAMPLE, 0), [box_to_crop(BOX, lm.crop_scale)])[0]
     return res.points, res.coarse
 
 

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from tools import data as D
+from tools import evaluate as E
 from tools.landmark_config import demo_config, full_config, make_config
 from tools.model import LandmarkNet, count_params
 
@@ -191,11 +192,10 @@ def evaluate(model, val, cfg, device, batch=64, prefix="val"):
     refined = np.concatenate(refined)
     c_io, c_ip = nme(np.concatenate(coarse), gts)
     r_io, r_ip = nme(refined, gts)
-    io = np.linalg.norm(gts[:, 36] - gts[:, 45], axis=-1)
-    bias = ((refined - gts) / io[:, None, None]).mean((0, 1))
+    bias = E.bias(refined, gts)  # % of the inter-ocular distance
     return {f"{prefix}_loss": sum(losses) / len(imgs), f"{prefix}_nme_io": float(r_io.mean()),
             f"{prefix}_nme_ip": float(r_ip.mean()), f"{prefix}_coarse_nme_io": float(c_io.mean()),
-            f"{prefix}_bias_x": float(bias[0]), f"{prefix}_bias_y": float(bias[1])}
+            f"{prefix}_bias_x": bias["mean_x"] / 100, f"{prefix}_bias_y": bias["mean_y"] / 100}
 
 
 def update_ema(ema, model, decay):
