@@ -37,6 +37,12 @@ def describe(cfg: dict) -> str:
     parts.append(f"augment {recipe.get('augment', 'full')}")
     if recipe.get("flip") is not None:
         parts.append(f"flip {recipe['flip']:g}")
+    rf = cfg["refine"]
+    if rf.get("roi_spacing", 1.0) != 1.0 or rf["roi_size"] != 8:
+        parts.append(f"RoI {rf['roi_size']} x{rf['roi_spacing']:g}")
+    off = [k[4:] for k, v in cfg.get("training", {}).items() if not v]
+    if off:
+        parts.append("no " + " ".join(off))  # e.g. "no heatmap": a loss term left out
     return ", ".join(parts)
 
 

@@ -228,6 +228,9 @@ def main(argv=None):
     ap.add_argument("--coord-loss", choices=["l2", "l1", "wing"], help="coordinate loss (config: l2)")
     ap.add_argument("--lambda-coord", type=float, help="coordinate loss weight (config: 1)")
     ap.add_argument("--sigma", type=float, help="Gaussian target sigma of both stages, heatmap px (config: 1)")
+    ap.add_argument("--roi-spacing", type=float,
+                    help="stage-2 RoI sample spacing, stage-2 feature px (config: 1)")
+    ap.add_argument("--roi-size", type=int, help="stage-2 RoI side, samples (config: 8)")
     ap.add_argument("--augment", choices=sorted(AUGMENT), default="full",
                     help="augmentation preset; none = the fixed evaluation crops (overfit check)")
     ap.add_argument("--flip", type=float,
@@ -270,6 +273,9 @@ def main(argv=None):
                            ("sigma1", args.sigma), ("sigma2", args.sigma)):
             if value is not None:
                 cfg["loss"][key] = value
+        for key, value in (("roi_spacing", args.roi_spacing), ("roi_size", args.roi_size)):
+            if value is not None:
+                cfg["refine"][key] = value
     flags = cfg["training"]
     recipe = cfg.get("recipe", {"augment": "full", "subset": 0})
 
