@@ -97,3 +97,18 @@ def test_overfit_check_fits_a_few_faces(tmp_path, capsys):
     assert row["variant"] == "l2 x1, augment none"
     line = experiments.markdown_row(row)
     assert line.startswith("| run: l2 x1, augment none |") and line.count("|") == 12
+
+
+def test_flip_shift_moves_mirrored_points_right_by_twice_the_offset():
+    rng = np.random.default_rng(3)
+    img = rng.integers(0, 255, (200, 180, 3), dtype=np.uint8)
+    sample = D.Sample("synthetic", img, _faces(1)[0] * 0.5 + 40)
+    still = dict(max_rotation_deg=0.0, scale_range=0.0, shift=0.0, blur=0.0, noise=0.0,
+                 occlude=0.0, gray=0.0, flip=1.0)
+    plain = D.augment_crop(sample, 64, 1.4, np.random.default_rng(0), D.AugmentParams(**still))
+    moved = D.augment_crop(sample, 64, 1.4, np.random.default_rng(0),
+                           D.AugmentParams(**still, flip_shift=0.01))
+    np.testing.assert_array_equal(plain[0], moved[0])
+    io = np.linalg.norm(plain[1][36] - plain[1][45])
+    np.testing.assert_allclose(moved[1][:, 0] - plain[1][:, 0], 0.02 * io, rtol=1e-5)
+    np.testing.assert_array_equal(moved[1][:, 1], plain[1][:, 1])

@@ -121,6 +121,10 @@ class AugmentParams:
     scale_range: float = 0.15      # log-uniform +/- around the box scale
     shift: float = 0.08            # fraction of the crop side
     flip: float = 0.5
+    # 300-W's x is not mirror-symmetric: points sit ~0.6% of the inter-ocular distance to
+    # the right of the mirror image of their partners. A mirrored crop's x gets twice this
+    # added, so mirrored and plain crops teach the same convention (0: plain mirroring).
+    flip_shift: float = 0.0
     blur: float = 0.2
     noise: float = 0.2
     occlude: float = 0.25
@@ -145,6 +149,7 @@ def augment_crop(sample: Sample, size: int, box_scale: float, rng: np.random.Gen
         img = img[:, ::-1].copy()
         pts = pts[FLIP_68].copy()
         pts[:, 0] = size - 1 - pts[:, 0]
+        pts[:, 0] += 2 * p.flip_shift * np.linalg.norm(pts[36] - pts[45])
     img = _photometric(img, rng, p)
     return img, pts
 

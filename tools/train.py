@@ -236,6 +236,9 @@ def main(argv=None):
     ap.add_argument("--flip", type=float,
                     help="probability of a mirrored training crop (preset: 0.5). 300-W's x "
                          "convention is not mirror-symmetric, so flips cost a bias in x")
+    ap.add_argument("--flip-shift", type=float,
+                    help="x added to mirrored points, fraction of the inter-ocular distance "
+                         "(times 2; see tools.data.AugmentParams.flip_shift)")
     ap.add_argument("--subset", type=int, default=0,
                     help="train on the first N training faces of a fixed shuffle (0: all)")
     ap.add_argument("--fit-faces", type=int, default=133,
@@ -268,7 +271,8 @@ def main(argv=None):
     if state is None:
         cfg["training"] = dict(use_heatmap=not args.no_heatmap_loss,
                                use_l2=not args.no_l2_loss, use_stage2=not args.no_stage2)
-        cfg["recipe"] = dict(augment=args.augment, subset=args.subset, flip=args.flip)
+        cfg["recipe"] = dict(augment=args.augment, subset=args.subset, flip=args.flip,
+                             flip_shift=args.flip_shift)
         for key, value in (("coord", args.coord_loss), ("lambda_l2", args.lambda_coord),
                            ("sigma1", args.sigma), ("sigma2", args.sigma)):
             if value is not None:
@@ -327,6 +331,8 @@ def main(argv=None):
     augment = AUGMENT[recipe["augment"]]
     if augment is not None and recipe.get("flip") is not None:
         augment = dataclasses.replace(augment, flip=recipe["flip"])
+    if augment is not None and recipe.get("flip_shift") is not None:
+        augment = dataclasses.replace(augment, flip_shift=recipe["flip_shift"])
     warmup = 2
     t_start = t0 = time.time()
     for epoch in range(start, args.epochs):
