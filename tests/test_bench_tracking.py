@@ -1,4 +1,4 @@
-"""Synthetic tracking sequences (tools/bench_tracking.py): the ground truth moves with the image.
+"""Synthetic tracking sequences (tools/bench/tracking.py): the ground truth moves with the image.
 
 No landmark model and no data folder: a flat test image carries bright markers
 at known points; after rendering a frame, each marker must sit where the
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tests.fakes import BlobDetector, SceneLandmarker, draw_scene, face_points
-from tools import bench_tracking as B
+from tools.bench import tracking as B
 from tracker.smoothing import SmoothingParams
 from tracker.tracking import Tracker
 
@@ -136,7 +136,7 @@ def test_metrics_on_known_outputs():
 
 
 def test_tuning_choices():
-    from tools import tune_tracking as T
+    from tools.landmarks import tune_tracking as T
 
     positives = np.linspace(0.2, 0.9, 101)
     t = T.choose_threshold(positives, keep=0.99)

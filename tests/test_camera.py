@@ -339,7 +339,7 @@ def test_window_problem_without_display(monkeypatch):
 
 
 def test_bench_live_needs_weights(tmp_path, capsys):
-    from tools import bench_live
+    from tools.bench import live as bench_live
 
     assert bench_live.main(["--weights", str(tmp_path / "none.h5")]) == 2
     assert "none.h5" in capsys.readouterr().err

@@ -23,7 +23,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus  # noqa: E402
 from websockets.sync.client import connect  # noqa: E402
 
 from tests.web_helpers import corner_change, lip_change  # noqa: E402
-from tools.load_web import ServerProcess, sample_frames, sample_jpegs, split_frame_message  # noqa: E402
+from tools.bench.load_web import ServerProcess, sample_frames, sample_jpegs, split_frame_message  # noqa: E402
 from tracker.web.__main__ import main as web_main  # noqa: E402
 
 STATIC = Path(__file__).resolve().parents[1] / "tracker" / "web" / "static"
@@ -426,7 +426,7 @@ def test_a_bad_certificate_is_refused_before_serving(tmp_path, capsys):
 
 
 def test_load_tool_reports_latency_and_memory(capsys):
-    from tools.load_web import main
+    from tools.bench.load_web import main
 
     assert main(["--clients", "2", "--frames", "5", "--seconds", "60"]) == 0
     out = capsys.readouterr().out
