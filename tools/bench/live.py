@@ -22,36 +22,18 @@ at 30 frames/s on 2 cores; median capture-to-display latency under 33 ms.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from tools.common import machine
 from tracker.detection import DETECTORS, BackgroundDetector
 from tracker.errors import TrackerError
 from tracker.makeup import available_looks, load_look
 from tracker.pipeline import add_engine_arguments, load_landmarker, makeup_renderer
 
 SAMPLE = Path(__file__).resolve().parents[2] / "tracker" / "data" / "sample.mp4"
-
-
-def machine() -> str:
-    """CPU model, cores, OS, load and library versions, one line."""
-    import cv2
-    import numba
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
-    except OSError:
-        pass
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return (f"machine: {cpu}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}, "
-            f"load {load:.2f}; Python {platform.python_version()}, numpy {np.__version__}, "
-            f"numba {numba.__version__}, OpenCV {cv2.__version__}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"live benchmark: {args.source.name} ({size[0]}x{size[1]}, {count or '?'} frames) played at "
           f"{fps:.0f} frames/s, weights {args.weights.name}, detector {args.detector}, warm-up {warm:.1f} s")
-    print(machine())
+    print(f"machine: {machine()}")
     print(f"{'mode':<12} {'detector':<10} {'shown':>5} {'dropped':>7} {'fps':>5} {'lat p50':>8} {'lat p95':>8} "
           f"{'detect':>7} {'landmk':>7} {'render':>7} {'det runs':>8}   (ms)")
     try:

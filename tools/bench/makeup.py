@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -38,6 +37,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from tools.common import inter_ocular, machine
 from tracker.blend import (
     bgr_to_lab_planes,
     lab_planes_stats,
@@ -82,7 +82,7 @@ def real_frame(image: Path, pts_path: Path, iod: float) -> tuple[np.ndarray, np.
     if img is None:
         raise SystemExit(f"cannot read image {image}")
     pts = read_pts(pts_path)
-    s = iod / float(np.linalg.norm(pts[36] - pts[45]))
+    s = iod / float(inter_ocular(pts))
     img = cv2.resize(img, None, fx=s, fy=s, interpolation=cv2.INTER_CUBIC)
     pts = (pts + 0.5) * s - 0.5
     frame = np.zeros((FRAME_H, FRAME_W, 3), np.uint8)
@@ -156,26 +156,6 @@ def render_steps(frame: np.ndarray, pts: np.ndarray, look, clock=time.thread_tim
     return out, t
 
 
-def cpu_name() -> str:
-    """The CPU model, as the OS names it (platform.processor() is often empty on Linux)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def machine_line() -> str:
-    import numba
-
-    return (f"machine: {cpu_name()}, {os.cpu_count()} CPUs, {platform.system()} "
-            f"{platform.release()}, Python {platform.python_version()}, NumPy {np.__version__}, "
-            f"Numba {numba.__version__}, OpenCV {cv2.__version__}, numba threads: "
-            f"{os.environ.get('NUMBA_NUM_THREADS', 'default')}")
-
-
 def landmark_line(weights: Path | None, frame: np.ndarray, pts: np.ndarray, runs: int) -> str:
     """The landmark model's own time for one face, or why it was not measured."""
     candidates = [weights] if weights is not None else list(DEFAULT_WEIGHTS)
@@ -215,7 +195,7 @@ def main(argv=None) -> int:
 
     print(f"makeup benchmark: look={look.name}, {FRAME_W}x{FRAME_H}, {source}, "
           f"iod={args.iod:.0f}px, median of {runs} runs after warm-up, ms of CPU time")
-    print(machine_line())
+    print(f"machine: {machine()}")
     image, _ = render_steps(frame, pts, look)
     if not np.array_equal(image, render(frame, [pts], look)):
         raise SystemExit("bench_makeup: the step-by-step render differs from render(); "

@@ -34,14 +34,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+from tools.common import machine
 
 
 def _stats(ts_ms) -> dict:
@@ -83,22 +83,6 @@ def _time_interleaved(fns: dict, runs: int, warmup: int, sequential: bool = Fals
                 fn()
                 ts[name].append((time.perf_counter() - t0) * 1000)
     return {name: _stats(v) for name, v in ts.items()}
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        load = " load average %.2f %.2f %.2f" % os.getloadavg()
-    except OSError:
-        load = ""
-    return f"{cpu}, {os.cpu_count()} logical cores, Python {platform.python_version()};{load}"
 
 
 def random_weights(config_name: str, seed: int = 0) -> Path:

@@ -20,9 +20,7 @@ both divided by the number of positives. AdamW, warm-up then cosine decay.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import math
 import queue
 import sys
 import threading
@@ -35,6 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from nnlite.detector import nms
+from tools.common import EpochLog, cosine_lr
 from tools.detector import data as DD
 from tools.detector.config import CONFIGS
 from tools.detector.model import FaceDetectorNet, count_params
@@ -198,17 +197,12 @@ def main(argv=None):
     print(f"model {cfg['name']}: {count_params(model)} params, {len(model.anchors)} anchors, "
           f"epochs {start}..{args.epochs}, device {device}", flush=True)
 
-    log_path = out / "log.csv"
-    fields = ["epoch", "lr", "train_loss", "train_cls", "train_box", "val_recall",
-              "val_fp_per_image", "val_mean_iou", "val_recall_low", "val_fp_low", "seconds"]
-    if not log_path.exists():
-        with open(log_path, "w", newline="") as f:
-            csv.writer(f).writerow(fields)
+    log = EpochLog(out / "log.csv", ["epoch", "lr", "train_loss", "train_cls", "train_box", "val_recall",
+              "val_fp_per_image", "val_mean_iou", "val_recall_low", "val_fp_low", "seconds"])
     n_batches = max(1, args.epoch_samples // args.batch)
     for epoch in range(start, args.epochs):
         t0 = time.time()
-        lr = args.lr * (min(1.0, (epoch + 1) / max(args.warmup, 1)) *
-                        0.5 * (1 + math.cos(math.pi * epoch / args.epochs)))
+        lr = cosine_lr(args.lr, epoch, args.epochs, args.warmup)
         for g in opt.param_groups:
             g["lr"] = lr
         sums, n = np.zeros(3), 0
@@ -225,11 +219,7 @@ def main(argv=None):
         metrics = evaluate(model, val, cfg, device)
         row = {"epoch": epoch, "lr": lr, "train_loss": sums[0] / n, "train_cls": sums[1] / n,
                "train_box": sums[2] / n, **metrics, "seconds": time.time() - t0}
-        with open(log_path, "a", newline="") as f:
-            csv.writer(f).writerow([f"{row[k]:.6g}" if isinstance(row[k], float) else row[k]
-                                    for k in fields])
-        print(" ".join(f"{k}={row[k]:.4g}" if isinstance(row[k], float) else f"{k}={row[k]}"
-                       for k in fields), flush=True)
+        log.write(row)
         model_state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
         key = (metrics["val_recall"], -metrics["val_fp_per_image"])
         if key > best:

@@ -17,6 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from tools.common import inter_ocular
 from tracker.geometry import (CropBox, apply_affine, box_to_crop, crop_matrix,
                               landmark_box, warp_crop)
 
@@ -149,7 +150,7 @@ def augment_crop(sample: Sample, size: int, box_scale: float, rng: np.random.Gen
         img = img[:, ::-1].copy()
         pts = pts[FLIP_68].copy()
         pts[:, 0] = size - 1 - pts[:, 0]
-        pts[:, 0] += 2 * p.flip_shift * np.linalg.norm(pts[36] - pts[45])
+        pts[:, 0] += 2 * p.flip_shift * inter_ocular(pts)
     img = _photometric(img, rng, p)
     return img, pts
 

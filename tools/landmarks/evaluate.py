@@ -25,6 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from tools.common import inter_ocular, inter_pupil, point_errors
 from tools.landmarks import data as D
 from tracker.geometry import box_to_crop, landmark_box
 from tracker.landmarks import Landmarker
@@ -35,9 +36,8 @@ PARTS = {"jaw": range(0, 17), "brows": range(17, 27), "nose": range(27, 36),
 
 def nme_per_face(pred, gt):
     """pred, gt (N, 68, 2) -> dict of per-face error arrays (fractions)."""
-    err = np.linalg.norm(pred - gt, axis=-1)  # (N, 68)
-    io = np.linalg.norm(gt[:, 36] - gt[:, 45], axis=-1)
-    ip = np.linalg.norm(gt[:, 36:42].mean(1) - gt[:, 42:48].mean(1), axis=-1)
+    err = point_errors(pred, gt)  # (N, 68)
+    io, ip = inter_ocular(gt), inter_pupil(gt)
     out = {"ip": err.mean(1) / ip, "io": err.mean(1) / io}
     for part, idx in PARTS.items():
         out[part] = err[:, list(idx)].mean(1) / io
@@ -69,7 +69,7 @@ def bias(pred, gt) -> dict:
     pred, gt (N, L, 2) -> {"x": [L], "y": [L], "mean_x": float, "mean_y": float}:
     per landmark over the faces, and over faces and landmarks.
     """
-    io = np.linalg.norm(gt[:, 36] - gt[:, 45], axis=-1)
+    io = inter_ocular(gt)
     e = (pred - gt) / io[:, None, None] * 100  # (N, L, 2)
     per = e.mean(0)
     return {"x": per[:, 0].tolist(), "y": per[:, 1].tolist(),

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import csv
 import dataclasses
 import json
 import math
@@ -25,6 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from tools import common
 from tools.landmarks import data as D
 from tools.landmarks import evaluate as E
 from tools.landmarks.config import demo_config, full_config, make_config
@@ -112,10 +112,7 @@ def compute_loss(out, gt, cfg, use_heatmap=True, use_l2=True, use_stage2=True):
 
 def nme(pred, gt):
     """Per-face NME (fraction) by inter-ocular and inter-pupil distance. (N, 68, 2) arrays."""
-    err = np.linalg.norm(pred - gt, axis=-1).mean(-1)
-    io = np.linalg.norm(gt[:, 36] - gt[:, 45], axis=-1)
-    ip = np.linalg.norm(gt[:, 36:42].mean(1) - gt[:, 42:48].mean(1), axis=-1)
-    return err / io, err / ip
+    return common.nme(pred, gt, "io"), common.nme(pred, gt, "ip")
 
 
 def to_tensor(imgs, cfg, device):
@@ -321,13 +318,9 @@ def main(argv=None):
     print(f"model {cfg['name']}: {count_params(model)} params, epochs {start}..{args.epochs}",
           flush=True)
 
-    log_path = out / "log.csv"
-    fields = ["epoch", "lr", "train_loss", "val_loss", "val_nme_io", "val_nme_ip",
+    log = common.EpochLog(out / "log.csv", ["epoch", "lr", "train_loss", "val_loss", "val_nme_io", "val_nme_ip",
               "val_coarse_nme_io", "seconds", "fit_nme_io", "fit_nme_ip", "fit_coarse_nme_io",
-              "fit_bias_x", "fit_bias_y", "val_bias_x", "val_bias_y"]
-    if not log_path.exists():
-        with open(log_path, "w", newline="") as f:
-            csv.writer(f).writerow(fields)
+              "fit_bias_x", "fit_bias_y", "val_bias_x", "val_bias_y"])
     augment = AUGMENT[recipe["augment"]]
     if augment is not None and recipe.get("flip") is not None:
         augment = dataclasses.replace(augment, flip=recipe["flip"])
@@ -336,8 +329,7 @@ def main(argv=None):
     warmup = 2
     t_start = t0 = time.time()
     for epoch in range(start, args.epochs):
-        lr = args.lr * (min(1.0, (epoch + 1) / warmup) *
-                        0.5 * (1 + math.cos(math.pi * epoch / args.epochs)))
+        lr = common.cosine_lr(args.lr, epoch, args.epochs, warmup)
         for g in opt.param_groups:
             g["lr"] = lr
         total, n = 0.0, 0
@@ -360,11 +352,7 @@ def main(argv=None):
         row = {"epoch": epoch, "lr": lr, "train_loss": total / max(n, 1), **metrics,
                **fit_metrics, "seconds": time.time() - t0}  # since the last scored epoch
         t0 = time.time()
-        with open(log_path, "a", newline="") as f:
-            csv.writer(f).writerow([f"{row[k]:.6g}" if isinstance(row[k], float) else row[k]
-                                    for k in fields])
-        print(" ".join(f"{k}={row[k]:.4g}" if isinstance(row[k], float) else f"{k}={row[k]}"
-                       for k in fields if k in row), flush=True)
+        log.write(row)
         model_state = {k: v.detach().cpu() for k, v in scored.state_dict().items()}
         # Without stage 2 its layers stay untrained: judge the run by its coarse points.
         score = metrics["val_nme_io"] if flags["use_stage2"] else metrics["val_coarse_nme_io"]

@@ -30,7 +30,7 @@ and copy the printed values (see "what to set" at the end of its output).
 2. Crop deadband and One Euro parameters (tracker.tracking.CROP_DEADBAND,
    tracker.smoothing.SmoothingParams defaults). For each deadband of
    --deadbands the tracker follows each validation face through the synthetic
-   "still" and "moving" sequences of tools.bench.tracking (oracle start, the
+   "still" and "moving" sequences of tools.sequences (oracle start, the
    threshold from step 1), raw output recorded once; then every (min_cutoff,
    beta, d_cutoff) of a grid is applied to it. Admitted: the settings whose
    lag on the moving face grows by at most --lag-budget and whose moving-face
@@ -52,7 +52,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from tools.bench import tracking as B
+from tools import sequences as S
+from tools.common import machine, nme
 from tools.landmarks import data as D
 from tracker.geometry import CropBox, box_to_crop, landmark_box, landmarks_to_crop
 from tracker.smoothing import SmoothingParams
@@ -189,13 +190,13 @@ def roc_table(scores: dict[str, np.ndarray], thresholds) -> str:
 def record_raw(landmarker, samples, min_tracking_score, crop_deadband: float = 0.0, noise: float = 2.0,
                progress=True):
     """Oracle-start tracker runs (smoothing off) of the still and moving sequences of each face."""
-    oracle = B.OracleDetector()
-    timed = B.TimedDetector(oracle)
-    tracker = B.make_tracker(landmarker, timed, min_tracking_score, crop_deadband)
+    oracle = S.OracleDetector()
+    timed = S.TimedDetector(oracle)
+    tracker = S.make_tracker(landmarker, timed, min_tracking_score, crop_deadband)
     recs = []
     for k, s in enumerate(samples):
-        seqs = B.build_sequences(s.image, s.points, seed=k, noise=noise)
-        recs.append({name: B.run_sequence(seqs[name], tracker, timed, oracle) for name in ("still", "moving")})
+        seqs = S.build_sequences(s.image, s.points, seed=k, noise=noise)
+        recs.append({name: S.run_sequence(seqs[name], tracker, timed, oracle) for name in ("still", "moving")})
         if progress:
             print(f"  deadband {crop_deadband:g}: face {k + 1}/{len(samples)} {s.name}", file=sys.stderr,
                   flush=True)
@@ -207,16 +208,16 @@ def evaluate_params(recs, params: SmoothingParams) -> dict:
     jit, lag, err, jit_raw, lag_raw, err_raw, nme_still, nme_still_raw = ([] for _ in range(8))
     for r in recs:
         st, mv = r["still"], r["moving"]
-        s_st, _ = B.smooth_track(st.raw, st.track, params)
-        s_mv, _ = B.smooth_track(mv.raw, mv.track, params)
-        jit.append(B.jitter(s_st, st.truth, st.track, B.STILL_WARMUP))
-        jit_raw.append(B.jitter(st.raw, st.truth, st.track, B.STILL_WARMUP))
-        nme_still.append(np.nanmean(B.nme(s_st, st.truth)))
-        nme_still_raw.append(np.nanmean(B.nme(st.raw, st.truth)))
-        lag.append(B.lag(s_mv, mv.truth))
-        lag_raw.append(B.lag(mv.raw, mv.truth))
-        err.append(np.nanmean(B.nme(s_mv, mv.truth)))
-        err_raw.append(np.nanmean(B.nme(mv.raw, mv.truth)))
+        s_st, _ = S.smooth_track(st.raw, st.track, params)
+        s_mv, _ = S.smooth_track(mv.raw, mv.track, params)
+        jit.append(S.jitter(s_st, st.truth, st.track, S.STILL_WARMUP))
+        jit_raw.append(S.jitter(st.raw, st.truth, st.track, S.STILL_WARMUP))
+        nme_still.append(np.nanmean(nme(s_st, st.truth)))
+        nme_still_raw.append(np.nanmean(nme(st.raw, st.truth)))
+        lag.append(S.lag(s_mv, mv.truth))
+        lag_raw.append(S.lag(mv.raw, mv.truth))
+        err.append(np.nanmean(nme(s_mv, mv.truth)))
+        err_raw.append(np.nanmean(nme(mv.raw, mv.truth)))
 
     def m(v):
         return 100.0 * float(np.nanmean(v))
@@ -273,7 +274,7 @@ def tune_smoothing(recs_by_deadband: dict, lag_budget: float, nme_budget: float,
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--weights", default="weights/demo.h5")
-    ap.add_argument("--data", default=str(B.DATA_ROOT), help="300-W folder (its validation split is used)")
+    ap.add_argument("--data", default=str(S.DATA_ROOT), help="300-W folder (its validation split is used)")
     ap.add_argument("--detect", default=str(DETECT_ROOT), help="detection photos (background crops)")
     ap.add_argument("--faces", type=int, default=15, help="faces for the One Euro sequences")
     ap.add_argument("--keep", type=float, default=0.99, help="fraction of tracking positives to keep")
@@ -292,18 +293,18 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     try:
-        landmarker = B.load_landmarker(args.weights, args.threads)
+        landmarker = S.load_landmarker(args.weights, args.threads)
         pairs = D.find_pairs(args.data)
         _, val = D.split_pairs(pairs, 0.1, seed=0)
         if not val:
             raise ValueError(f"no validation faces under {args.data}")
         val_samples = D.load_samples(val)
-        seq_samples = B.validation_faces(args.data, args.faces)
+        seq_samples = S.validation_faces(args.data, args.faces)
     except (OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"{args.weights}; machine: {B.machine()}")
-    report = {"weights": str(args.weights), "machine": B.machine()}
+    print(f"{args.weights}; machine: {machine()}")
+    report = {"weights": str(args.weights), "machine": machine()}
 
     # 1. threshold
     if args.min_tracking_score is None:

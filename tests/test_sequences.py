@@ -1,4 +1,4 @@
-"""Synthetic tracking sequences (tools/bench/tracking.py): the ground truth moves with the image.
+"""Synthetic tracking sequences (tools/sequences.py): the ground truth moves with the image.
 
 No landmark model and no data folder: a flat test image carries bright markers
 at known points; after rendering a frame, each marker must sit where the
@@ -10,7 +10,10 @@ import numpy as np
 import pytest
 
 from tests.fakes import BlobDetector, SceneLandmarker, draw_scene, face_points
-from tools.bench import tracking as B
+from tools import sequences as S
+from tools.common import inter_ocular, nme
+from tools.peer import PeerTracker, peer_tracking_seconds
+from tracker.geometry import landmark_box
 from tracker.smoothing import SmoothingParams
 from tracker.tracking import Tracker
 
@@ -43,7 +46,7 @@ def marker_position(frame, near, radius=6):
 @pytest.mark.parametrize("name", ["still", "moving", "leave"])
 def test_markers_land_where_the_ground_truth_says(name):
     image, points = marker_face()
-    seq = B.build_sequences(image, points, seed=1, noise=0.0)[name]
+    seq = S.build_sequences(image, points, seed=1, noise=0.0)[name]
     checked = 0
     for i in range(0, len(seq), 7):
         if seq.visibility(i) != "full":
@@ -58,12 +61,12 @@ def test_markers_land_where_the_ground_truth_says(name):
 
 def test_poses_scale_and_roll_the_ground_truth():
     image, points = marker_face()
-    seq = B.build_sequences(image, points, seed=0, noise=0.0)["moving"]
+    seq = S.build_sequences(image, points, seed=0, noise=0.0)["moving"]
     for i in (0, 17, 45, 90):
         truth, pose = seq.truth(i), seq.poses[i]
-        assert B.iod(truth) == pytest.approx(pose.iod, rel=1e-4)
+        assert inter_ocular(truth) == pytest.approx(pose.iod, rel=1e-4)
         if abs(pose.roll) < 1e-9:  # frame 0: the landmark box is centred on the pose centre
-            x0, y0, x1, y1 = B.landmark_box(truth)
+            x0, y0, x1, y1 = landmark_box(truth)
             assert ((x0 + x1) / 2, (y0 + y1) / 2) == pytest.approx((pose.cx, pose.cy), abs=1e-3)
         d0, d1 = points[45] - points[36], truth[45] - truth[36]
         turned = math.atan2(d1[1], d1[0]) - math.atan2(d0[1], d0[0])
@@ -72,22 +75,22 @@ def test_poses_scale_and_roll_the_ground_truth():
 
 def test_still_frames_differ_only_by_noise():
     image, points = marker_face()
-    seq = B.build_sequences(image, points, seed=2, noise=2.0)["still"]
+    seq = S.build_sequences(image, points, seed=2, noise=2.0)["still"]
     a, b = seq.frame(3).astype(int), seq.frame(4).astype(int)
     np.testing.assert_array_equal(seq.truth(3), seq.truth(4))
     assert 0.5 < np.abs(a - b).mean() < 5.0
-    clean = B.build_sequences(image, points, seed=2, noise=0.0)["still"]
+    clean = S.build_sequences(image, points, seed=2, noise=0.0)["still"]
     np.testing.assert_array_equal(clean.frame(3), clean.frame(4))
 
 
 def test_leave_sequence_goes_out_of_view_and_returns():
     image, points = marker_face()
-    seq = B.build_sequences(image, points, seed=0, noise=0.0)["leave"]
+    seq = S.build_sequences(image, points, seed=0, noise=0.0)["leave"]
     vis = [seq.visibility(i) for i in range(len(seq))]
     assert vis[0] == "full" and vis[-1] == "full"
     gone = [i for i, v in enumerate(vis) if v == "none"]
     assert len(gone) >= 15
-    back = B.first_full_return(vis)
+    back = S.first_full_return(vis)
     assert back is not None and back > gone[-1]
     away = [i for i in gone if seq.poses[i] == seq.poses[gone[len(gone) // 2]]]
     assert len(away) >= 15
@@ -106,7 +109,7 @@ def test_smooth_track_matches_the_trackers_own_smoothing():
         out = []
         for i, scene in enumerate(scenes):
             lm.truth = scene
-            out.append(tracker.process(draw_scene(scene), i / B.FPS))
+            out.append(tracker.process(draw_scene(scene), i / S.FPS))
         return out
 
     raw, smooth = run(False), run(True)
@@ -115,7 +118,7 @@ def test_smooth_track_matches_the_trackers_own_smoothing():
     for i, faces in enumerate(raw):
         if faces:
             points[i], ids[i] = faces[0].landmarks, faces[0].track_id
-    offline, _ = B.smooth_track(points, ids, params)
+    offline, _ = S.smooth_track(points, ids, params)
     assert len({*ids.tolist()} - {0}) == 2  # the face was lost and found again: two tracks
     for i, faces in enumerate(smooth):
         if faces:
@@ -126,13 +129,13 @@ def test_smooth_track_matches_the_trackers_own_smoothing():
 
 def test_metrics_on_known_outputs():
     truth = np.stack([face_points(100 + 3 * i, 100, 80) for i in range(12)])
-    io = B.iod(truth[0])
+    io = inter_ocular(truth[0])
     behind = truth - np.array([1.5, 0.0], np.float32)  # 1.5 px behind a face moving along +x
-    assert B.lag(behind, truth) == pytest.approx(1.5 / io, rel=1e-3)
+    assert S.lag(behind, truth) == pytest.approx(1.5 / io, rel=1e-3)
     still = np.repeat(truth[:1], 12, axis=0)
     steps = still + np.array([[0.0, 0.0], [0.6, 0.8]], np.float32)[np.arange(12) % 2][:, None, :]
-    assert B.jitter(steps, still, np.ones(12, int)) == pytest.approx(1.0 / io, rel=1e-4)
-    np.testing.assert_allclose(B.nme(steps, still)[1], 1.0 / io, rtol=1e-4)
+    assert S.jitter(steps, still, np.ones(12, int)) == pytest.approx(1.0 / io, rel=1e-4)
+    np.testing.assert_allclose(nme(steps, still)[1], 1.0 / io, rtol=1e-4)
 
 
 def test_tuning_choices():
@@ -188,7 +191,7 @@ def test_peer_gets_the_frames_and_its_tracking_frames_are_counted(tmp_path):
     wrapper = tmp_path / "python"   # the peer interpreter: this one, with the fake on its path
     wrapper.write_text(f"#!/bin/sh\nPYTHONPATH={tmp_path} exec {sys.executable} \"$@\"\n")
     wrapper.chmod(0o755)
-    peer = B.PeerTracker(wrapper)
+    peer = PeerTracker(wrapper)
     try:
         assert peer.version == "fake"
         levels = [100, 100, 0, 100, 100, 100, 0, 0, 100]
@@ -197,7 +200,7 @@ def test_peer_gets_the_frames_and_its_tracking_frames_are_counted(tmp_path):
         assert found.tolist() == [v > 50 for v in levels]
         assert seconds.shape == (9,) and (seconds >= 0).all()
         # tracking frames: a face out after a frame with a face -> frames 1, 4, 5
-        np.testing.assert_array_equal(B.peer_tracking_seconds(seconds, found), seconds[[1, 4, 5]])
+        np.testing.assert_array_equal(peer_tracking_seconds(seconds, found), seconds[[1, 4, 5]])
         assert peer.run(frames[:2])[1].tolist() == [True, True]   # next sequence, same process
     finally:
         peer.close()
@@ -206,4 +209,4 @@ def test_peer_gets_the_frames_and_its_tracking_frames_are_counted(tmp_path):
 
 def test_missing_peer_interpreter_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no such interpreter"):
-        B.PeerTracker(tmp_path / "nope" / "python")
+        PeerTracker(tmp_path / "nope" / "python")
