@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 
 from nnlite.detector import make_anchors
-from tools.landmarks.model import ConvBN, InvertedResidual
+from tools.landmarks.model import backbone
 
 PRIOR = 0.01  # initial face probability of every anchor (RetinaNet-style bias init)
 
@@ -45,11 +45,7 @@ class FaceDetectorNet(nn.Module):
     def __init__(self, cfg: dict):
         super().__init__()
         self.cfg = cfg
-        st = cfg["stem"]
-        self.stem = ConvBN(st["in"], st["out"], st["kernel"], st["stride"])
-        self.blocks = nn.ModuleList(
-            InvertedResidual(b["in"], b["out"], b["stride"], b["expand"], b["residual"])
-            for b in cfg["blocks"])
+        self.stem, self.blocks = backbone(cfg)
         self.heads = nn.ModuleList(DetectorHead(h["in"], len(h["anchors"])) for h in cfg["heads"])
         self.register_buffer("anchors", torch.from_numpy(make_anchors(cfg)), persistent=False)
 

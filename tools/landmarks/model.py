@@ -43,6 +43,16 @@ class InvertedResidual(nn.Module):
         return x + y if self.residual else y
 
 
+def backbone(cfg: dict) -> tuple[ConvBN, nn.ModuleList]:
+    """The config's stem and inverted residual blocks, built in that order (so a seed gives the
+    same initial weights); the caller keeps them as `stem` and `blocks`, the names in the weights."""
+    st = cfg["stem"]
+    stem = ConvBN(st["in"], st["out"], st["kernel"], st["stride"])
+    blocks = nn.ModuleList(InvertedResidual(b["in"], b["out"], b["stride"], b["expand"], b["residual"])
+                           for b in cfg["blocks"])
+    return stem, blocks
+
+
 def soft_argmax(h: torch.Tensor) -> torch.Tensor:
     """Heatmap logits (N, C, H, W) -> expected (x, y) under a spatial softmax, (N, C, 2).
 
@@ -91,11 +101,7 @@ class LandmarkNet(nn.Module):
     def __init__(self, cfg: dict):
         super().__init__()
         self.cfg = cfg
-        st = cfg["stem"]
-        self.stem = ConvBN(st["in"], st["out"], st["kernel"], st["stride"])
-        self.blocks = nn.ModuleList(
-            InvertedResidual(b["in"], b["out"], b["stride"], b["expand"], b["residual"])
-            for b in cfg["blocks"])
+        self.stem, self.blocks = backbone(cfg)
         hm = cfg["heatmap"]
         lm = cfg["num_landmarks"]
         self.heatmap = nn.Conv2d(hm["in"], lm, 1)
