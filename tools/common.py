@@ -16,6 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
+#: ../shared/data beside the repository (300w/, detect/), wherever a tool is run from.
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
 
 def inter_ocular(points: np.ndarray) -> np.ndarray:
     """|p36 - p45| of (..., 68, 2) points -> (...)."""

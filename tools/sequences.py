@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from tools.common import inter_ocular
+from tools.common import SHARED_DATA, inter_ocular
 from tracker.geometry import apply_affine, landmark_box
 from tracker.smoothing import OneEuroFilter, SmoothingParams
 from tracker.types import Box
@@ -25,7 +25,7 @@ from tracker.types import Box
 FRAME_SIZE = (640, 480)      # (width, height)
 FPS = 30.0
 FACE_IOD = 70.0              # inter-ocular distance of the pasted face at zoom 1, pixels
-DATA_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "300w"
+DATA_ROOT = SHARED_DATA / "300w"
 STILL_WARMUP = 10            # still frames left out of the jitter (filter settling)
 
 

@@ -34,10 +34,11 @@ import cv2
 import numpy as np
 
 from nnlite.detector import box_iou, make_anchors
+from tools.common import SHARED_DATA
 from tools.detector.calibrate_cascade import find_photos, greedy_match, heldout_indices
 from tools.landmarks.data import find_pairs, read_pts
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+DATA = SHARED_DATA
 DEFAULT_DETECT = DATA / "detect"
 DEFAULT_FACES = DATA / "300w"
 VISIBLE_MIN = 0.7     # a labelled face less visible than this in a window is ignored

@@ -31,7 +31,7 @@ from tools.landmarks.config import demo_config, full_config, make_config
 from tools.landmarks.model import LandmarkNet, count_params
 
 CONFIGS = {"demo": demo_config, "full": full_config}
-DEFAULT_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "300w"
+DEFAULT_DATA = common.SHARED_DATA / "300w"
 
 
 def gaussian_targets(points, size, sigma):

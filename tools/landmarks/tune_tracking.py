@@ -53,12 +53,12 @@ import cv2
 import numpy as np
 
 from tools import sequences as S
-from tools.common import machine, nme
+from tools.common import SHARED_DATA, machine, nme
 from tools.landmarks import data as D
 from tracker.geometry import CropBox, box_to_crop, landmark_box, landmarks_to_crop
 from tracker.smoothing import SmoothingParams
 
-DETECT_ROOT = Path(__file__).resolve().parents[3] / "shared" / "data" / "detect"
+DETECT_ROOT = SHARED_DATA / "detect"
 GRID = {"min_cutoff": [0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0],
         "beta": [0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0],
         "d_cutoff": [0.5, 1.0, 2.0]}
