@@ -1,5 +1,5 @@
 """BlazeDetector (our single-shot detector run by nnlite) with the random-weight fixture:
-API, letterbox geometry, errors. Detection quality is measured by tools/export_detector.py."""
+API, letterbox geometry, errors. Detection quality is measured by tools/detector/export.py."""
 from pathlib import Path
 
 import numpy as np
@@ -121,7 +121,7 @@ def test_tracker_warmup_with_blaze(background):
 
 def test_shipped_detector_finds_the_sample_face():
     """weights/detector.h5 (the default detector) finds the one face of the sample clip's first
-    frame where tools/make_sample_clip.py put it: landmark box centred at (320, 236), ~128 px."""
+    frame where tools/fixtures/make_sample_clip.py put it: landmark box centred at (320, 236), ~128 px."""
     from tracker.io import open_video
     from tracker.video import SAMPLE
 

@@ -1,4 +1,4 @@
-"""Interim cascade detector: finds the sample clip's face, calibration file loads and is checked."""
+"""The LBP cascade detector: finds the sample clip's face, calibration file loads and is checked."""
 import json
 from pathlib import Path
 
@@ -11,7 +11,7 @@ from tracker.errors import InputError
 from tracker.io import open_video
 
 SAMPLE = Path(__file__).resolve().parents[1] / "tracker" / "data" / "sample.mp4"
-# tools/make_sample_clip.py puts the middle of the face's landmark box at (320, 236)
+# tools/fixtures/make_sample_clip.py puts the middle of the face's landmark box at (320, 236)
 # in frame 0, about 128 px across (1.5 x the photo's ~85 px face).
 FACE_CENTRE, FACE_SIZE = (320.0, 236.0), 128.0
 

@@ -1,11 +1,11 @@
-"""Detector training data (tools/detector_data.py, no torch): the training crops are the
+"""Detector training data (tools/detector/data.py, no torch): the training crops are the
 run-time letterbox, anchor targets decode back to the boxes, pasted faces get the right box."""
 import numpy as np
 import pytest
 
 from nnlite.detector import box_iou, decode_boxes, make_anchors
-from tools import detector_data as DD
-from tools.detector_config import small_config
+from tools.detector import data as DD
+from tools.detector.config import small_config
 from tracker.detection.blaze import boxes_to_input, letterbox
 
 

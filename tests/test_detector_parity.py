@@ -1,4 +1,4 @@
-"""nnlite's single-shot detector vs outputs stored from PyTorch (tools/make_detector_fixtures.py),
+"""nnlite's single-shot detector vs outputs stored from PyTorch (tools/fixtures/make_detector_fixtures.py),
 plus its anchors, box decoding and NMS."""
 from pathlib import Path
 

@@ -1,4 +1,4 @@
-"""The accuracy diagnostics: tools.evaluate's fit report and bias table, tools.overfit_check."""
+"""The accuracy diagnostics: tools.landmarks.evaluate's fit report and bias table, tools.landmarks.overfit_check."""
 import json
 import shutil
 from pathlib import Path
@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tools import data as D
-from tools import evaluate as E
+from tools.landmarks import data as D
+from tools.landmarks import evaluate as E
 
 HELEN = Path(__file__).resolve().parents[2] / "shared" / "data" / "300w" / "helen" / "trainset"
 needs_data = pytest.mark.skipif(
@@ -73,8 +73,8 @@ def test_fit_report_and_bias_from_one_command(tmp_path, capsys):
 @needs_data
 def test_overfit_check_fits_a_few_faces(tmp_path, capsys):
     pytest.importorskip("torch")
-    from tools import overfit_check
-    from tools.landmark_config import make_config
+    from tools.landmarks import overfit_check
+    from tools.landmarks.config import make_config
 
     folder = _copy_faces(tmp_path / "faces", 12)
     cfg = tmp_path / "tiny.json"
@@ -88,8 +88,8 @@ def test_overfit_check_fits_a_few_faces(tmp_path, capsys):
     assert rows[-1]["fit_nme_io"] < 0.6 * rows[0]["fit_nme_io"]
     assert "overfit check:" in capsys.readouterr().out
 
-    # tools.experiments scores the same run through nnlite, both splits, one table row.
-    from tools import experiments
+    # tools.landmarks.experiments scores the same run through nnlite, both splits, one table row.
+    from tools.landmarks import experiments
     pairs = D.find_pairs(folder)
     row = experiments.score_run(tmp_path / "run", {"train": pairs[:8], "val": pairs[8:]})
     assert row["epochs"] == 60 and row["params"] > 0 and row["macs"] > 0

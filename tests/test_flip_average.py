@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tools.data import FLIP_68
+from tools.landmarks.data import FLIP_68
 from tracker.geometry import CropBox
 from tracker.landmarks import Landmarker
 

@@ -1,11 +1,11 @@
-"""Golden landmarks: the shipped demo model on a committed public-domain frame (tools.make_golden)."""
+"""Golden landmarks: the shipped demo model on a committed public-domain frame (tools.fixtures.make_golden)."""
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tools.make_golden import OUT, golden_points
+from tools.fixtures.make_golden import OUT, golden_points
 
 GOLDEN = json.loads(Path(OUT).read_text())
 

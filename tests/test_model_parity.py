@@ -1,4 +1,4 @@
-"""nnlite's two-stage model vs outputs stored from PyTorch (tools/make_model_fixtures.py)."""
+"""nnlite's two-stage model vs outputs stored from PyTorch (tools/fixtures/make_model_fixtures.py)."""
 from pathlib import Path
 
 import numpy as np

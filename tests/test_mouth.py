@@ -210,7 +210,7 @@ def test_guard_on_a_buffer_holding_part_of_the_mouth():
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "300w" / "helen" / "trainset"
 
 
-# Held-out faces (validation split of tools.data) with a narrow opening whose teeth the looks
+# Held-out faces (validation split of tools.landmarks.data) with a narrow opening whose teeth the looks
 # used to paint: bold changed 86%, 59%, 55% and 52% of their teeth/cavity pixels visibly.
 NARROW_OPENINGS = ("1405372343_1", "1382054700_1", "1799534916_1", "1018882799_1")
 
@@ -218,8 +218,8 @@ NARROW_OPENINGS = ("1405372343_1", "1382054700_1", "1799534916_1", "1018882799_1
 @pytest.mark.skipif(not DATA.is_dir(), reason=f"300-W data not found at {DATA}")
 @pytest.mark.parametrize("name", NARROW_OPENINGS)
 def test_real_narrow_openings_keep_their_teeth(name):
-    from tools.data import read_pts
-    from tools.makeup_mouth_check import face_regions, not_lip
+    from tools.landmarks.data import read_pts
+    from tools.fixtures.makeup_mouth_check import face_regions, not_lip
 
     img = cv2.imread(str(DATA / f"{name}.jpg"))
     pts = read_pts(DATA / f"{name}.pts")

@@ -34,7 +34,7 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 from tests.web_helpers import corner_change, lip_change  # noqa: E402
-from tools.load_web import ServerProcess, sample_frames  # noqa: E402
+from tools.web_server import ServerProcess, sample_frames  # noqa: E402
 
 FPS_FLOOR = 3.0  # frames/s the page must show: about 30 on an idle 2-core machine, 6 with 5 busy jobs
 CLIP_FRAMES = 60

@@ -1,11 +1,11 @@
-"""tools.widen: a widened landmark model computes what the narrow one did."""
+"""tools.landmarks.widen: a widened landmark model computes what the narrow one did."""
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from tools.landmark_config import make_config  # noqa: E402
-from tools.model import LandmarkNet  # noqa: E402
-from tools.widen import widen_config, widen_state  # noqa: E402
+from tools.landmarks.config import make_config  # noqa: E402
+from tools.landmarks.model import LandmarkNet  # noqa: E402
+from tools.landmarks.widen import widen_config, widen_state  # noqa: E402
 
 
 def _narrow():

@@ -1,0 +1,2 @@
+"""The landmark model: PyTorch definition, data, training, export to nnlite weights, evaluation
+and the experiments behind the weight cards (imports torch)."""
