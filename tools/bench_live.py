@@ -34,7 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tracker.detection import DETECTORS, BackgroundDetector  # noqa: E402
 from tracker.errors import TrackerError  # noqa: E402
 from tracker.makeup import available_looks, load_look  # noqa: E402
-from tracker.pipeline import add_engine_arguments, load_landmarker, makeup_renderer  # noqa: E402
+from tracker.cli import add_engine_arguments  # noqa: E402
+from tracker.landmarks import load_landmarker  # noqa: E402
+from tracker.makeup import makeup_renderer  # noqa: E402
 
 SAMPLE = Path(__file__).resolve().parents[1] / "tracker" / "data" / "sample.mp4"
 
@@ -68,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
               "(train and export a model, or pass --weights)", file=sys.stderr)
         return 2
 
-    from tracker.live import run_live, warm_up
+    from tracker.live import run_live, warmup
     from tracker.sources import open_source
     from tracker.tracking import Tracker
 
@@ -83,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     background = BackgroundDetector(DETECTORS[args.detector]())
     trackers = {"background": Tracker(landmarker, background, fps=fps, threads=args.threads),
                 "inline": Tracker(landmarker, background.detector, fps=fps, threads=args.threads)}
-    warm = warm_up(trackers["inline"], makeup_renderer(look), size)
+    warm = warmup(trackers["inline"], makeup_renderer(look), size)
 
     print(f"live benchmark: {args.source.name} ({size[0]}x{size[1]}, {count or '?'} frames) played at "
           f"{fps:.0f} frames/s, weights {args.weights.name}, detector {args.detector}, warm-up {warm:.1f} s")
