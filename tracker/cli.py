@@ -1,7 +1,7 @@
 """What the command-line tools share: one-line errors, exit statuses, signals, a progress line,
 the options of the tracker and what they build.
 
-Every CLI (`tracker.video`, `tracker.image`, `tracker.camera`) is
+Every CLI (`tracker.video`, `tracker.image`, `tracker.camera`, `tracker.batch`) is
 
     def main(argv=None) -> int:
         return run(build_parser(), _main, argv)
