@@ -7,7 +7,7 @@ setup(
     description=__doc__,
     # The repository's top-level weights/ folder is shipped inside the package as
     # tracker/weights/ (a data-only package mapped from weights/ at build time);
-    # tracker._resources finds it there when installed, and at weights/ in a checkout.
+    # tracker.resources finds it there when installed, and at weights/ in a checkout.
     packages=find_packages(include=["nnlite", "nnlite.*", "tracker", "tracker.*"]) + ["tracker.weights"],
     package_dir={"tracker.weights": "weights"},
     package_data={

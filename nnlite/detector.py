@@ -22,11 +22,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nnlite.jit import resolve_threads, thread_limit
-from nnlite.backend import get_backend
 from nnlite.kernels.numpy_ops import Workspace
-from nnlite.layers import Conv, InvertedResidual, check_image_batch
-from nnlite.weights import ArraySource, WeightsError, load
+from nnlite.layers import Conv
+from nnlite.network import Network
+from nnlite.weights import WeightsError
 
 MODEL_TYPE = "single_shot_detector"
 
@@ -227,7 +226,7 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return (np.float32(1.0) / (np.float32(1.0) + np.exp(-x))).astype(np.float32)
 
 
-class SingleShotDetector:
+class SingleShotDetector(Network):
     """Build with `SingleShotDetector.load(path)`; `forward(x)` / `detect(x)` on (N, S, S, 3) NHWC.
 
     Parameters
@@ -246,24 +245,20 @@ class SingleShotDetector:
         Input side S to run at (None: `run_size(config)`).
     """
 
+    kind = "detector"
+
     def __init__(self, config: dict, arrays: dict, source="<arrays>", backend: str | None = None,
                  threads: int | None = None, input_size: int | None = None):
         if config.get("type") != MODEL_TYPE:
             raise WeightsError(f"{source}: config type is {config.get('type')!r}, "
                                f"expected {MODEL_TYPE!r}")
-        self.config = config
-        self.ops = ops = get_backend(backend)
-        self.threads = resolve_threads(threads)
-        src = ArraySource(arrays, source)
+        src = self._start(config, arrays, source, backend, threads)
+        ops = self.ops
         try:
-            st = config["stem"]
             self.input_size = run_size(config) if input_size is None else int(input_size)
             if self.input_size < 16:
                 raise WeightsError(f"{source}: input size {self.input_size} is too small")
-            self.stem = Conv(src, "stem", st["in"], st["out"], st["kernel"], st["stride"],
-                             act="relu6", ops=ops)
-            self.blocks = [InvertedResidual(src, f"blocks.{i}", spec, ops)
-                           for i, spec in enumerate(config["blocks"])]
+            self._backbone(src, config)
             self.heads = []
             for j, head in enumerate(config["heads"]):
                 n = len(head["anchors"])
@@ -288,51 +283,6 @@ class SingleShotDetector:
             raise WeightsError(f"{source}: config is missing or has a malformed field ({e!r})") from None
         src.check_all_used()
         self._tls = threading.local()  # the NumPy ops' scratch, per calling thread
-
-    @classmethod
-    def load(cls, path, backend: str | None = None, threads: int | None = None,
-             input_size: int | None = None) -> "SingleShotDetector":
-        """The detector of a weights file.
-
-        Parameters
-        ----------
-        path : str or os.PathLike
-            The HDF5 weights file.
-        backend : str or None
-            As in the class.
-        threads : int or None
-            As in the class.
-        input_size : int or None
-            As in the class.
-
-        Returns
-        -------
-        detector : SingleShotDetector
-            The built detector.
-        """
-        config, arrays, _ = load(path)
-        return cls(config, arrays, path, backend, threads, input_size)
-
-    def warmup(self) -> None:
-        """Run one dummy input so the kernels are compiled (or loaded from Numba's cache) now."""
-        self.forward(np.zeros((1, self.input_size, self.input_size, 3), np.float32))
-
-    def forward(self, x: np.ndarray) -> DetectorOutput:
-        """Raw outputs for a batch.
-
-        Parameters
-        ----------
-        x : float32 ndarray (N, S, S, 3), NHWC
-            Inputs, normalised as ``config["input"]`` says.
-
-        Returns
-        -------
-        out : DetectorOutput
-            Logits, deltas and decoded boxes per anchor.
-        """
-        x = check_image_batch(x, self.input_size, "detector")
-        with thread_limit(self.threads):
-            return self._forward(x)
 
     def _workspace(self) -> Workspace | None:
         """This thread's scratch for the NumPy ops (None with Numba, whose layers keep their own)."""

@@ -107,7 +107,31 @@ def _into(out, y, where):
     return out
 
 
-class Conv:
+class ImageLayer:
+    """A layer on NHWC float32 batches. A subclass chooses its implementation once, when
+    built, as ``self._run(x, out, work)``, and gives ``out_shape(x_shape)``."""
+
+    def __call__(self, x: np.ndarray, out: np.ndarray | None = None, work=None) -> np.ndarray:
+        """Run the layer.
+
+        Parameters
+        ----------
+        x : float32 ndarray (N, H, W, C_in), NHWC
+            Input.
+        out : float32 ndarray of shape ``out_shape(x.shape)`` or None
+            Where to write the result (C-contiguous); None allocates it.
+        work : nnlite.kernels.numpy_ops.Workspace or None
+            The calling thread's scratch (NumPy backend; ignored otherwise).
+
+        Returns
+        -------
+        y : float32 ndarray (N, H_out, W_out, C_out), NHWC
+            `out` when given.
+        """
+        return self._run(x, out, work)
+
+
+class Conv(ImageLayer):
     """k x k convolution (any groups) with fused bias and activation.
 
     The implementation is chosen once, here, from the backend: the NumPy ops with
@@ -170,25 +194,6 @@ class Conv:
         w = (x_shape[2] + 2 * self.pad - self.k) // self.stride + 1
         return (x_shape[0], h, w, self.cout)
 
-    def __call__(self, x: np.ndarray, out: np.ndarray | None = None, work=None) -> np.ndarray:
-        """Run the convolution.
-
-        Parameters
-        ----------
-        x : float32 ndarray (N, H, W, cin), NHWC
-            Input.
-        out : float32 ndarray (N, H_out, W_out, cout) or None
-            Where to write the result (C-contiguous); None allocates it.
-        work : nnlite.kernels.numpy_ops.Workspace or None
-            The calling thread's scratch (NumPy backend; ignored otherwise).
-
-        Returns
-        -------
-        y : float32 ndarray (N, H_out, W_out, cout), NHWC
-            `out` when given.
-        """
-        return self._run(x, out, work)
-
     def _run_numpy(self, x, out, work):
         if self.pointwise:
             return self.ops.pointwise_conv2d(x, self.w, self.b, self.act, out=out, work=work)
@@ -215,7 +220,7 @@ class Conv:
         return _into(out, y, self.name)
 
 
-class InvertedResidual:
+class InvertedResidual(ImageLayer):
     """MobileNetV2 block: 1x1 expand + ReLU6, 3x3 depthwise + ReLU6, 1x1 project, [+ x].
 
     Config fields: in, out, stride, expand, residual (all explicit). The implementation
@@ -277,25 +282,6 @@ class InvertedResidual:
         """
         s = self.stride
         return (x_shape[0], (x_shape[1] - 1) // s + 1, (x_shape[2] - 1) // s + 1, self.cout)
-
-    def __call__(self, x: np.ndarray, out: np.ndarray | None = None, work=None) -> np.ndarray:
-        """Run the block.
-
-        Parameters
-        ----------
-        x : float32 ndarray (N, H, W, in), NHWC
-            Input.
-        out : float32 ndarray (N, H_out, W_out, out) or None
-            Where to write the result (C-contiguous); None allocates it.
-        work : nnlite.kernels.numpy_ops.Workspace or None
-            The calling thread's scratch (NumPy backend; ignored otherwise).
-
-        Returns
-        -------
-        y : float32 ndarray (N, H_out, W_out, out), NHWC
-            `out` when given.
-        """
-        return self._run(x, out, work)
 
     def _weights(self):
         return (self.w_expand, self.b_expand, self.w_dw, self.b_dw, self.w_project,

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nnlite.jit import resolve_threads, thread_limit
-from nnlite.backend import get_backend
+from nnlite.jit import thread_limit
 from nnlite.kernels.numpy_ops import Workspace
-from nnlite.layers import Conv, InvertedResidual, RoiGroupConv, check_image_batch
-from nnlite.weights import ArraySource, WeightsError, load
+from nnlite.layers import Conv, RoiGroupConv
+from nnlite.network import Network
+from nnlite.weights import WeightsError
 
 #: The config key holding the number of keypoints K (heatmap channels), named as the
 #: weights file format names it.
@@ -50,7 +50,7 @@ class ModelOutput:
     peaks: np.ndarray
 
 
-class TwoStageModel:
+class TwoStageModel(Network):
     """Build with `TwoStageModel.load(path)`; call `forward(x)` on (N, S, S, 3) float32 NHWC.
 
     Parameters
@@ -68,23 +68,20 @@ class TwoStageModel:
         one core fewer than available, 1 to 4).
     """
 
+    kind = "model"
+
     def __init__(self, config: dict, arrays: dict, source="<arrays>", backend: str | None = None,
                  threads: int | None = None):
         kind = config.get("type", "two_stage_heatmap") if isinstance(config, dict) else None
         if kind != "two_stage_heatmap":
             raise WeightsError(f"{source}: holds a {kind!r} model, not a two-stage heatmap model")
-        self.config = config
-        self.ops = ops = get_backend(backend)
-        self.threads = resolve_threads(threads)
-        src = ArraySource(arrays, source)
+        src = self._start(config, arrays, source, backend, threads)
+        ops = self.ops
         try:
-            st, hm, rf = config["stem"], config["heatmap"], config["refine"]
+            hm, rf = config["heatmap"], config["refine"]
             k = config[KEYPOINTS_KEY]
             self.input_size = int(config["input"]["size"])
-            self.stem = Conv(src, "stem", st["in"], st["out"], st["kernel"], st["stride"],
-                             act="relu6", ops=ops)
-            self.blocks = [InvertedResidual(src, f"blocks.{i}", spec, ops)
-                           for i, spec in enumerate(config["blocks"])]
+            self._backbone(src, config)
             self.heatmap = Conv(src, "heatmap", hm["in"], k, 1, ops=ops)
             self.refine_convs = []
             cin = rf["in"]
@@ -102,53 +99,6 @@ class TwoStageModel:
             raise WeightsError(f"{source}: config is missing or has a malformed field ({e})") from None
         src.check_all_used()
         self._tls = threading.local()  # per-thread activation buffers (and NumPy workspace)
-
-    @classmethod
-    def load(cls, path, backend: str | None = None, threads: int | None = None) -> "TwoStageModel":
-        """The model of a weights file.
-
-        Parameters
-        ----------
-        path : str or os.PathLike
-            The HDF5 weights file.
-        backend : str or None
-            As in the class.
-        threads : int or None
-            As in the class.
-
-        Returns
-        -------
-        model : TwoStageModel
-            The built model.
-        """
-        config, arrays, _ = load(path)
-        return cls(config, arrays, path, backend, threads)
-
-    def forward(self, x: np.ndarray) -> ModelOutput:
-        """Both stages on a batch.
-
-        Parameters
-        ----------
-        x : float32 ndarray (N, S, S, 3), NHWC
-            Inputs, normalised as ``config["input"]`` says.
-
-        Returns
-        -------
-        out : ModelOutput
-            Keypoints, heatmaps and confidences.
-
-        Notes
-        -----
-        Numba's parallel kernels use at most ``self.threads`` threads (a cap on the
-        calling thread's Numba setting, restored afterwards).
-        """
-        x = check_image_batch(x, self.input_size, "model")
-        with thread_limit(self.threads):
-            return self._forward(x)
-
-    def warmup(self) -> None:
-        """Run one dummy input so the kernels are compiled (or loaded from Numba's cache) now."""
-        self.forward(np.zeros((1, self.input_size, self.input_size, 3), np.float32))
 
     def profile(self, x: np.ndarray) -> list[tuple[str, float]]:
         """One forward pass timed step by step.

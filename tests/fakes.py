@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from tracker.geometry import CropBox
+from tracker.landmarks import LandmarkResult
 from tracker.types import Box
 
 
@@ -51,6 +52,12 @@ def face_points(cx: float, cy: float, size: float, roll: float = 0.0) -> np.ndar
     rot = np.array([[c, -s], [s, c]])
     local = (UNIT_FACE - UNIT_CENTRE) * (size / 2.0)
     return (local @ rot.T + [cx, cy]).astype(np.float32)
+
+
+def landmark_result(points: np.ndarray, score: float) -> LandmarkResult:
+    """What a landmark model's `run` gives per crop: points (68, 2) frame pixels (also the
+    coarse stage's here) and a score."""
+    return LandmarkResult(points, points, float(score))
 
 
 def draw_scene(faces: list[np.ndarray], size=(320, 240)) -> np.ndarray:
@@ -97,7 +104,7 @@ class SceneLandmarker:
         self.crops: list[CropBox] = []
         self.calls = 0
 
-    def predict(self, frame_bgr, crops):
+    def run(self, frame_bgr, crops):
         self.calls += 1
         out = []
         for crop in crops:
@@ -109,10 +116,10 @@ class SceneLandmarker:
                 if (np.hypot(*(centre - [crop.cx, crop.cy])) < 0.25 * crop.side
                         and expected / 2 < size < expected * 2):
                     noisy = pts + self.rng.normal(0, self.noise, pts.shape) if self.noise else pts
-                    out.append((noisy.astype(np.float32), 0.95))
+                    out.append(landmark_result(noisy.astype(np.float32), 0.95))
                     break
             else:
-                out.append((face_points(crop.cx, crop.cy, expected, crop.angle), 0.05))
+                out.append(landmark_result(face_points(crop.cx, crop.cy, expected, crop.angle), 0.05))
         return out
 
 
@@ -121,8 +128,8 @@ class TemplateLandmarker:
 
     crop_scale = 1.5
 
-    def predict(self, frame_bgr, crops):
-        return [(face_points(c.cx, c.cy, c.side / self.crop_scale, c.angle), 0.9) for c in crops]
+    def run(self, frame_bgr, crops):
+        return [landmark_result(face_points(c.cx, c.cy, c.side / self.crop_scale, c.angle), 0.9) for c in crops]
 
 
 class ManualClock:

@@ -144,9 +144,9 @@ def test_cli_backend_and_threads_options(tmp_path, capsys):
 # ------------------------------------------------------------------ tracker-side fallbacks
 
 def _sample_frames(n, every):
-    from tracker.io import open_video
+    from tracker.sources import open_file
 
-    with open_video(SAMPLE) as reader:
+    with open_file(SAMPLE) as reader:
         return [f for i, f in zip(range(n * every), reader) if i % every == 0]
 
 
@@ -218,13 +218,13 @@ with warnings.catch_warnings(record=True) as caught:
     except RuntimeError as exc:
         explicit = str(exc)
     # the whole tracker: cascade detector, landmark model, makeup, on real frames
-    from tracker.io import open_video
+    from tracker.sources import open_file
     from tracker.makeup import load_look, render
     from tracker.tracking import Tracker
     tracker = Tracker.from_weights(fix + "/model_small.h5")
     look = load_look("natural")
     faces_per_frame = []
-    with open_video(sys.argv[2]) as reader:
+    with open_file(sys.argv[2]) as reader:
         for i, frame in zip(range(2), reader):
             faces = tracker.process(frame)
             rendered = render(frame, faces, look)

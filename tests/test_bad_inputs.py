@@ -20,7 +20,6 @@ import struct
 import subprocess
 import sys
 import threading
-import types
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +32,7 @@ from tracker import camera as camera_cli
 from tracker import cli
 from tracker import image as image_cli
 from tracker import video as video_cli
-from tracker.io import open_video
+from tracker.sources import open_file
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "tracker" / "data" / "sample.mp4"
@@ -77,7 +76,7 @@ def materials(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("materials")
     clip = tmp / "clip.mp4"
     writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (640, 480))
-    with open_video(SAMPLE) as reader:
+    with open_file(SAMPLE) as reader:
         for i, frame in enumerate(reader):
             if i == 0:
                 first = frame
@@ -303,10 +302,10 @@ CASES = [
 
 @pytest.fixture
 def stand_in_model(monkeypatch):
-    """A stand-in tracker.landmarks module (template landmarker), as the CLI tests use."""
-    module = types.ModuleType("tracker.landmarks")
-    module.Landmarker = lambda path, **engine: TemplateLandmarker()
-    monkeypatch.setitem(sys.modules, "tracker.landmarks", module)
+    """A stand-in landmark model (tracker.landmarks.Landmarker: the template landmarker), as the CLI tests use."""
+    import tracker.landmarks
+
+    monkeypatch.setattr(tracker.landmarks, "Landmarker", lambda path, **engine: TemplateLandmarker())
 
 
 def test_the_table_covers_every_cli_and_kind():
@@ -371,9 +370,9 @@ def test_speed_is_measured_after_the_kernels_are_loaded(work, capfd, stand_in_mo
     from tracker import pipeline
 
     calls = []
-    original_predict = TemplateLandmarker.predict
-    monkeypatch.setattr(TemplateLandmarker, "predict",
-                        lambda self, frame, crops: calls.append("model") or original_predict(self, frame, crops))
+    original_run = TemplateLandmarker.run
+    monkeypatch.setattr(TemplateLandmarker, "run",
+                        lambda self, frame, crops: calls.append("model") or original_run(self, frame, crops))
     original = pipeline.process_video
     monkeypatch.setattr(pipeline, "process_video",
                         lambda *a, **k: calls.append("timed run") or original(*a, **k))

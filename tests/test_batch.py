@@ -20,8 +20,8 @@ from tracker import batch
 from tracker.batch_job import EngineOptions, FileJob
 from tracker.batch_pool import run_local
 from tracker.errors import InputError
-from tracker.io import open_video
-from tracker.pipeline import DEFAULT_WEIGHTS
+from tracker.sources import open_file
+from tracker.landmarks import DEFAULT_WEIGHTS
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "tracker" / "data" / "sample.mp4"
@@ -30,7 +30,7 @@ STATE_FILES = {batch.MANIFEST, batch.LOCK}
 
 
 def _frames(start, count):
-    with open_video(SAMPLE) as reader:
+    with open_file(SAMPLE) as reader:
         frames = [f for _, f in zip(range(start + count), reader)][start:]
     return [cv2.resize(f, SIZE, interpolation=cv2.INTER_AREA) for f in frames]
 
@@ -158,7 +158,7 @@ def test_batch_outputs_and_manifest(library, local_run):
     for name in ("c0.mp4", "c1.avi"):
         row = by_name[name]
         assert (row["frames"], row["frames_with_faces"], row["faces"]) == (4, 4, 1)
-        with open_video(row["output"]) as reader:
+        with open_file(row["output"]) as reader:
             assert reader.size == SIZE and len(list(reader)) == 4
         assert landmarks_of(row["landmarks"]).shape == (4, 1, 68, 2)
     assert by_name["p0.jpg"]["faces"] == 1 and cv2.imread(by_name["p0.jpg"]["output"]).shape == (120, 160, 3)
@@ -253,7 +253,7 @@ def test_stopped_batch_resumes_with_no_duplicate_or_partial_file(tmp_path, libra
     assert len(outputs) == 16 and not any(".partial" in p or batch.STAGING in p for p in outputs)
     for row in rows:
         if row["kind"] == "video" and row["status"] == "done":
-            with open_video(row["output"]) as reader:
+            with open_file(row["output"]) as reader:
                 assert len(list(reader)) == 4
             assert len(Path(row["landmarks"]).read_text().splitlines()) == 1 + row["frames_with_faces"]
 

@@ -122,10 +122,10 @@ def test_tracker_warmup_with_blaze(background):
 def test_shipped_detector_finds_the_sample_face():
     """weights/detector.h5 (the default detector) finds the one face of the sample clip's first
     frame where tools/fixtures/make_sample_clip.py put it: landmark box centred at (320, 236), ~128 px."""
-    from tracker.io import open_video
+    from tracker.sources import open_file
     from tracker.video import SAMPLE
 
-    with open_video(SAMPLE) as reader:
+    with open_file(SAMPLE) as reader:
         frame = next(iter(reader))
     boxes = [b for b in BlazeDetector().detect(frame) if b.score >= 0.5]
     assert len(boxes) == 1

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import threading
 import time
-import types
 from pathlib import Path
 
 import cv2
@@ -24,7 +23,7 @@ from tracker.camera_keys import ESC, LIP_COLORS, ViewState, handle_key
 from tracker.errors import InputError
 from tracker.live import FrameGrabber, RecordSink, TryOn, run_live
 from tracker.makeup import available_looks, load_look
-from tracker.pipeline import makeup_renderer
+from tracker.makeup import makeup_renderer
 from tracker.sources import FrameSource, open_source
 from tracker.tracking import Tracker
 
@@ -45,10 +44,10 @@ def clip(tmp_path_factory):
 
 @pytest.fixture
 def fake_model(monkeypatch, tmp_path):
-    """A fake tracker.landmarks module (template landmarker); returns a weights path that exists."""
-    module = types.ModuleType("tracker.landmarks")
-    module.Landmarker = lambda path, **engine: TemplateLandmarker()
-    monkeypatch.setitem(sys.modules, "tracker.landmarks", module)
+    """A fake landmark model (tracker.landmarks.Landmarker: the template landmarker); returns a weights path that exists."""
+    import tracker.landmarks
+
+    monkeypatch.setattr(tracker.landmarks, "Landmarker", lambda path, **engine: TemplateLandmarker())
     weights = tmp_path / "fake.h5"
     weights.write_bytes(b"not used")
     return weights
@@ -383,11 +382,10 @@ def xvfb():
 
 
 _WINDOW_RUN = """
-import sys, types
+import sys
+import tracker.landmarks
 from tests.fakes import TemplateLandmarker
-module = types.ModuleType("tracker.landmarks")
-module.Landmarker = lambda path, **engine: TemplateLandmarker()
-sys.modules["tracker.landmarks"] = module
+tracker.landmarks.Landmarker = lambda path, **engine: TemplateLandmarker()
 from tracker import camera
 sys.exit(camera.main(sys.argv[1:]))
 """

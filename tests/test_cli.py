@@ -1,7 +1,5 @@
 """Command-line tools, driven in-process: clear errors, exit codes, no partial output, a short happy path."""
 import json
-import sys
-import types
 from pathlib import Path
 
 import cv2
@@ -11,17 +9,17 @@ import pytest
 from tests.fakes import TemplateLandmarker
 from tracker import image as image_cli
 from tracker import video as video_cli
-from tracker.io import open_video
+from tracker.sources import open_file
 
 SAMPLE = Path(__file__).resolve().parents[1] / "tracker" / "data" / "sample.mp4"
 
 
 @pytest.fixture
 def fake_model(monkeypatch, tmp_path):
-    """Install a fake tracker.landmarks module; returns a weights path that exists."""
-    module = types.ModuleType("tracker.landmarks")
-    module.Landmarker = lambda path, **engine: TemplateLandmarker()
-    monkeypatch.setitem(sys.modules, "tracker.landmarks", module)
+    """A fake landmark model (tracker.landmarks.Landmarker: the template landmarker); returns a weights path that exists."""
+    import tracker.landmarks
+
+    monkeypatch.setattr(tracker.landmarks, "Landmarker", lambda path, **engine: TemplateLandmarker())
     weights = tmp_path / "fake.h5"
     weights.write_bytes(b"not used")
     return weights
@@ -32,7 +30,7 @@ def short_clip(tmp_path_factory):
     """The first 6 frames of the sample clip (face visible from frame 0)."""
     path = tmp_path_factory.mktemp("clip") / "short.mp4"
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (640, 480))
-    with open_video(SAMPLE) as reader:
+    with open_file(SAMPLE) as reader:
         for i, frame in enumerate(reader):
             if i == 6:
                 break
@@ -69,7 +67,9 @@ def test_missing_weights(tmp_path, short_clip, capsys):
 
 
 def test_shipped_model_names():
-    from tracker.pipeline import DEFAULT_WEIGHTS, InputError, load_landmarker, shipped_weights
+    from tracker.errors import InputError
+    from tracker.landmarks import DEFAULT_WEIGHTS, load_landmarker
+    from tracker.resources import shipped_weights
 
     assert shipped_weights("demo") == DEFAULT_WEIGHTS
     assert shipped_weights("runs/demo") == Path("runs/demo")  # a path is never a name
@@ -101,7 +101,7 @@ def test_video_happy_path(tmp_path, short_clip, capsys, fake_model):
     err = capsys.readouterr().err
     assert "frames/s" in err
     assert files(tmp_path) == ["fake.h5", "in.makeup.mp4", "in.mp4", "lm.json"]
-    with open_video(tmp_path / "in.makeup.mp4") as reader:
+    with open_file(tmp_path / "in.makeup.mp4") as reader:
         assert reader.size == (640, 480) and reader.fps == pytest.approx(30.0)
         assert len(list(reader)) == 6
     data = json.loads(lm.read_text())
@@ -112,14 +112,15 @@ def test_video_happy_path(tmp_path, short_clip, capsys, fake_model):
 
 def test_interrupt_leaves_no_output(tmp_path, short_clip, capsys, monkeypatch, fake_model):
     calls = {"n": 0}
+    original_run = TemplateLandmarker.run
 
-    def predict(self, frame, crops):
+    def run(self, frame, crops):
         calls["n"] += 1
         if calls["n"] == 3:
             raise KeyboardInterrupt
-        return TemplateLandmarker.predict(self, frame, crops)
+        return original_run(self, frame, crops)
 
-    monkeypatch.setattr(TemplateLandmarker, "predict", predict)
+    monkeypatch.setattr(TemplateLandmarker, "run", run)
     out, lm = tmp_path / "out.mp4", tmp_path / "lm.csv"
     assert video_cli.main([str(short_clip), "-o", str(out), "--landmarks", str(lm),
                            "--weights", str(fake_model)]) == 130
@@ -134,7 +135,7 @@ def test_default_output_names(tmp_path):
 
 
 def test_image_cli(tmp_path, capsys, fake_model):
-    with open_video(SAMPLE) as reader:
+    with open_file(SAMPLE) as reader:
         frame = next(iter(reader))
     src = tmp_path / "face.png"
     cv2.imwrite(str(src), frame)

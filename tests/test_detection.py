@@ -8,7 +8,7 @@ import pytest
 from tracker.detection import DETECTORS, BoxCalibration, CascadeDetector, Detector
 from tracker.detection.cascade import DEFAULT_CONFIG, group_rectangles, load_config
 from tracker.errors import InputError
-from tracker.io import open_video
+from tracker.sources import open_file
 
 SAMPLE = Path(__file__).resolve().parents[1] / "tracker" / "data" / "sample.mp4"
 # tools/fixtures/make_sample_clip.py puts the middle of the face's landmark box at (320, 236)
@@ -27,7 +27,7 @@ def test_registry():
 
 
 def test_finds_face_in_sample_clip(detector):
-    with open_video(SAMPLE) as reader:
+    with open_file(SAMPLE) as reader:
         frame = next(iter(reader))
     boxes = [b for b in detector.detect(frame) if b.score >= 0.5]
     assert len(boxes) == 1

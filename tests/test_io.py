@@ -7,7 +7,8 @@ import pytest
 
 from tests.fakes import face_points
 from tracker.errors import InputError, OutputError
-from tracker.io import LandmarkWriter, VideoReader, VideoWriter, atomic_path, open_video
+from tracker.io import LandmarkWriter, VideoWriter, atomic_path
+from tracker.sources import FrameSource, open_file
 from tracker.types import Box, Face
 
 SAMPLE = Path(__file__).resolve().parents[1] / "tracker" / "data" / "sample.mp4"
@@ -32,7 +33,7 @@ class SynthSource:
 def test_missing_file(tmp_path):
     path = tmp_path / "nope.mp4"
     with pytest.raises(InputError, match="nope.mp4"):
-        open_video(path)
+        open_file(path)
 
 
 @pytest.mark.parametrize("content", [b"", b"this is not a video\n" * 50])
@@ -40,36 +41,36 @@ def test_not_a_video(tmp_path, content):
     path = tmp_path / "fake.mp4"
     path.write_bytes(content)
     with pytest.raises(InputError, match="fake.mp4"):
-        open_video(path)
+        open_file(path)
 
 
 def test_folder_is_not_a_video(tmp_path):
     with pytest.raises(InputError, match=str(tmp_path.name)):
-        open_video(tmp_path)
+        open_file(tmp_path)
 
 
 def test_sample_clip_reads_back():
-    with open_video(SAMPLE) as reader:
+    with open_file(SAMPLE) as reader:
         assert reader.size == (640, 480) and reader.fps == pytest.approx(30.0)
         first = next(iter(reader))
         assert first.shape == (480, 640, 3) and first.dtype == np.uint8
 
 
 def test_synthetic_source_and_zero_frames():
-    reader = VideoReader(SynthSource(3), "synth", fps=25)
+    reader = FrameSource(SynthSource(3), "synth", fps=25)
     frames = list(reader)
     assert [f[0, 0, 0] for f in frames] == [1, 2, 3] and reader.frames_read == 3
     with pytest.raises(InputError, match="synth0 has no readable frames"):
-        VideoReader(SynthSource(0), "synth0")
+        FrameSource(SynthSource(0), "synth0")
 
 
 def test_video_writer_round_trip(tmp_path):
     dst = tmp_path / "out.mp4"
     with VideoWriter(dst, 25.0, (64, 48)) as writer:
-        for frame in VideoReader(SynthSource(5), "synth"):
+        for frame in FrameSource(SynthSource(5), "synth"):
             writer.write(frame)
     assert list(tmp_path.iterdir()) == [dst]
-    with open_video(dst) as reader:
+    with open_file(dst) as reader:
         assert reader.size == (64, 48) and reader.fps == pytest.approx(25.0)
         assert len(list(reader)) == 5
 

@@ -15,17 +15,16 @@ import pytest
 from tests.blend_oracle import lab_stats
 from tracker import masks as M
 from tracker import regions as R
+from tracker.cli import add_look_arguments, look_from_args
 from tracker.colors import bgr_to_lab, hex_to_lab
 from tracker.makeup import (
     FINISHES,
     PRODUCT_KINDS,
     Look,
     Product,
-    add_look_arguments,
     apply_product,
     available_looks,
     load_look,
-    look_from_args,
     look_from_dict,
     look_to_dict,
     look_with_overrides,

@@ -99,11 +99,10 @@ def _no_network(*args, **kwargs):
 socket.socket.connect = socket.create_connection = _no_network
 import numpy as np
 import tracker
-from tracker._resources import resource, weights_dir
+from tracker.resources import resource, weights_dir
 from tracker.detection.cascade import CascadeDetector, DEFAULT_CONFIG
 from tracker.landmarks import DEFAULT_WEIGHTS, Landmarker
 from tracker.makeup import available_looks
-from tracker.pipeline import DEFAULT_WEIGHTS as PIPELINE_WEIGHTS
 from tracker.video import SAMPLE
 from nnlite.jit import CACHE_DIR
 from nnlite.model import TwoStageModel
@@ -116,7 +115,7 @@ stored = np.load(fix + "/model_small.npz")
 err = float(np.abs(model.forward(stored["x"]).refined - stored["refined"]).max())
 heatmap_peak(np.zeros((1, 4, 4, 2), np.float32))  # compiles one Numba kernel (cached when possible)
 print(json.dumps({"package": os.path.dirname(tracker.__file__), "weights_dir": str(weights_dir()),
-                  "defaults": [str(DEFAULT_WEIGHTS), str(PIPELINE_WEIGHTS), str(DEFAULT_CONFIG), str(SAMPLE)],
+                  "defaults": [str(DEFAULT_WEIGHTS), str(DEFAULT_CONFIG), str(SAMPLE)],
                   "sample_exists": SAMPLE.is_file(), "demo_size": demo.size, "looks": list(available_looks()),
                   "err": err,
                   "cache_dir": CACHE_DIR, "env_cache_dir": os.environ.get("NUMBA_CACHE_DIR")}))
@@ -180,7 +179,7 @@ def test_cache_folder_choice(tmp_path):
 
 
 def test_checkout_resolves_the_top_level_weights():
-    from tracker._resources import resource, weights_dir
+    from tracker.resources import resource, weights_dir
 
     assert weights_dir() == ROOT / "weights"
     assert resource("weights", "cascade_calibration.json").is_file()

@@ -4,10 +4,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tracker import io as tio
 from tracker import sources
 from tracker.errors import InputError
-from tracker.sources import (CAMERA, FILE, STREAM, FrameSource, open_camera, open_file, open_source,
+from tracker.sources import (CAMERA, FILE, STREAM, FrameSource, open_camera, open_source,
                              open_stream, parse_source)
 
 SAMPLE = Path(__file__).resolve().parents[1] / "tracker" / "data" / "sample.mp4"
@@ -63,10 +62,6 @@ def test_file_source():
         first = source.read()
         assert first.shape == (480, 640, 3) and first.dtype == np.uint8
         assert sum(1 for _ in source) == 119 and source.read() is None
-
-
-def test_io_keeps_its_reader_names():
-    assert tio.VideoReader is FrameSource and tio.open_video is open_file
 
 
 @pytest.mark.parametrize("make", ["missing", "empty", "folder", "text"])

@@ -81,9 +81,9 @@ class _RecordingLandmarker(TemplateLandmarker):
     def __init__(self):
         self.seen = []
 
-    def predict(self, frame_bgr, crops):
+    def run(self, frame_bgr, crops):
         self.seen.append(numba.get_num_threads())
-        return super().predict(frame_bgr, crops)
+        return super().run(frame_bgr, crops)
 
 
 def test_tracker_threads_cap_the_landmark_model():

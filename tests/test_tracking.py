@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from tests.fakes import BlobDetector, SceneLandmarker, draw_scene, face_points
+from tests.fakes import BlobDetector, SceneLandmarker, draw_scene, face_points, landmark_result
 from tracker.tracking import Tracker
 
 
@@ -154,8 +154,9 @@ class _RunawayLandmarker:
 
     crop_scale = 1.5
 
-    def predict(self, frame_bgr, crops):
-        return [(face_points(c.cx, c.cy, 1.5 * c.side / self.crop_scale, c.angle), 0.9) for c in crops]
+    def run(self, frame_bgr, crops):
+        return [landmark_result(face_points(c.cx, c.cy, 1.5 * c.side / self.crop_scale, c.angle), 0.9)
+                for c in crops]
 
 
 def test_track_that_outgrows_the_frame_is_dropped():

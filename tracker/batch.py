@@ -37,7 +37,7 @@ frames/s over all workers, time left) goes to stderr.
 Exit status: 0 every input done; 1 some input failed or had no face (the
 manifest and the summary say which); 2 bad arguments, inputs or options (one
 message, nothing processed or written); 130 interrupted (Ctrl-C), 143 stopped
-by SIGTERM: finished files are kept and recorded, a rerun does the rest.
+by SIGTERM, 129 by SIGHUP: finished files are kept and recorded, a rerun does the rest.
 """
 from __future__ import annotations
 
@@ -48,9 +48,7 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -58,7 +56,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tracker.batch_job import IMAGE, VIDEO, EngineOptions, FileJob
-from tracker.errors import InputError, OutputError, TrackerError
+from tracker.errors import InputError, OutputError
+from tracker.io import IMAGE_SUFFIXES
 
 MANIFEST = "manifest.jsonl"
 STAGING = ".batch-staging"  # per-job temporary folders, removed when a batch starts
@@ -83,17 +82,11 @@ class BatchProgress:
     seconds_left: float | None
 
 
-def _image_suffixes() -> tuple[str, ...]:
-    from tracker.image import IMAGE_SUFFIXES
-
-    return IMAGE_SUFFIXES
-
-
 def _kind(path: Path) -> str | None:
     suffix = path.suffix.lower()
     if suffix in VIDEO_SUFFIXES:
         return VIDEO
-    if suffix in _image_suffixes():
+    if suffix in IMAGE_SUFFIXES:
         return IMAGE
     return None
 
@@ -308,21 +301,18 @@ def _resolve_look(look):
 
 
 def _engine_options(weights, detector, backend, max_faces, flip_average) -> EngineOptions:
-    from nnlite.backend import resolve_backend
-    from tracker import pipeline
     from tracker.detection import DEFAULT_DETECTOR, DETECTORS
+    from tracker.landmarks import DEFAULT_WEIGHTS, check_backend, load_landmarker
+    from tracker.resources import shipped_weights
 
     detector = DEFAULT_DETECTOR if detector is None else detector
     if detector not in DETECTORS:
         raise InputError(f"unknown detector {detector!r}; choose one of {', '.join(sorted(DETECTORS))}")
     if max_faces < 1:
         raise InputError(f"max_faces must be at least 1, got {max_faces}")
-    weights = pipeline.shipped_weights(pipeline.DEFAULT_WEIGHTS if weights is None else weights)
-    try:
-        backend = resolve_backend(backend)  # resolved here: every worker then uses the same one
-    except (ValueError, RuntimeError) as exc:
-        raise InputError(str(exc)) from None
-    pipeline.load_landmarker(weights, backend=backend, threads=1)  # a bad weights file fails here, once
+    weights = shipped_weights(DEFAULT_WEIGHTS if weights is None else weights)
+    backend = check_backend(backend)  # resolved here: every worker then uses the same one
+    load_landmarker(weights, backend=backend, threads=1)  # a bad weights file fails here, once
     return EngineOptions(str(weights.resolve()), detector, backend, int(max_faces), bool(flip_average))
 
 
@@ -422,114 +412,70 @@ def summary(rows: list[dict]) -> dict[str, int]:
     return counts
 
 
-class _ProgressLine:
-    """Rewrites one stderr line: files done of total, failed, frames/s, time left."""
-
-    def __init__(self, stream=sys.stderr, interval: float = 0.5):
-        self.stream, self.interval = stream, interval
-        self._last = 0.0
-        self._shown = False
-
-    def __call__(self, p: BatchProgress) -> None:
-        now = time.perf_counter()
-        if now - self._last < self.interval and p.files_done != p.files_total:
-            return
-        self._last = now
-        left = "" if p.seconds_left is None else f"  ~{time.strftime('%H:%M:%S', time.gmtime(p.seconds_left))} left"
-        failed = f" ({p.failed} not done)" if p.failed else ""
-        self.stream.write(f"\rfiles {p.files_done}/{p.files_total}{failed}  {p.frames} frames  "
-                          f"{p.frames_per_second:.1f} frames/s{left} ")
-        self.stream.flush()
-        self._shown = True
-
-    def finish(self) -> None:
-        if self._shown:
-            self.stream.write("\n")
-            self.stream.flush()
-            self._shown = False
+def progress_text(p: BatchProgress) -> str:
+    """The progress line of a batch: files done of total, failed, frames, frames/s, time left."""
+    left = "" if p.seconds_left is None else f"  ~{time.strftime('%H:%M:%S', time.gmtime(p.seconds_left))} left"
+    failed = f" ({p.failed} not done)" if p.failed else ""
+    return f"files {p.files_done}/{p.files_total}{failed}  {p.frames} frames  {p.frames_per_second:.1f} frames/s{left}"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from nnlite.backend import BACKENDS
-    from tracker.detection import DEFAULT_DETECTOR, DETECTORS
-    from tracker.makeup import add_look_arguments
+    from tracker import cli
 
-    parser = argparse.ArgumentParser(prog="python -m tracker.batch", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.parser("python -m tracker.batch", __doc__)
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="video, image, folder or list of paths")
     parser.add_argument("-o", "--output-dir", type=Path, required=True, metavar="OUT_DIR",
                         help="output folder (created; outputs mirror the input tree)")
     parser.add_argument("--workers", type=int, default=None, metavar="N",
-                       help="worker processes, one thread each (default: the cores); with --ray and no "
-                            "address, the CPUs of the local Ray")
+                        help="worker processes, one thread each (default: the cores); with --ray and no "
+                             "address, the CPUs of the local Ray")
     parser.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
                         help="run on Ray: the cluster at ADDRESS, or a local Ray without one")
     parser.add_argument("--landmarks", choices=LANDMARK_KINDS, help="also write each input's landmarks")
     parser.add_argument("--draw-landmarks", action="store_true", help="overlay landmarks, boxes and track ids")
     parser.add_argument("--force", action="store_true", help="redo inputs the manifest has as done")
-    add_look_arguments(parser)
-    engine = parser.add_argument_group("tracker")
+    cli.add_look_arguments(parser)
+    engine = cli.add_engine_arguments(parser, threads=False)  # one thread per worker
     engine.add_argument("--flip-average", action="store_true",
                         help="photos: also run each face mirrored and average (twice the model time)")
-    engine.add_argument("--max-faces", type=int, default=1, metavar="N", help="most faces tracked (default 1)")
-    engine.add_argument("--weights", type=Path, default=None,
-                        help="landmark model: a weights file or a shipped model's name (default demo)")
-    engine.add_argument("--detector", choices=sorted(DETECTORS), default=DEFAULT_DETECTOR,
-                        help=f"face detector (default {DEFAULT_DETECTOR})")
-    engine.add_argument("--backend", choices=BACKENDS, default=None,
-                        help="kernel backend (default: $NNLITE_BACKEND, else numba when installed)")
     return parser
 
 
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM, raised in the main thread so the batch stops the way Ctrl-C stops it."""
-
-
-def _on_sigterm(signum, frame):
-    raise _Terminated()
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse has printed its message
-        return int(exc.code or 0)
-    from tracker.makeup import look_from_args
+    from tracker import cli
 
-    progress = _ProgressLine()
-    in_main_thread = threading.current_thread() is threading.main_thread()  # where signals can be handled
-    previous_handler = signal.signal(signal.SIGTERM, _on_sigterm) if in_main_thread else None
+    return cli.run(build_parser(), _main, argv)
+
+
+def _main(args: argparse.Namespace, console) -> int:
+    """The batch of parsed options, reported on `console` (a `tracker.cli.Console`); -> exit status."""
+    from tracker import cli
+
+    line = cli.ProgressLine(console, interval=0.5)
+
+    def progress(p: BatchProgress) -> None:
+        line.update(lambda: progress_text(p), last=p.files_done == p.files_total)
+
     try:
-        try:
-            look = look_from_args(args)
-        except ValueError as exc:
-            raise InputError(str(exc)) from None
+        look = cli.look_from_args(args)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    try:
         rows = run(args.inputs, args.output_dir, workers=args.workers, ray=args.ray, look=look,
                    weights=args.weights, detector=args.detector, backend=args.backend,
                    max_faces=args.max_faces, flip_average=args.flip_average,
                    draw_landmarks=args.draw_landmarks, landmarks=args.landmarks, force=args.force,
                    progress=progress)
-    except TrackerError as exc:
-        progress.finish()
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt as exc:
-        progress.finish()
-        print(f"stopped; finished files are in {args.output_dir / MANIFEST}, a rerun does the rest",
-              file=sys.stderr)
-        return 143 if isinstance(exc, _Terminated) else 130
-    finally:
-        if in_main_thread:
-            signal.signal(signal.SIGTERM, previous_handler)
-    progress.finish()
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM / SIGHUP (`cli.Terminated`): finished files are kept
+        console.say(f"stopped; finished files are in {args.output_dir / MANIFEST}, a rerun does the rest")
+        return 128 + exc.signum if isinstance(exc, cli.Terminated) else cli.EXIT_INTERRUPTED
     for row in rows:
         if row["status"] != "done":
-            print(f"{row['status']}: {row['error']}", file=sys.stderr)
+            console.say(f"{row['status']}: {row['error']}")
     counts = summary(rows)
-    print(f"{len(rows)} inputs: {counts['done']} done, {counts['skipped']} skipped (done before), "
-          f"{counts['no_face']} without a face, {counts['failed']} failed; manifest "
-          f"{args.output_dir / MANIFEST}", file=sys.stderr)
+    console.say(f"{len(rows)} inputs: {counts['done']} done, {counts['skipped']} skipped (done before), "
+                f"{counts['no_face']} without a face, {counts['failed']} failed; manifest "
+                f"{args.output_dir / MANIFEST}")
     return 0 if counts["no_face"] == counts["failed"] == 0 else 1
 
 

@@ -72,15 +72,15 @@ class _Engines:
 
     def tracker(self, kind: str):
         if kind not in self._trackers:
-            from tracker import pipeline
             from tracker.detection import DETECTORS
+            from tracker.landmarks import load_landmarker
             from tracker.tracking import Tracker
 
             o = self.options
             photo = kind == IMAGE
             # One thread per worker: N workers then use N cores without oversubscription.
-            landmarker = pipeline.load_landmarker(o.weights, backend=o.backend, threads=1,
-                                                  flip_average=o.flip_average and photo)
+            landmarker = load_landmarker(o.weights, backend=o.backend, threads=1,
+                                         flip_average=o.flip_average and photo)
             self._trackers[kind] = Tracker(landmarker, DETECTORS[o.detector](), max_faces=o.max_faces,
                                            threads=1, static_image_mode=photo)
         return self._trackers[kind]
@@ -124,7 +124,7 @@ def failed_row(job: FileJob, error_kind: str, message: str, seconds: float = 0.0
 
 
 def _render(look):
-    from tracker.pipeline import makeup_renderer
+    from tracker.makeup import makeup_renderer
 
     return makeup_renderer(look)
 

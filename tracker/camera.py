@@ -41,14 +41,13 @@ import contextlib
 import signal
 import sys
 import threading
-import time
 from pathlib import Path
 
 from tracker import cli
 from tracker.detection import BackgroundDetector
 from tracker.errors import InputError, OutputError
-from tracker.io import VIDEO_CODECS, check_not_input, check_output
-from tracker.makeup import DEFAULT_LOOK, add_look_arguments, available_looks
+from tracker.io import VIDEO_CODECS, check_outputs
+from tracker.makeup import DEFAULT_LOOK, available_looks
 
 FILE_ALTERNATIVE = "to use a video file instead, play it live with --source FILE or process it with python -m tracker.video FILE"
 HEADLESS_ALTERNATIVE = ("run headless with --no-window --record out.mp4 "
@@ -66,8 +65,6 @@ def _size_arg(text: str) -> tuple[int, int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from tracker.pipeline import add_engine_arguments
-
     parser = cli.parser("python -m tracker.camera", __doc__)
     src = parser.add_mutually_exclusive_group()
     src.add_argument("--device", type=int, default=0, metavar="N", help="camera index (default 0)")
@@ -81,28 +78,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-status", action="store_true", help="no status line on the frames")
     parser.add_argument("--draw-landmarks", action="store_true", help="start with the landmark overlay on")
     parser.add_argument("--split", action="store_true", help="start with the before/after split on")
-    add_look_arguments(parser)
-    add_engine_arguments(parser)
+    cli.add_look_arguments(parser)
+    cli.add_engine_arguments(parser)
     return parser
 
 
-class _ProgressLine:
-    """A sink for headless runs: rewrites the console's status line with frames shown / dropped, frames/s."""
-
-    def __init__(self, console: cli.Console, interval: float = 0.5):
-        self.console, self.interval = console, interval
-        self._last = 0.0
-
-    def show(self, frame, info) -> int:
-        now = time.perf_counter()
-        if now - self._last >= self.interval:
-            self._last = now
-            self.console.status(f"frame {info.index + 1}: shown {info.processed}, dropped {info.dropped}, "
-                                f"{info.fps:.1f} frames/s")
-        return -1
-
-    def poll(self) -> int:
-        return -1
+def progress_text(info) -> str:
+    """The progress line of a headless run: frames shown / dropped, frames/s (`info`: a `tracker.live.FrameInfo`)."""
+    return f"frame {info.index + 1}: shown {info.processed}, dropped {info.dropped}, {info.fps:.1f} frames/s"
 
 
 class _StopOnInterrupt:
@@ -143,38 +126,33 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(args: argparse.Namespace, console: cli.Console) -> int:
-    for name, value in (("--max-faces", args.max_faces), ("--frames", args.frames)):
-        if value is not None and value < 1:
-            raise InputError(f"{name} must be at least 1, got {value}")
+    cli.check_counts(args, "max_faces", "frames")
 
-    from tracker import pipeline
     from tracker.camera_keys import ViewState
-    from tracker.live import MultiSink, RecordSink, TryOn, WindowSink, run_live, warm_up, window_problem
-    from tracker.makeup import load_look
+    from tracker.live import MultiSink, ProgressSink, RecordSink, TryOn, WindowSink, run_live, warmup, window_problem
+    from tracker.makeup import load_look, makeup_renderer
     from tracker.sources import open_source, parse_source
-    from tracker.tracking import Tracker
 
     spec = parse_source(args.source) if args.source is not None else args.device
     if args.record is not None:
         if args.record.suffix.lower() not in VIDEO_CODECS:
             raise OutputError(f"cannot write {args.record}: use one of {', '.join(VIDEO_CODECS)}")
-        check_not_input([spec] if isinstance(spec, Path) else [], [args.record])
-        check_output(args.record)
+        check_outputs([spec] if isinstance(spec, Path) else [], [args.record])
     if not args.no_window:
         problem = window_problem()
         if problem is not None:
             raise InputError(f"{problem}; {HEADLESS_ALTERNATIVE}")
-    engine = pipeline.engine_from_args(args)  # the makeup options, backend and weights
+    engine = cli.build_engine(args)  # the makeup options, backend and weights
     try:
         source = open_source(spec, size=args.size)
     except InputError as exc:
         if isinstance(spec, int):
             raise InputError(f"{exc}; {FILE_ALTERNATIVE}") from None
         raise
-    progress = _ProgressLine(console)
+    line = cli.ProgressLine(console, interval=0.5)
+    progress = ProgressSink(lambda info: line.update(lambda: progress_text(info)))
     # Detection runs beside the loop, so a slow detector never stalls the frames shown.
     with source, BackgroundDetector(engine.detector) as detector:
-        landmarker = engine.landmarker
         looks = available_looks()
         state = ViewState(looks=looks, look=looks.index(args.look or DEFAULT_LOOK),
                           makeup=not args.no_makeup,
@@ -184,13 +162,10 @@ def _main(args: argparse.Namespace, console: cli.Console) -> int:
                          eyeshadow_color=args.eyeshadow_color, blush_color=args.blush_color)
         tryon = TryOn(state, overrides, on_snapshot=lambda path: console.say(f"saved snapshot {path}"))
         stop = threading.Event()
-        notice = cli.kernel_cache_notice(engine.backend)
-        with Tracker(landmarker, detector, max_faces=args.max_faces, fps=source.fps,
-                     threads=args.threads) as tracker, \
+        with cli.build_tracker(args, engine, detector=detector, fps=source.fps) as tracker, \
                 contextlib.ExitStack() as sinks:
-            if notice is not None:
-                console.say(notice)
-            warm_up(tracker, pipeline.makeup_renderer(load_look(state.look_name)), source.size)
+            cli.say_kernel_notice(console, engine.backend)
+            warmup(tracker, makeup_renderer(load_look(state.look_name)), source.size)
             record = sinks.enter_context(RecordSink(args.record, source.fps, source.size)) \
                 if args.record is not None else None
             window = sinks.enter_context(WindowSink("facelite try-on")) \

@@ -1,6 +1,7 @@
-"""What the command-line tools share: one-line errors, exit statuses, signals, a status line.
+"""What the command-line tools share: one-line errors, exit statuses, signals, a progress line,
+the options of the tracker and what they build.
 
-Every CLI (`tracker.video`, `tracker.image`, `tracker.camera`) is
+Every CLI (`tracker.video`, `tracker.image`, `tracker.camera`, `tracker.batch`) is
 
     def main(argv=None) -> int:
         return run(build_parser(), _main, argv)
@@ -19,6 +20,13 @@ SIGTERM and SIGHUP unwind the program like Ctrl-C (`Terminated` is a
 KeyboardInterrupt), so the writers' clean-up runs and no temporary file is
 left behind.
 
+The makeup options (`add_look_arguments` -> `look_from_args`) and the
+options every tracking CLI takes (`add_engine_arguments`: --max-faces,
+--weights, --detector, --backend, --threads) build an `Engine` (`build_engine`:
+makeup renderer, detector, landmark model, checked in the order a user can fix
+them) and from it a `tracker.tracking.Tracker` (`build_tracker`). The core
+modules never import this one.
+
 Importing this module keeps FFmpeg's own log lines off stderr
 (`quiet_video_libraries`): FFmpeg reads its level when a process first opens
 a video, and the CLIs report every problem in their own words.
@@ -30,9 +38,17 @@ import contextlib
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
-from tracker.errors import TrackerError, UsageError
+from tracker.colors import HEX_FORMATS, parse_hex
+from tracker.errors import InputError, TrackerError, UsageError
+from tracker.landmarks import DEFAULT_WEIGHTS, check_backend, load_landmarker
+from tracker.makeup import (DEFAULT_LOOK, FINISHES, Look, available_looks, load_look, look_with_overrides,
+                            makeup_renderer)
+from tracker.types import Render
 
 EXIT_OK, EXIT_NO_FACE, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
@@ -140,6 +156,31 @@ class Console:
         self.stream.flush()
 
 
+class ProgressLine:
+    """A console status line rewritten at most every `interval` seconds (and always for the last update).
+
+    `update(text, last=False)`: show `text` when `interval` has passed since the
+    last shown update, or when `last`; `text` may be a callable, called only
+    then. `finish()` blanks the line. One class for every CLI: video frames,
+    camera frames shown / dropped, batch files.
+    """
+
+    def __init__(self, console: Console, interval: float = 0.25):
+        self.console = console
+        self.interval = interval
+        self._last = 0.0
+
+    def update(self, text: str | Callable[[], str], last: bool = False) -> None:
+        now = time.perf_counter()
+        if now - self._last < self.interval and not last:
+            return
+        self._last = now
+        self.console.status(text() if callable(text) else text)
+
+    def finish(self) -> None:
+        self.console.end_status()
+
+
 def run(parser: argparse.ArgumentParser, main: Callable[[argparse.Namespace, Console], int],
         argv: list[str] | None = None, console: Console | None = None) -> int:
     """Parse `argv`, run `main(args, console)` and return its exit status; see the module docstring."""
@@ -191,3 +232,148 @@ def kernel_cache_notice(backend: str) -> str | None:
     if os.path.isdir(entries) and any(name.endswith(".nbi") for name in os.listdir(entries)):
         return None
     return f"compiling the kernels (first run only, about 20 s; cached in {cache})"
+
+
+# ------------------------------------------------------------------------ the makeup options
+
+def color_arg(text: str) -> str:
+    """argparse type: a colour `tracker.colors.parse_hex` reads."""
+    try:
+        parse_hex(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
+def intensity_arg(text: str) -> float:
+    """argparse type: a number in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (0.0 <= value <= 1.0):
+        raise argparse.ArgumentTypeError(f"invalid intensity {text!r}: expected a number in [0, 1]")
+    return value
+
+
+def add_look_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the makeup options (--look, --lip-color, ... , --no-makeup) to a parser."""
+    g = parser.add_argument_group("makeup")
+    g.add_argument("--look", default=DEFAULT_LOOK, choices=available_looks(),
+                   help=f"preset look (default: {DEFAULT_LOOK})")
+    g.add_argument("--lip-color", type=color_arg, metavar="HEX",
+                   help=f"lipstick colour, {HEX_FORMATS}")
+    g.add_argument("--lip-finish", choices=FINISHES, help="lipstick finish")
+    g.add_argument("--intensity", type=intensity_arg, metavar="FLOAT",
+                   help="overall makeup intensity in [0, 1] (default 1: the look as designed)")
+    g.add_argument("--eyeshadow-color", type=color_arg, metavar="HEX", help="eyeshadow colour")
+    g.add_argument("--blush-color", type=color_arg, metavar="HEX", help="blush colour")
+    g.add_argument("--no-makeup", action="store_true", help="render no makeup")
+
+
+def look_from_args(args: argparse.Namespace) -> Look | None:
+    """The Look the parsed options ask for, or None with --no-makeup.
+
+    Values are validated again (the namespace may not come from `add_look_arguments`):
+    ValueError on an unknown look or a bad colour / finish / intensity.
+    """
+    if getattr(args, "no_makeup", False):
+        return None
+    look = load_look(getattr(args, "look", None) or DEFAULT_LOOK)
+    return look_with_overrides(
+        look,
+        lip_color=getattr(args, "lip_color", None),
+        lip_finish=getattr(args, "lip_finish", None),
+        intensity=getattr(args, "intensity", None),
+        eyeshadow_color=getattr(args, "eyeshadow_color", None),
+        blush_color=getattr(args, "blush_color", None),
+    )
+
+
+# ------------------------------------------------------------------------ the tracker's options
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return value
+
+
+def add_engine_arguments(parser: argparse.ArgumentParser, threads: bool = True) -> argparse._ArgumentGroup:
+    """Add the options every tracking CLI shares, in a "tracker" group: --max-faces, --weights,
+    --detector, --backend and (unless `threads` is False) --threads. -> the group, for more."""
+    from nnlite.backend import BACKENDS
+    from tracker.detection import DEFAULT_DETECTOR, DETECTORS
+
+    group = parser.add_argument_group("tracker")
+    group.add_argument("--max-faces", type=int, default=1, metavar="N",
+                       help="most faces tracked at once (default 1)")
+    group.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS,
+                       help="landmark model: a weights file, or a shipped model's name, demo (default, "
+                            "fastest) or full (most accurate)")
+    group.add_argument("--detector", choices=sorted(DETECTORS), default=DEFAULT_DETECTOR,
+                       help=f"face detector (default {DEFAULT_DETECTOR})")
+    group.add_argument("--backend", choices=BACKENDS, default=None,
+                       help="kernel backend (default: $NNLITE_BACKEND, else numba when installed, else numpy)")
+    if threads:
+        group.add_argument("--threads", type=positive_int, default=None, metavar="N",
+                           help="most CPU threads: caps the model's Numba kernels (default: cores - 1, 1 to 4) "
+                                "and, when given, OpenCV's")
+    return group
+
+
+def check_counts(args: argparse.Namespace, *names: str) -> None:
+    """InputError naming the option when one of the count options `names` (e.g. "max_faces") is below 1."""
+    for name in names:
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise InputError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+
+
+@dataclass(frozen=True)
+class Engine:
+    """What a CLI builds from its options: the makeup renderer (None: no makeup), the face
+    detector, the landmark model and the kernel backend name they run on."""
+    render: Render | None
+    detector: object
+    landmarker: object
+    backend: str
+
+
+def build_engine(args: argparse.Namespace, flip_average: bool = False) -> Engine:
+    """The `Engine` of parsed options (`add_look_arguments`, `add_engine_arguments`).
+
+    Checked in the order a user can fix them, each an InputError naming the option or
+    file: the makeup options, the backend ($NNLITE_BACKEND), then the weights.
+    """
+    from tracker.detection import DETECTORS
+
+    try:
+        render = makeup_renderer(look_from_args(args))
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    backend = check_backend(args.backend)  # before the detector, which runs on it too
+    detector = DETECTORS[args.detector]()
+    landmarker = load_landmarker(args.weights, backend=backend, threads=args.threads, flip_average=flip_average)
+    return Engine(render, detector, landmarker, backend)
+
+
+def build_tracker(args: argparse.Namespace, engine: Engine, detector=None, **options):
+    """The `tracker.tracking.Tracker` of parsed options over `engine`'s models (--max-faces,
+    --threads); `detector` replaces the engine's (e.g. wrapped in a BackgroundDetector);
+    `options`: any other Tracker argument (static_image_mode, fps, ...)."""
+    from tracker.tracking import Tracker
+
+    return Tracker(engine.landmarker, engine.detector if detector is None else detector,
+                   max_faces=args.max_faces, threads=args.threads, **options)
+
+
+def say_kernel_notice(console: Console, backend: str) -> None:
+    """Print `kernel_cache_notice(backend)` when there is one (before the kernels first load)."""
+    notice = kernel_cache_notice(backend)
+    if notice is not None:
+        console.say(notice)

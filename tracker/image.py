@@ -19,9 +19,7 @@ import sys
 from pathlib import Path
 
 from tracker import cli
-from tracker.makeup import add_look_arguments
-from tracker.errors import InputError
-from tracker.pipeline import IMAGE_SUFFIXES
+from tracker.io import IMAGE_SUFFIXES
 
 
 def default_output(src: Path) -> Path:
@@ -31,17 +29,15 @@ def default_output(src: Path) -> Path:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from tracker.pipeline import add_engine_arguments
-
     parser = cli.parser("python -m tracker.image", __doc__)
     parser.add_argument("input", type=Path, help="input image")
     parser.add_argument("-o", "--output", type=Path, help="output image (default: IN.makeup.EXT)")
     parser.add_argument("--landmarks", type=Path, metavar="PATH", help="also write the landmarks (.json or .csv)")
     parser.add_argument("--draw-landmarks", action="store_true", help="overlay landmarks, boxes and ids")
-    add_look_arguments(parser)
-    parser.add_argument("--flip-average", action="store_true",
-                        help="also run each face mirrored and average (more accurate, twice the model time)")
-    add_engine_arguments(parser)
+    cli.add_look_arguments(parser)
+    group = cli.add_engine_arguments(parser)
+    group.add_argument("--flip-average", action="store_true",
+                       help="also run each face mirrored and average (more accurate, twice the model time)")
     return parser
 
 
@@ -50,21 +46,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(args: argparse.Namespace, console: cli.Console) -> int:
-    if args.max_faces < 1:
-        raise InputError(f"--max-faces must be at least 1, got {args.max_faces}")
+    cli.check_counts(args, "max_faces")
 
     from tracker import pipeline
-    from tracker.tracking import Tracker
 
     dst = args.output if args.output is not None else default_output(args.input)
     with cli.native_stderr_quiet():  # a damaged image: our message, not libpng's as well
         pipeline.check_image_job(args.input, dst, args.landmarks)  # fail on a bad input before loading the model
-    engine = pipeline.engine_from_args(args, flip_average=args.flip_average)
-    notice = cli.kernel_cache_notice(engine.backend)
-    if notice is not None:
-        console.say(notice)
-    with Tracker(engine.landmarker, engine.detector, max_faces=args.max_faces, threads=args.threads,
-                 static_image_mode=True) as tracker:
+    engine = cli.build_engine(args, flip_average=args.flip_average)
+    cli.say_kernel_notice(console, engine.backend)
+    with cli.build_tracker(args, engine, static_image_mode=True) as tracker:
         faces = pipeline.process_image(args.input, dst, tracker, render=engine.render, landmarks_out=args.landmarks,
                                        draw_landmarks=args.draw_landmarks)
     if not faces:

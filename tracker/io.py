@@ -1,11 +1,10 @@
-"""File input and output: videos in, videos / images / landmark files out, never half-written.
+"""File input and output: images in, videos / images / landmark files out, never half-written.
 
-- `open_video(path)` -> `VideoReader`: raises `InputError` naming the path for a
-  missing file, a file that is not a video, or a video with no frames; the
-  reader checks `ok` on every read. These are `tracker.sources.open_file` and
-  `tracker.sources.FrameSource` (which also reads cameras and streams, and
-  wraps any object with OpenCV's `read() -> (ok, frame)` / `isOpened()`
-  interface, e.g. a synthetic source in tests).
+Videos (files, cameras, streams) are read by `tracker.sources` (`open_source`,
+`open_file` -> `FrameSource`).
+
+- `read_image(path)`: an 8-bit image, `InputError` naming the path otherwise;
+  `write_image(path, image)`: written atomically.
 - `VideoWriter(path, fps, size)`: writes to a temporary file next to the
   output and renames it on success; on error the temporary file is deleted.
 - `atomic_path(path)`: the same guarantee for any file written by name.
@@ -14,7 +13,8 @@
   there (the folder exists, is writable, is not on a read-only file system);
   every writer calls it first, the CLIs before loading the model.
 - `same_file(a, b)`, `check_not_input(inputs, outputs)`: output = input
-  (also through `..`, symbolic and hard links) is refused.
+  (also through `..`, symbolic and hard links) is refused; `check_outputs`
+  does both checks for a job's outputs.
 
 Clean-up never raises: an error while removing a temporary file (e.g. on a
 read-only file system) cannot hide the error that caused the clean-up.
@@ -33,20 +33,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from tracker.errors import OutputError
-from tracker.sources import DEFAULT_FPS, FrameSource, open_file
+from tracker.errors import InputError, OutputError
 from tracker.types import Face
 
 # Output container -> FourCC that opencv-python's FFmpeg backend writes.
 VIDEO_CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".mkv": "mp4v", ".avi": "MJPG"}
 LANDMARK_FORMATS = (".json", ".csv")
 
-# Reading lives in tracker.sources; these names are kept for existing callers.
-VideoReader = FrameSource
-open_video = open_file
-__all__ = ["DEFAULT_FPS", "LANDMARK_FORMATS", "VIDEO_CODECS", "LandmarkWriter", "VideoReader",
-           "VideoWriter", "atomic_path", "check_not_input", "check_output", "open_video", "same_file",
-           "temporary_name"]
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+ALPHA_SUFFIXES = (".png", ".webp", ".tif", ".tiff")  # image formats that keep an alpha channel
 
 
 def temporary_name(path: str | os.PathLike) -> Path:
@@ -122,6 +117,15 @@ def check_not_input(inputs, outputs) -> None:
                 raise OutputError(f"outputs {other} and {out} are the same file")
 
 
+def check_outputs(inputs, outputs) -> None:
+    """Before any work: no output (path or None) is an input or another output
+    (`check_not_input`), and each can be created (`check_output`)."""
+    check_not_input(inputs, outputs)
+    for out in outputs:
+        if out is not None:
+            check_output(out)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path to write; renamed to `path` on success, deleted on error.
@@ -141,6 +145,46 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         remove_quietly(tmp)
         raise
+
+
+def read_image(path: str | os.PathLike, keep_alpha: bool = False) -> np.ndarray:
+    """uint8 (H, W, 3) BGR image from a file, (H, W, 4) BGRA when `keep_alpha` and it has
+    an alpha channel; InputError naming the path when unreadable or not 8-bit (a 16-bit
+    image is refused rather than silently reduced)."""
+    p = Path(path)
+    if p.is_dir():
+        raise InputError(f"{p} is a folder, not an image file")
+    if not p.exists():
+        raise InputError(f"image not found: {p}")
+    if not p.is_file():
+        raise InputError(f"{p} is not a regular file")
+    if p.stat().st_size == 0:
+        raise InputError(f"{p} is empty")
+    raw = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
+    if raw is None:
+        raise InputError(f"cannot read {p} as an image (not an image file, or an unsupported format)")
+    if raw.dtype != np.uint8:
+        raise InputError(f"{p} is a {8 * raw.dtype.itemsize}-bit image; only 8-bit images are supported "
+                         "(convert it to 8 bits per channel first)")
+    if raw.ndim == 3 and raw.shape[2] == 4:
+        return np.ascontiguousarray(raw if keep_alpha else raw[..., :3])
+    # grey, palette or colour: read again as BGR, which also applies the EXIF orientation
+    image = cv2.imread(str(p), cv2.IMREAD_COLOR)
+    if image is None:
+        raise InputError(f"cannot read {p} as an image (not an image file, or an unsupported format)")
+    return image
+
+
+def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
+    """Write an image atomically; the extension picks the format."""
+    p = Path(path)
+    with atomic_path(p) as tmp:
+        try:
+            ok = cv2.imwrite(str(tmp), image)
+        except cv2.error as exc:
+            raise OutputError(f"cannot write {p}: {exc}") from exc
+        if not ok:
+            raise OutputError(f"cannot write {p}: OpenCV could not encode a {p.suffix} image")
 
 
 class VideoWriter:

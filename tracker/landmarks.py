@@ -3,17 +3,23 @@
 frame -> aligned crop (tracker.geometry, matrix kept) -> normalise -> nnlite
 two-stage model -> points in crop pixels -> back to the frame through the
 crop's own matrix.
+
+`load_landmarker(weights, ...)` builds a `Landmarker` with errors that name the
+file and the setting (`tracker.errors.InputError`): what the CLIs, the batch
+workers, the web engine and `Tracker.from_weights` use.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from nnlite.model import TwoStageModel
-from tracker._resources import resource, shipped_weights
+from tracker.errors import InputError
 from tracker.geometry import CropBox, crop_matrix, to_frame, warp_crop
+from tracker.resources import resource, shipped_model_names, shipped_weights
 
 DEFAULT_WEIGHTS = resource("weights", "demo.h5")
 
@@ -82,7 +88,8 @@ class Landmarker:
         return x, mats
 
     def run(self, frame_bgr: np.ndarray, boxes: list[CropBox]) -> list[LandmarkResult]:
-        """Landmarks for each crop box of one uint8 BGR frame (H, W, 3)."""
+        """Landmarks for each crop box of one uint8 BGR frame (H, W, 3), in the boxes' order
+        (the interface `tracker.tracking.Tracker` uses)."""
         if not boxes:
             return []
         x, mats = self.crops(frame_bgr, boxes)
@@ -104,11 +111,44 @@ class Landmarker:
         out[..., 0] = self.size - 1 - out[..., 0]
         return out
 
-    def warmup(self) -> None:
+    def warmup(self) -> float:
         """Run the model once on a dummy crop, so the first real frame does not pay for
-        compiling (or loading from Numba's cache) the kernels. Call it at start-up in servers."""
-        self.model.warmup()
+        compiling (or loading from Numba's cache) the kernels; -> seconds taken. Call it
+        at start-up in servers."""
+        return self.model.warmup()
 
-    def predict(self, frame_bgr: np.ndarray, crops: list[CropBox]):
-        """Tracker interface: -> list of (points float32 (68, 2) frame pixels, score)."""
-        return [(r.points, r.score) for r in self.run(frame_bgr, crops)]
+
+def check_backend(backend: str | None) -> str:
+    """The kernel backend `backend` (or $NNLITE_BACKEND, or the default) resolves to;
+    InputError naming the setting when it is unknown or unavailable."""
+    from nnlite.backend import resolve_backend
+
+    try:
+        return resolve_backend(backend)
+    except (ValueError, RuntimeError) as exc:
+        raise InputError(str(exc)) from None
+
+
+def load_landmarker(weights: str | os.PathLike = DEFAULT_WEIGHTS, backend: str | None = None,
+                    threads: int | None = None, flip_average: bool = False) -> Landmarker:
+    """`Landmarker(weights, backend, threads, flip_average)`, errors naming the file.
+
+    weights : a weights file or a shipped model's name ("demo", "full");
+    backend : "numba", "numpy" or None (Numba when it can be imported);
+    threads : thread cap for the model and OpenCV (None: see `Landmarker`);
+    flip_average : average each face with its mirrored crop (see `Landmarker`).
+    Raises InputError for a missing, unreadable or invalid weights file or a bad backend.
+    """
+    path = shipped_weights(weights)
+    if path.is_dir():
+        raise InputError(f"landmark weights {path} is a folder, not a weights file")
+    if not path.is_file():
+        names = ", ".join(shipped_model_names())
+        raise InputError(f"landmark weights not found: {path} (pass a weights file or a shipped "
+                         f"model name: {names})")
+    backend = check_backend(backend)
+    try:
+        return Landmarker(path, backend=backend, threads=threads, flip_average=flip_average)
+    except (OSError, ValueError, KeyError) as exc:  # nnlite's WeightsError is a ValueError
+        where = "" if str(path) in str(exc) else f" {path}"
+        raise InputError(f"cannot load landmark weights{where}: {exc}") from exc

@@ -21,7 +21,6 @@ Presets live as JSON in `tracker/looks/` (package data), e.g.:
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import functools
 import json
@@ -30,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tracker import masks as _masks
-from tracker._resources import resource
+from tracker.resources import resource
 from tracker.blend import (
     TintParams,
     bgr_to_lab_planes,
@@ -38,7 +37,7 @@ from tracker.blend import (
     lab_planes_to_bgr,
     tint_lab_planes,
 )
-from tracker.colors import HEX_FORMATS, hex_to_lab, parse_hex
+from tracker.colors import hex_to_lab, parse_hex
 from tracker.mouth import guard_mask, mouth_guard
 
 PRODUCT_KINDS = ("foundation", "blush", "eyeshadow", "eyeliner", "brows", "lips")
@@ -257,6 +256,13 @@ def render(image_bgr: np.ndarray, faces_landmarks, look: Look | None) -> np.ndar
 
 # ------------------------------------------------------------------------ presets
 
+def makeup_renderer(look: Look | None):
+    """The `tracker.types.Render` of a Look, (frame, faces) -> `render(frame, faces, look)`; None: no makeup."""
+    if look is None:
+        return None
+    return lambda frame, faces: render(frame, faces, look)
+
+
 def available_looks() -> tuple[str, ...]:
     """Names of the preset looks shipped in tracker/looks/*.json, sorted."""
     folder = resource("looks")
@@ -341,57 +347,3 @@ def look_with_overrides(look: Look, lip_color: str | None = None,
         _check_intensity(intensity, "intensity")
         changes["intensity"] = float(intensity)
     return dataclasses.replace(look, **changes)
-
-
-# ------------------------------------------------------------------- command line
-
-def _color_arg(text: str) -> str:
-    try:
-        parse_hex(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-    return text
-
-
-def _intensity_arg(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not (0.0 <= value <= 1.0):
-        raise argparse.ArgumentTypeError(f"invalid intensity {text!r}: expected a number in [0, 1]")
-    return value
-
-
-def add_look_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the makeup options (--look, --lip-color, ... , --no-makeup) to a parser."""
-    g = parser.add_argument_group("makeup")
-    g.add_argument("--look", default=DEFAULT_LOOK, choices=available_looks(),
-                   help=f"preset look (default: {DEFAULT_LOOK})")
-    g.add_argument("--lip-color", type=_color_arg, metavar="HEX",
-                   help=f"lipstick colour, {HEX_FORMATS}")
-    g.add_argument("--lip-finish", choices=FINISHES, help="lipstick finish")
-    g.add_argument("--intensity", type=_intensity_arg, metavar="FLOAT",
-                   help="overall makeup intensity in [0, 1] (default 1: the look as designed)")
-    g.add_argument("--eyeshadow-color", type=_color_arg, metavar="HEX", help="eyeshadow colour")
-    g.add_argument("--blush-color", type=_color_arg, metavar="HEX", help="blush colour")
-    g.add_argument("--no-makeup", action="store_true", help="render no makeup")
-
-
-def look_from_args(args: argparse.Namespace) -> Look | None:
-    """The Look the parsed options ask for, or None with --no-makeup.
-
-    Values are validated again (the namespace may not come from `add_look_arguments`):
-    ValueError on an unknown look or a bad colour / finish / intensity.
-    """
-    if getattr(args, "no_makeup", False):
-        return None
-    look = load_look(getattr(args, "look", None) or DEFAULT_LOOK)
-    return look_with_overrides(
-        look,
-        lip_color=getattr(args, "lip_color", None),
-        lip_finish=getattr(args, "lip_finish", None),
-        intensity=getattr(args, "intensity", None),
-        eyeshadow_color=getattr(args, "eyeshadow_color", None),
-        blush_color=getattr(args, "blush_color", None),
-    )

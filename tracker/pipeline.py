@@ -7,34 +7,24 @@ names and renamed when complete, so an error never leaves a partial file.
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from tracker._resources import resource, shipped_model_names, shipped_weights
-from tracker.draw import DrawSpec, draw_landmarks as _draw
+from tracker import draw
+from tracker.draw import DrawSpec
 from tracker.errors import InputError, OutputError
-from tracker.io import LANDMARK_FORMATS, LandmarkWriter, VideoWriter, atomic_path, check_not_input, check_output
+from tracker.io import (ALPHA_SUFFIXES, IMAGE_SUFFIXES, LANDMARK_FORMATS, LandmarkWriter, VideoWriter,
+                        check_not_input, check_outputs, read_image, write_image)
 from tracker.sources import FILE, FrameSource, open_source
-from tracker.types import Face
+from tracker.types import Face, Render
 
-WEIGHTS_DIR = resource("weights")
-DEFAULT_WEIGHTS = resource("weights", "demo.h5")
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
-ALPHA_SUFFIXES = (".png", ".webp", ".tif", ".tiff")  # image formats that keep an alpha channel
-
-Render = Callable[[np.ndarray, list[Face]], np.ndarray]
 Progress = Callable[[int, "int | None", float], None]
-__all__ = ["ALPHA_SUFFIXES", "DEFAULT_WEIGHTS", "IMAGE_SUFFIXES", "VideoStats", "add_engine_arguments",
-           "Engine", "check_backend", "check_image_job", "engine_from_args", "load_landmarker", "makeup_renderer", "process_image",
-           "process_video", "read_image", "render_frame", "shipped_weights", "write_image"]
+__all__ = ["VideoStats", "check_image_job", "process_image", "process_video", "render_frame"]
 
 
 @dataclass(frozen=True)
@@ -60,112 +50,6 @@ def _check_landmarks_path(path: Path | None) -> None:
         raise InputError(f"landmarks output {path} must end in .json or .csv")
 
 
-def check_backend(backend: str | None) -> str:
-    """The kernel backend `backend` (or $NNLITE_BACKEND, or the default) resolves to;
-    InputError naming the setting when it is unknown or unavailable."""
-    from nnlite.backend import resolve_backend
-
-    try:
-        return resolve_backend(backend)
-    except (ValueError, RuntimeError) as exc:
-        raise InputError(str(exc)) from None
-
-
-def load_landmarker(weights: str | os.PathLike, backend: str | None = None, threads: int | None = None,
-                    flip_average: bool = False):
-    """The landmark model `tracker.landmarks.Landmarker(weights, backend, threads)`, errors naming the file.
-
-    backend : "numba", "numpy" or None (Numba when it can be imported);
-    threads : thread cap for the model and OpenCV (None: see `Landmarker`);
-    flip_average : average each face with its mirrored crop (see `Landmarker`).
-    """
-    path = shipped_weights(weights)
-    if path.is_dir():
-        raise InputError(f"landmark weights {path} is a folder, not a weights file")
-    if not path.is_file():
-        names = ", ".join(shipped_model_names())
-        raise InputError(f"landmark weights not found: {path} (pass a weights file or a shipped "
-                         f"model name: {names})")
-    backend = check_backend(backend)
-    try:
-        from tracker.landmarks import Landmarker  # lazy: the model stack loads only when needed
-    except ImportError as exc:
-        raise InputError(f"the landmark model is not available ({exc})") from exc
-    try:
-        return Landmarker(path, backend=backend, threads=threads, flip_average=flip_average)
-    except (OSError, ValueError, KeyError) as exc:  # nnlite's WeightsError is a ValueError
-        where = "" if str(path) in str(exc) else f" {path}"
-        raise InputError(f"cannot load landmark weights{where}: {exc}") from exc
-
-
-def _thread_count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
-    return value
-
-
-def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the options every CLI shares for the detector, the landmark model and the
-    engine: --max-faces, --weights, --detector, --backend and --threads."""
-    from nnlite.backend import BACKENDS
-    from tracker.detection import DEFAULT_DETECTOR, DETECTORS
-
-    parser.add_argument("--max-faces", type=int, default=1, metavar="N",
-                        help="most faces tracked at once (default 1)")
-    parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS,
-                        help="landmark model: a weights file, or a shipped model's name, demo (default, "
-                             "fastest) or full (most accurate)")
-    parser.add_argument("--detector", choices=sorted(DETECTORS), default=DEFAULT_DETECTOR,
-                        help=f"face detector (default {DEFAULT_DETECTOR})")
-    parser.add_argument("--backend", choices=BACKENDS, default=None,
-                        help="kernel backend (default: $NNLITE_BACKEND, else numba when installed, else numpy)")
-    parser.add_argument("--threads", type=_thread_count, default=None, metavar="N",
-                        help="most CPU threads: caps the model's Numba kernels (default: cores - 1, 1 to 4) "
-                             "and, when given, OpenCV's")
-
-
-@dataclass(frozen=True)
-class Engine:
-    """What a CLI builds from its options: the makeup renderer (None: no makeup), the face
-    detector, the landmark model and the kernel backend name they run on."""
-    render: Render | None
-    detector: object
-    landmarker: object
-    backend: str
-
-
-def engine_from_args(args: argparse.Namespace, flip_average: bool = False) -> Engine:
-    """Build the `Engine` of parsed CLI options (`add_look_arguments`, `add_engine_arguments`).
-
-    Checked in the order a user can fix them, each an InputError naming the option or
-    file: the makeup options, the backend ($NNLITE_BACKEND), then the weights.
-    """
-    from tracker.detection import DETECTORS
-    from tracker.makeup import look_from_args
-
-    try:
-        render = makeup_renderer(look_from_args(args))
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
-    backend = check_backend(args.backend)  # before the detector, which runs on it too
-    detector = DETECTORS[args.detector]()
-    landmarker = load_landmarker(args.weights, backend=backend, threads=args.threads, flip_average=flip_average)
-    return Engine(render, detector, landmarker, backend)
-
-
-def makeup_renderer(look) -> Render | None:
-    """The renderer for a makeup Look (None: no makeup) as a (frame, faces) -> frame callable."""
-    if look is None:
-        return None
-    from tracker.makeup import render
-
-    return lambda frame, faces: render(frame, faces, look)
-
-
 def render_frame(frame: np.ndarray, faces: list[Face], render: Render | None = None,
                  draw_landmarks: bool = False, spec: DrawSpec = DrawSpec()) -> np.ndarray:
     """One output frame: `render(frame, faces)` (a new image) then the optional overlay.
@@ -176,7 +60,7 @@ def render_frame(frame: np.ndarray, faces: list[Face], render: Render | None = N
     if draw_landmarks:
         if out is frame:
             out = frame.copy()
-        _draw(out, faces, spec)
+        draw.draw_landmarks(out, faces, spec)
     return out
 
 
@@ -236,34 +120,6 @@ def process_video(src, dst, tracker, render: Render | None = None, landmarks_out
                       reader.width, reader.height, reader.fps, reader.frame_count, reader.ended_early)
 
 
-def read_image(path: str | os.PathLike, keep_alpha: bool = False) -> np.ndarray:
-    """uint8 (H, W, 3) BGR image from a file, (H, W, 4) BGRA when `keep_alpha` and it has
-    an alpha channel; InputError naming the path when unreadable or not 8-bit (a 16-bit
-    image is refused rather than silently reduced)."""
-    p = Path(path)
-    if p.is_dir():
-        raise InputError(f"{p} is a folder, not an image file")
-    if not p.exists():
-        raise InputError(f"image not found: {p}")
-    if not p.is_file():
-        raise InputError(f"{p} is not a regular file")
-    if p.stat().st_size == 0:
-        raise InputError(f"{p} is empty")
-    raw = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
-    if raw is None:
-        raise InputError(f"cannot read {p} as an image (not an image file, or an unsupported format)")
-    if raw.dtype != np.uint8:
-        raise InputError(f"{p} is a {8 * raw.dtype.itemsize}-bit image; only 8-bit images are supported "
-                         "(convert it to 8 bits per channel first)")
-    if raw.ndim == 3 and raw.shape[2] == 4:
-        return np.ascontiguousarray(raw if keep_alpha else raw[..., :3])
-    # grey, palette or colour: read again as BGR, which also applies the EXIF orientation
-    image = cv2.imread(str(p), cv2.IMREAD_COLOR)
-    if image is None:
-        raise InputError(f"cannot read {p} as an image (not an image file, or an unsupported format)")
-    return image
-
-
 def check_image_job(src, dst, landmarks_out=None) -> np.ndarray:
     """Check an image job before any work: the input is a readable 8-bit image, the outputs can
     be written and are not the input, and an alpha channel fits the output format (it is kept,
@@ -277,23 +133,8 @@ def check_image_job(src, dst, landmarks_out=None) -> np.ndarray:
     if image.shape[2] == 4 and dst.suffix.lower() not in ALPHA_SUFFIXES:
         raise OutputError(f"cannot write {dst}: {src} has an alpha channel (transparency), which "
                           f"{dst.suffix} cannot store; write {', '.join(ALPHA_SUFFIXES)} instead")
-    check_not_input([src], [dst, landmarks_path])
-    for out in (dst, landmarks_path):
-        if out is not None:
-            check_output(out)
+    check_outputs([src], [dst, landmarks_path])
     return image
-
-
-def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
-    """Write an image atomically; the extension picks the format."""
-    p = Path(path)
-    with atomic_path(p) as tmp:
-        try:
-            ok = cv2.imwrite(str(tmp), image)
-        except cv2.error as exc:
-            raise OutputError(f"cannot write {p}: {exc}") from exc
-        if not ok:
-            raise OutputError(f"cannot write {p}: OpenCV could not encode a {p.suffix} image")
 
 
 def process_image(src, dst, tracker, render: Render | None = None, landmarks_out=None,

@@ -15,8 +15,6 @@
   another source; `open_source(spec)` picks by the spec (`parse_source` turns
   command-line text into a spec: digits -> camera index, "scheme://..." -> URL,
   anything else -> file path).
-
-`tracker.io.open_video` / `tracker.io.VideoReader` are `open_file` / `FrameSource`.
 """
 from __future__ import annotations
 

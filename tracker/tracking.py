@@ -29,7 +29,9 @@ tracked or re-found in the frame it was lost.
 
 The landmark model is any object with
     crop_scale : float   crop side / landmark-box side used at training;
-    predict(frame_bgr, crops: list[CropBox]) -> list[(float32 (68, 2) frame pixels, score in [0, 1])]
+    run(frame_bgr, crops: list[CropBox]) -> one result per crop with `points`
+        (float32 (68, 2) frame pixels) and `score` (in [0, 1]), e.g.
+        `tracker.landmarks.LandmarkResult`
 and the detector any `tracker.detection.Detector`.
 """
 from __future__ import annotations
@@ -43,7 +45,8 @@ import cv2
 import numpy as np
 
 from nnlite.jit import resolve_threads, thread_limit
-from tracker.detection.core import Detector, warm_up
+from tracker.detection import core as detection
+from tracker.detection.core import Detector
 from tracker.geometry import CropBox, box_to_crop, landmark_box, landmarks_to_crop
 from tracker.smoothing import OneEuroFilter, SmoothingParams
 from tracker.types import Box, Face
@@ -176,8 +179,8 @@ class Tracker:
             raise ValueError(f"fps must be > 0, got {fps}")
         if not 0 <= crop_deadband < 0.5:
             raise ValueError(f"crop_deadband must be in [0, 0.5), got {crop_deadband}")
-        if not hasattr(landmarker, "predict") or not hasattr(landmarker, "crop_scale"):
-            raise ValueError("landmarker needs a crop_scale attribute and a predict(frame, crops) method")
+        if not hasattr(landmarker, "run") or not hasattr(landmarker, "crop_scale"):
+            raise ValueError("landmarker needs a crop_scale attribute and a run(frame, crops) method")
         self.landmarker = landmarker
         self.detector = detector
         self.max_faces = int(max_faces)
@@ -218,9 +221,9 @@ class Tracker:
             tracker.errors.InputError: missing or unreadable weights, unknown
                 detector or backend (the message names the input).
         """
-        from tracker import pipeline
         from tracker.detection import DEFAULT_DETECTOR, DETECTORS
         from tracker.errors import InputError
+        from tracker.landmarks import DEFAULT_WEIGHTS, load_landmarker
 
         if detector is None:
             detector = DEFAULT_DETECTOR
@@ -228,8 +231,8 @@ class Tracker:
             if detector not in DETECTORS:
                 raise InputError(f"unknown detector {detector!r}; choose one of {', '.join(sorted(DETECTORS))}")
             detector = DETECTORS[detector]()
-        landmarker = pipeline.load_landmarker(pipeline.DEFAULT_WEIGHTS if weights is None else weights,
-                                              backend=backend, threads=threads)
+        landmarker = load_landmarker(DEFAULT_WEIGHTS if weights is None else weights,
+                                     backend=backend, threads=threads)
         tracker = cls(landmarker, detector, threads=threads, **options)
         if _first_run(landmarker):
             # An empty Numba cache: the first frame would compile for seconds on one core.
@@ -250,10 +253,10 @@ class Tracker:
         frame = np.zeros((240, 320, 3), np.uint8)
         # The detector's own warmup() when it has one: a BackgroundDetector would only
         # queue a frame, its warmup runs the wrapped detector here and now.
-        warm_up(self.detector)
+        detection.warmup(self.detector)
         crop = box_to_crop((100.0, 60.0, 220.0, 180.0), self.landmarker.crop_scale)
         with thread_limit(self.threads):
-            self.landmarker.predict(frame, [crop])
+            self.landmarker.run(frame, [crop])
         return time.perf_counter() - start
 
     def reset(self) -> None:
@@ -309,13 +312,13 @@ class Tracker:
             return []
         start = time.perf_counter()
         with thread_limit(self.threads):
-            results = self.landmarker.predict(frame_bgr, crops)
+            results = self.landmarker.run(frame_bgr, crops)
         self._landmarks_s += time.perf_counter() - start
         if len(results) != len(crops):
             raise RuntimeError(f"landmarker returned {len(results)} results for {len(crops)} crops")
         out = []
-        for points, score in results:
-            points = np.asarray(points, dtype=np.float32)
+        for result in results:
+            points, score = np.asarray(result.points, dtype=np.float32), result.score
             if points.ndim != 2 or points.shape[1] != 2:
                 raise RuntimeError(f"landmarker returned points of shape {points.shape}, expected (N, 2)")
             if not np.isfinite(points).all():

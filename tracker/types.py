@@ -5,6 +5,7 @@ there is no face; never ``None``.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,3 +62,7 @@ class Face:
     landmarks: np.ndarray
     score: float
     track_id: int
+
+
+Render = Callable[[np.ndarray, "list[Face]"], np.ndarray]
+"""A renderer: (uint8 BGR frame (H, W, 3), faces) -> a new frame of the same shape; the input is not drawn on."""

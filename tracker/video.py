@@ -23,34 +23,19 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 from tracker import cli
-from tracker._resources import resource
-from tracker.makeup import add_look_arguments
 from tracker.errors import InputError, OutputError
-from tracker.io import LANDMARK_FORMATS, VIDEO_CODECS, check_not_input, check_output
+from tracker.io import LANDMARK_FORMATS, VIDEO_CODECS, check_outputs
+from tracker.resources import SAMPLE
 from tracker.sources import parse_source
 
-SAMPLE = resource("data", "sample.mp4")
 
-
-class _ProgressLine:
-    """Rewrites the console's status line: frames done, percent when known, frames/s."""
-
-    def __init__(self, console: cli.Console, interval: float = 0.25):
-        self.console = console
-        self.interval = interval
-        self._last = 0.0
-
-    def __call__(self, done: int, total: int | None, fps: float) -> None:
-        now = time.perf_counter()
-        if now - self._last < self.interval and done != total:
-            return
-        self._last = now
-        of = f"/{total} ({100 * done / total:.0f}%)" if total else ""
-        self.console.status(f"frame {done}{of}  {fps:.1f} frames/s")
+def progress_text(done: int, total: int | None, fps: float) -> str:
+    """The progress line of a video: frames done, percent when the total is known, frames/s."""
+    of = f"/{total} ({100 * done / total:.0f}%)" if total else ""
+    return f"frame {done}{of}  {fps:.1f} frames/s"
 
 
 def default_output(src: Path | str | None) -> Path:
@@ -66,8 +51,6 @@ def default_output(src: Path | str | None) -> Path:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from tracker.pipeline import add_engine_arguments
-
     parser = cli.parser("python -m tracker.video", __doc__)
     parser.add_argument("input", nargs="?", help="input video file or stream URL (default: the bundled sample clip)")
     parser.add_argument("-o", "--output", type=Path, help="output video (default: IN.makeup.mp4)")
@@ -75,8 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--draw-landmarks", action="store_true", help="overlay landmarks, boxes and track ids")
     parser.add_argument("--strict", action="store_true",
                         help="fail (nothing written) when the input ends before the frames it announces")
-    add_look_arguments(parser)
-    add_engine_arguments(parser)
+    cli.add_look_arguments(parser)
+    cli.add_engine_arguments(parser)
     return parser
 
 
@@ -85,12 +68,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(args: argparse.Namespace, console: cli.Console) -> int:
-    if args.max_faces < 1:
-        raise InputError(f"--max-faces must be at least 1, got {args.max_faces}")
+    cli.check_counts(args, "max_faces")
 
     from tracker import pipeline
-    from tracker.live import warm_up
-    from tracker.tracking import Tracker
+    from tracker.live import warmup
 
     src = SAMPLE if args.input is None else parse_source(args.input)
     if isinstance(src, int):  # digits: a file of that name, else a camera index
@@ -108,18 +89,17 @@ def _main(args: argparse.Namespace, console: cli.Console) -> int:
         raise OutputError(f"cannot write {dst}: use one of {', '.join(VIDEO_CODECS)}")
     if args.landmarks is not None and args.landmarks.suffix.lower() not in LANDMARK_FORMATS:
         raise OutputError(f"landmarks output {args.landmarks} must end in .json or .csv")
-    check_not_input([src] if isinstance(src, Path) else [], [dst, args.landmarks])
-    for out in (dst, args.landmarks):
-        if out is not None:
-            check_output(out)
-    engine = pipeline.engine_from_args(args)
+    check_outputs([src] if isinstance(src, Path) else [], [dst, args.landmarks])
+    engine = cli.build_engine(args)
     render = engine.render
-    notice = cli.kernel_cache_notice(engine.backend)
-    progress = _ProgressLine(console)
-    with Tracker(engine.landmarker, engine.detector, max_faces=args.max_faces, threads=args.threads) as tracker:
-        if notice is not None:
-            console.say(notice)
-        warm_up(tracker, render, (320, 240))  # compile / load the kernels outside the timed run
+    line = cli.ProgressLine(console, interval=0.25)
+
+    def progress(done: int, total: int | None, fps: float) -> None:
+        line.update(lambda: progress_text(done, total, fps), last=done == total)
+
+    with cli.build_tracker(args, engine) as tracker:
+        cli.say_kernel_notice(console, engine.backend)
+        warmup(tracker, render, (320, 240))  # compile / load the kernels outside the timed run
         stats = pipeline.process_video(src, dst, tracker, render=render, landmarks_out=args.landmarks,
                                        draw_landmarks=args.draw_landmarks, progress=progress,
                                        strict=args.strict)

@@ -38,7 +38,7 @@ from pathlib import Path
 import cv2
 
 from tracker import batch
-from tracker.io import open_video
+from tracker.sources import open_file as open_video
 
 SAMPLE = Path(__file__).resolve().parents[2] / "tracker" / "data" / "sample.mp4"
 

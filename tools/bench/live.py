@@ -30,10 +30,10 @@ import numpy as np
 from tools.common import machine
 from tracker.detection import DETECTORS, BackgroundDetector
 from tracker.errors import TrackerError
-from tracker.makeup import available_looks, load_look
-from tracker.pipeline import add_engine_arguments, load_landmarker, makeup_renderer
-
-SAMPLE = Path(__file__).resolve().parents[2] / "tracker" / "data" / "sample.mp4"
+from tracker.cli import add_engine_arguments
+from tracker.landmarks import load_landmarker
+from tracker.makeup import available_looks, load_look, makeup_renderer
+from tracker.resources import SAMPLE
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
               "(train and export a model, or pass --weights)", file=sys.stderr)
         return 2
 
-    from tracker.live import run_live, warm_up
+    from tracker.live import run_live, warmup
     from tracker.sources import open_source
     from tracker.tracking import Tracker
 
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     background = BackgroundDetector(DETECTORS[args.detector]())
     trackers = {"background": Tracker(landmarker, background, fps=fps, threads=args.threads),
                 "inline": Tracker(landmarker, background.detector, fps=fps, threads=args.threads)}
-    warm = warm_up(trackers["inline"], makeup_renderer(look), size)
+    warm = warmup(trackers["inline"], makeup_renderer(look), size)
 
     print(f"live benchmark: {args.source.name} ({size[0]}x{size[1]}, {count or '?'} frames) played at "
           f"{fps:.0f} frames/s, weights {args.weights.name}, detector {args.detector}, warm-up {warm:.1f} s")

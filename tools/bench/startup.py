@@ -71,7 +71,7 @@ print(json.dumps({"package_s": t_pkg - t_start, "all_s": t_all - t_start}))
 """
 
 _FIRST_FRAME = _PRELUDE + """
-from tracker.io import open_video
+from tracker.sources import open_file as open_video
 from tracker.makeup import load_look, render
 from tracker.tracking import Tracker
 import nnlite.jit
@@ -134,7 +134,7 @@ if sys.argv[3] == "numpy":
     sys.modules["numba"] = None  # the whole tracker on its NumPy code paths
 import warnings
 warnings.simplefilter("ignore")
-from tracker.io import open_video
+from tracker.sources import open_file as open_video
 from tracker.makeup import load_look, render
 from tracker.tracking import Tracker
 weights, sample, n = sys.argv[1], sys.argv[2], int(sys.argv[4])
@@ -168,7 +168,7 @@ _PER_FACE = _PRELUDE + """
 import numpy as np
 from tracker.detection import CascadeDetector
 from tracker.geometry import box_to_crop
-from tracker.io import open_video
+from tracker.sources import open_file as open_video
 from tracker.landmarks import Landmarker
 weights, sample, runs, threads = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 with open_video(sample) as reader:

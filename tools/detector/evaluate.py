@@ -24,7 +24,7 @@ import numpy as np
 from tools.detector import data as DD
 from tools.detector.calibrate_cascade import greedy_match
 from tracker.detection import DETECTORS
-from tracker.detection.core import warm_up
+from tracker.detection.core import warmup
 
 SIZE_EDGES = (0, 48, 96, 192, 10_000)  # landmark-box side buckets, photo pixels
 
@@ -81,7 +81,7 @@ def main(argv=None) -> int:
     results = {}
     for name in args.detectors:
         detector = DETECTORS[name]()
-        warm_up(detector)
+        warmup(detector)
         runs, seconds = run_detector(detector, held)
         overall = DD.score_detections(runs, args.min_score)
         sizes = recall_by_size(runs, args.min_score)

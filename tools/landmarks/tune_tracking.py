@@ -161,7 +161,7 @@ def measure_scores(landmarker, samples, detect_root, photo_ids, seed: int = 0) -
     crops += background_crops(detect_root, photo_ids, rng)
     scores: dict[str, list] = {}
     for kind, image, box in crops:
-        scores.setdefault(kind, []).append(landmarker.predict(image, [box])[0][1])
+        scores.setdefault(kind, []).append(landmarker.run(image, [box])[0].score)
     return {k: np.array(v) for k, v in scores.items()}
 
 

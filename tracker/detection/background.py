@@ -23,7 +23,7 @@ import time
 import numpy as np
 
 from nnlite.jit import thread_limit
-from tracker.detection.core import Detector, warm_up
+from tracker.detection import core
 from tracker.types import Box
 
 
@@ -87,12 +87,13 @@ class BackgroundDetector:
         with self._wake:
             return self._wake.wait_for(lambda: not self._busy, timeout)
 
-    def warmup(self) -> None:
+    def warmup(self) -> float:
         """Compile the wrapped detector's kernels here and now: its own warmup(), else one
-        detection on a blank frame. Waits for a detection in progress first."""
+        detection on a blank frame. Waits for a detection in progress first; -> seconds
+        taken by the warm-up itself."""
         self.wait()
         with thread_limit(1):
-            warm_up(self.detector)
+            return core.warmup(self.detector)
 
     def close(self) -> None:
         """Stop the worker after its current detection. Idempotent."""

@@ -17,7 +17,7 @@ import numpy as np
 
 from nnlite.detector import SingleShotDetector
 from nnlite.weights import WeightsError
-from tracker._resources import resource
+from tracker.resources import resource
 from tracker.errors import InputError
 from tracker.types import Box
 
@@ -125,6 +125,6 @@ class BlazeDetector:
         return [Box(float(b[0]), float(b[1]), float(b[2]), float(b[3]), float(s))
                 for b, s in zip(boxes, scores)]
 
-    def warmup(self) -> None:
-        """Compile (or load from Numba's cache) the kernels now."""
-        self.model.warmup()
+    def warmup(self) -> float:
+        """Compile (or load from Numba's cache) the kernels now; -> seconds taken."""
+        return self.model.warmup()

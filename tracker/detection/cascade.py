@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from nnlite.jit import HAVE_NUMBA, njit, warn_numba_missing
-from tracker._resources import resource
+from tracker.resources import resource
 from tracker.detection.core import BoxCalibration
 from tracker.errors import InputError
 from tracker.types import Box

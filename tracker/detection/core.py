@@ -8,6 +8,7 @@ convention maps them with a `BoxCalibration` fitted on labelled photos.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -25,13 +26,15 @@ class Detector(Protocol):
         ...
 
 
-def warm_up(detector: Detector) -> None:
+def warmup(detector: Detector) -> float:
     """Compile (or load from Numba's cache) a detector's kernels now: its own `warmup()`
-    when it has one, else one detection on a blank frame."""
+    when it has one, else one detection on a blank frame; -> seconds taken."""
+    start = time.perf_counter()
     if callable(getattr(detector, "warmup", None)):
         detector.warmup()
     else:
         detector.detect(np.zeros((240, 320, 3), np.uint8))
+    return time.perf_counter() - start
 
 
 @dataclass(frozen=True)

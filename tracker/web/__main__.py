@@ -46,7 +46,7 @@ def _positive(kind):
 
 def build_parser() -> argparse.ArgumentParser:
     from nnlite.jit import available_cores
-    from tracker.pipeline import add_engine_arguments
+    from tracker.cli import add_engine_arguments
 
     parser = argparse.ArgumentParser(prog="python -m tracker.web", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         except TrackerError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        engine.warm_up()
+        engine.warmup()
         limits = Limits(max_upload_bytes=int(args.max_upload_mb * 2**20),
                         max_pixels=int(args.max_megapixels * 1e6))
         app = create_app(engine, WebConfig(limits=limits, max_sessions=args.max_sessions, workers=args.workers,

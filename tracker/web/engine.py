@@ -302,10 +302,10 @@ class Engine:
              threads: int | None = 1) -> "Engine":
         """Load the landmark model (a file or a shipped name) and the detector by name;
         `tracker.errors.InputError` naming the file on failure."""
-        from tracker import pipeline
         from tracker.detection import DETECTORS
+        from tracker.landmarks import load_landmarker
 
-        landmarker = pipeline.load_landmarker(weights, backend=backend, threads=threads)
+        landmarker = load_landmarker(weights, backend=backend, threads=threads)
         return cls(landmarker, DETECTORS[detector](), max_faces=max_faces, threads=threads)
 
     def tracker(self, static_image_mode: bool) -> Tracker:
@@ -316,12 +316,12 @@ class Engine:
     def session(self) -> Session:
         return Session(self)
 
-    def warm_up(self, size: tuple[int, int] = (640, 480)) -> float:
+    def warmup(self, size: tuple[int, int] = (640, 480)) -> float:
         """Compile (or load from Numba's cache) every kernel now; -> seconds taken."""
-        from tracker.live import warm_up
+        from tracker.live import warmup
 
         look = Settings().to_look()
-        return warm_up(self.tracker(static_image_mode=False), lambda f, faces: render_faces(
+        return warmup(self.tracker(static_image_mode=False), lambda f, faces: render_faces(
             f, faces, Settings(), look), size)
 
     def find_faces(self, image: np.ndarray) -> list[Face]:

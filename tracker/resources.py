@@ -60,6 +60,9 @@ def shipped_weights(weights: str | os.PathLike) -> Path:
     return path
 
 
+SAMPLE = resource("data", "sample.mp4")  # the bundled 640x480 clip: the CLIs' default input
+
+
 def shipped_model_names() -> list[str]:
     """Names of the shipped landmark models (the .h5 files in the weights folder but the detector's)."""
     return [p.stem for p in sorted(weights_dir().glob("*.h5")) if p.stem != "detector"]
