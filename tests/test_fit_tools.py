@@ -112,3 +112,22 @@ def test_flip_shift_moves_mirrored_points_right_by_twice_the_offset():
     io = np.linalg.norm(plain[1][36] - plain[1][45])
     np.testing.assert_allclose(moved[1][:, 0] - plain[1][:, 0], 0.02 * io, rtol=1e-5)
     np.testing.assert_array_equal(moved[1][:, 1], plain[1][:, 1])
+
+
+@needs_data
+def test_decode_cache_holds_plain_data(tmp_path):
+    """The decode cache survives a move of tools' modules: it pickles no tools class."""
+    import pickle
+    import pickletools
+
+    pairs = D.find_pairs(_copy_faces(tmp_path / "faces", 3))
+    first = D.load_samples(pairs, cache_dir=tmp_path / "cache")
+    (cache,) = (tmp_path / "cache").glob("*.pkl")
+    ops = [arg for op, arg, _ in pickletools.genops(cache.read_bytes()) if isinstance(arg, str)]
+    assert not any(a.startswith("tools") for a in ops)
+    again = D.load_samples(pairs, cache_dir=tmp_path / "cache")
+    assert [s.name for s in again] == [s.name for s in first]
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a.image, b.image)
+        np.testing.assert_array_equal(a.points, b.points)
+    assert pickle.loads(cache.read_bytes())[0][0] == first[0].name

@@ -90,13 +90,17 @@ class Sample:
 
 
 def load_samples(pairs, cache_dir=".cache") -> list[Sample]:
-    """Decode every image once; cached as a pickle keyed by the file list."""
+    """Decode every image once; cached as a pickle keyed by the file list.
+
+    The cache holds plain (name, image, points) tuples, not Sample objects, so it
+    stays readable when this module moves or Sample changes.
+    """
     key = hashlib.sha1("\n".join(f"{a}:{a.stat().st_mtime_ns}" for a, _ in pairs)
                        .encode()).hexdigest()[:16]
-    cache = Path(cache_dir) / f"samples_{key}.pkl"
+    cache = Path(cache_dir) / f"faces_{key}.pkl"
     if cache.exists():
         with open(cache, "rb") as f:
-            return pickle.load(f)
+            return [Sample(*row) for row in pickle.load(f)]
     out = []
     for img_path, pts_path in pairs:
         img = cv2.imread(str(img_path), cv2.IMREAD_COLOR)
@@ -104,8 +108,11 @@ def load_samples(pairs, cache_dir=".cache") -> list[Sample]:
             raise ValueError(f"{img_path}: unreadable image")
         out.append(Sample(img_path.stem, img, read_pts(pts_path)))
     cache.parent.mkdir(parents=True, exist_ok=True)
-    with open(cache, "wb") as f:
-        pickle.dump(out, f, protocol=pickle.HIGHEST_PROTOCOL)
+    tmp = cache.with_suffix(".tmp")
+    with open(tmp, "wb") as f:
+        pickle.dump([(s.name, s.image, s.points) for s in out], f,
+                    protocol=pickle.HIGHEST_PROTOCOL)
+    tmp.replace(cache)  # a run stopped mid-write leaves no truncated cache behind
     return out
 
 
