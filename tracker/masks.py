@@ -529,3 +529,14 @@ MASKS = {
     "brows": brows_mask,
     "lips": lips_mask,
 }
+
+
+def face_coverage(face, frame_shape=None) -> Mask:
+    """The face region itself (`face_polygon`: jaw line closed over the forehead), anti-aliased
+    coverage in [0, 1] at full resolution. Every product's mask is clipped to it, so makeup
+    never changes a pixel where it is 0."""
+    f = as_face_shape(face, frame_shape)
+    def make():
+        cv = _Canvas(f.roi)
+        return Mask(cv.fill([f.polygon]), cv.x0, cv.y0)
+    return f.memo("face_coverage", make)
