@@ -4,7 +4,9 @@
 
 Takes one frame of tracker/data/sample.mp4 (NASA astronaut photo, public domain),
 finds the face with the shipped detector and landmark model, and writes
-tools/gallery/looks.jpg: landmarks | before | each preset look, cropped around the face.
+tools/gallery/looks.jpg: landmarks | before | each preset look, cropped around the face,
+and tools/gallery/lighting.jpg: the same frame dimmed to 0.3x and under a warm cast (in
+linear light, `tools.makeup_realism.expose`), each before | after the bold look.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from tracker.makeup import available_looks, load_look, render
 from tracker.sources import open_source
 from tracker.tracking import Tracker
 from tracker.video import SAMPLE
+from tools.makeup_realism import CASTS, expose
 
 OUT = Path(__file__).resolve().parent / "gallery"
 
@@ -42,11 +45,18 @@ def face_crop(image, points, size=256, margin=1.7):
     return cv2.resize(image[y0:y1, x0:x1], (size, size), interpolation=cv2.INTER_AREA)
 
 
+def write(path, tiles):
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), np.hstack(tiles), [cv2.IMWRITE_JPEG_QUALITY, 88])
+    print(f"wrote {path}")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--weights", default=str(DEFAULT_WEIGHTS))
     ap.add_argument("--frame", type=int, default=10)
     ap.add_argument("--out", default=str(OUT / "looks.jpg"))
+    ap.add_argument("--lighting-out", default=str(OUT / "lighting.jpg"))
     args = ap.parse_args(argv)
     frame = read_frame(SAMPLE, args.frame)
     tracker = Tracker(Landmarker(args.weights), DETECTORS[DEFAULT_DETECTOR](), static_image_mode=True)
@@ -64,9 +74,17 @@ def main(argv=None):
         t = face_crop(img, pts)
         cv2.putText(t, name, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 2, cv2.LINE_AA)
         row.append(t)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(args.out, np.hstack(row), [cv2.IMWRITE_JPEG_QUALITY, 88])
-    print(f"wrote {args.out}")
+    write(args.out, row)
+    bold = load_look("bold")
+    row = []
+    for name, gains in (("dim 0.3x", 0.3), ("warm", CASTS["warm"])):
+        lit = expose(frame, gains)
+        for label, img in ((f"{name}: before", lit), (f"{name}: bold", render(lit, faces, bold))):
+            t = face_crop(img, pts)
+            cv2.putText(t, label, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 2,
+                        cv2.LINE_AA)
+            row.append(t)
+    write(args.lighting_out, row)
     return 0
 
 
