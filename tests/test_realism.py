@@ -110,3 +110,20 @@ def test_nothing_outside_the_face_changes():
         changed = np.any(render(img, [pts], load_look(name)) != img, axis=2)
         assert changed.any()
         assert not (changed & (face_coverage(face).to_frame(img.shape) == 0)).any(), name
+
+
+def test_smooth_lightness_is_the_surface_mean_on_both_grids():
+    from tracker.lighting import smooth_lightness
+    rng = np.random.default_rng(5)
+    h, w = 61, 47  # odd: the coarse grid is padded to whole cells
+    lab = np.zeros((3, h + 4, w + 6), np.float32)
+    lab[0] = 80.0  # bright skin around
+    mask = np.zeros((h, w), np.float32)
+    mask[10:50, 8:40] = 1.0
+    lab[0, 2:2 + h, 3:3 + w][mask > 0] = 40.0 + rng.normal(0, 3, int(mask.sum()))
+    for sigma in (1.5, 9.0):  # full resolution, then the coarse grid
+        ls = smooth_lightness(lab, mask, 2, 3, sigma)
+        assert ls.shape == mask.shape and ls.dtype == np.float32
+        inside = ls[mask > 0]
+        # the skin around does not lighten the lips' edge: the mean of the surface alone
+        assert np.abs(inside - 40.0).max() < 3.0, sigma

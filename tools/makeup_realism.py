@@ -17,9 +17,10 @@ since "auto" has no colour to check), at the look's intensity unless said otherw
   render's mean colour and the exposed photo's (the makeup's own change). Printed: the
   error / change of the sums over faces, and the worst face's.
 - cast: the same with a warm and a cool white-balance cast (per-channel gains in linear light).
-- shade: at full intensity, on faces that are neutrally lit and normally exposed (mean skin
+- shade: at full intensity, on the faces (of --shade-limit, default all) that are neutrally
+  lit and normally exposed (mean skin
   L in 60-75, skin a, b within `NEUTRAL_AB` of typical skin `TYPICAL_SKIN_AB`), the mean
-  colour against the product's Lab (where the mask is at least 0.8 of its peak): lightness, chroma and hue
+  colour against the product's Lab (where the mask is at least 0.95 of its peak: the layer is opaque): lightness, chroma and hue
   (degrees; for products with chroma >= 10) differences; worst and median face.
 - texture: Laplacian energy (mean square of the 3x3 Laplacian) of L inside the lips
   (mask >= 0.99, eroded by a pixel), made-up / original, for the lipstick alone.
@@ -51,7 +52,7 @@ EXPOSURES = (0.3, 0.5, 0.7, 1.5)
 CASTS = {"warm": (0.7, 0.95, 1.25), "cool": (1.25, 1.0, 0.8)}
 SHADES = {"foundation": "#c99a7c"}
 TYPICAL_SKIN_AB = (13.0, 15.5)  # median skin a, b of 300-W validation faces with skin L 60-75
-NEUTRAL_AB = 8.0
+NEUTRAL_AB = 5.0
 SKIN_L = (60.0, 75.0)
 
 
@@ -164,7 +165,7 @@ def shade_errors(faces, kind, product):
         if not neutral(face, img):
             continue
         w = weights(face, img, kind, product)
-        core = (w >= 0.8 * w.max()).astype(np.float32)
+        core = (w >= 0.95 * w.max()).astype(np.float32)
         if core.sum() < 5:
             continue
         got = lch(mean_lab(render(img, [pts], look), core))
@@ -216,14 +217,19 @@ def main(argv=None):
     ap.add_argument("--folder", help="a folder of images with .pts files (default: 300-W validation)")
     ap.add_argument("--data", default=str(DEFAULT_DATA), help="300-W root (for the validation split)")
     ap.add_argument("--limit", type=int, default=40, help="at most this many faces (0: all)")
+    ap.add_argument("--shade-limit", type=int, default=0,
+                    help="faces searched for neutral ones for the shade figures (0: all)")
     ap.add_argument("--max-iod", type=float, default=140.0)
     args = ap.parse_args(argv)
     faces = load_faces(args.folder, args.data, args.limit, args.max_iod)
     if not faces:
         print("no faces with .pts files found", file=sys.stderr)
         return 1
-    n_neutral = sum(neutral(FaceShape(p, i.shape), i) for _, i, p in faces)
-    print(f"{len(faces)} faces ({n_neutral} neutrally lit, normally exposed)")
+    shade_faces = [(n, i, p) for n, i, p in
+                   load_faces(args.folder, args.data, args.shade_limit, args.max_iod)
+                   if neutral(FaceShape(p, i.shape), i)]
+    print(f"{len(faces)} faces; {len(shade_faces)} neutrally lit, normally exposed ones "
+          f"(of {args.shade_limit or 'all'}) for the shade")
     conds = [f"x{k:g}" for k in EXPOSURES] + list(CASTS)
     print("consistency, error / change (sum over faces; worst face in brackets):")
     print(f"  {'product':<11}" + "".join(f"{c:>14}" for c in conds))
@@ -233,7 +239,7 @@ def main(argv=None):
             f"{res[c][0]:>7.2f} ({res[c][1]:4.2f})" if c in res else f"{'-':>14}" for c in conds))
     print("shade at full intensity on neutral faces (worst |dL|, |dC|, |dH| deg; median):")
     for kind, product in products():
-        e = np.array(shade_errors(faces, kind, product)).reshape(-1, 3)
+        e = np.array(shade_errors(shade_faces, kind, product)).reshape(-1, 3)
         if not len(e):
             print(f"  {kind:<11} no neutral faces")
             continue

@@ -63,8 +63,8 @@ def smooth_lightness(lab: np.ndarray, mask: np.ndarray, y0: int, x0: int, sigma:
 
     lab : float32 (3, H, W) planes; mask : float32 (h, w) weights placed at (y0, x0) in lab;
     sigma : Gaussian width in pixels. Mask-weighted (normalised convolution), so the skin
-    around the lips does not lighten the lips' edge; equal to L where the mask's
-    neighbourhood has no weight. A sigma of 4 pixels or more is blurred on a grid 2-4x
+    around the lips does not lighten the lips' edge; about 0 where the mask's whole
+    neighbourhood has no weight (nothing is blended there). A sigma of 4 pixels or more is blurred on a grid 2-4x
     coarser and brought back bilinearly (shading is smooth at that scale).
     """
     h, w = mask.shape
@@ -74,18 +74,22 @@ def smooth_lightness(lab: np.ndarray, mask: np.ndarray, y0: int, x0: int, sigma:
     num, den = lum * mask, mask
     step = min(int(sigma / 2.0), 4)  # wide shading: blurred on a coarser grid (cheaper, alike)
     if step >= 2 and min(h, w) >= 4 * step:
-        small = (max(w // step, 1), max(h // step, 1))
-        num = cv2.resize(num, small, interpolation=cv2.INTER_AREA)
-        den = cv2.resize(den, small, interpolation=cv2.INTER_AREA)
+        # padded to whole cells, so that the area resize takes its fast integer-ratio path
+        pad = dict(top=0, bottom=(-h) % step, left=0, right=(-w) % step,
+                   borderType=cv2.BORDER_REPLICATE)
+        small = (-(-w // step), -(-h // step))
+        num = cv2.resize(cv2.copyMakeBorder(num, **pad), small, interpolation=cv2.INTER_AREA)
+        den = cv2.resize(cv2.copyMakeBorder(den, **pad), small, interpolation=cv2.INTER_AREA)
         sigma = np.sqrt(max(sigma * sigma - 0.25 * step * step, 0.09)) / step
     num = cv2.GaussianBlur(num, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
     den = cv2.GaussianBlur(den, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
     if num.shape != (h, w):
-        num = cv2.resize(num, (w, h), interpolation=cv2.INTER_LINEAR)
-        den = cv2.resize(den, (w, h), interpolation=cv2.INTER_LINEAR)
-    ok = den > np.float32(1e-3)
-    out = np.where(ok, num / np.maximum(den, np.float32(1e-3)), lum)
-    return out.astype(np.float32, copy=False)
+        full = (num.shape[1] * step, num.shape[0] * step)
+        num = cv2.resize(num, full, interpolation=cv2.INTER_LINEAR)[:h, :w]
+        den = cv2.resize(den, full, interpolation=cv2.INTER_LINEAR)[:h, :w]
+    # Both blurs are the same linear filter of L * mask and mask, so num <= 100 * den: the
+    # ratio stays in L's range even where den is tiny (and the mask, hence the weight, too).
+    return np.ascontiguousarray(num / np.maximum(den, np.float32(1e-6)), dtype=np.float32)
 
 
 def linear_bgr_to_lab(bgr) -> np.ndarray:
