@@ -26,12 +26,14 @@ def lab_stats(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.array([mean[0], np.sqrt(var), mean[1], mean[2]])
 
 
-def tint_bgr(image: np.ndarray, mask: np.ndarray, params: TintParams) -> np.ndarray:
+def tint_bgr(image: np.ndarray, mask: np.ndarray, params: TintParams,
+             smooth: np.ndarray | None = None) -> np.ndarray:
     """One product blended into uint8 BGR (H, W, 3) through float32 mask (H, W): a new
-    image, equal to `image` wherever mask * intensity is 0."""
+    image, equal to `image` wherever mask * intensity is 0. smooth : float (H, W), the
+    surface's smoothed lightness (None: params.ref_lightness everywhere)."""
     lab = bgr_to_lab(image)
     alpha = np.minimum(mask.astype(np.float64) * params.intensity, 1.0)
-    new = np.stack(tint_reference(lab[..., 0], lab[..., 1], lab[..., 2], alpha, params), -1)
+    new = np.stack(tint_reference(lab[..., 0], lab[..., 1], lab[..., 2], alpha, params, smooth), -1)
     res = np.floor(lab_to_bgr_float(new) + 0.5).astype(np.uint8)
     out = image.copy()
     touched = alpha > 0.0

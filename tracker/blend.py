@@ -1,27 +1,34 @@
 """Makeup blending kernels (Numba), each with its vectorised NumPy reference beside it.
 
-Blending happens in CIELAB so that makeup behaves like pigment on skin, not paint:
+A product is a layer of its colour over the skin, lit by the scene (`tracker.lighting`
+estimates the light from the face). Blending happens in CIELAB, per pixel:
 
-- chroma (a, b) moves toward the product's colour, scaled per pixel with the shading
-  ((L + 16) relative to the region's, as Lab chroma scales under dimmer light);
-- lightness moves only partly toward the product's, as a *uniform shift* relative to the
-  region's mean lightness, so the local lightness detail (shading, lip lines, skin
-  texture, hair strands) survives; `detail_dark` / `detail_light` scale that detail
-  below / above the mean (a matte finish damps the bright side, i.e. the shine);
-- a gloss finish adds a specular highlight where the surface is already brighter than
-  its surroundings (smoothstep of the lightness detail), lightening and desaturating.
+- the layer's colour: the product's colour under the face's light (`color_lab`, at the
+  product area's mean shading `ref_lightness`), times the local shading: (L + 16) scales
+  by (Ls + 16) / (ref + 16), where Ls is the surface's smoothed lightness at that pixel
+  (`tracker.lighting.smooth_lightness`). Scaling linear light by k scales L + 16, a and b
+  by k^(1/3), so the layer darkens with the scene exactly as a lit pigment does;
+- the fine texture on top: L - Ls (lip lines, pores, hair strands) is added back with gain
+  `texture_dark` / `texture_light` below / above the local mean (a matte finish damps the
+  bright side, i.e. the shine), and the chroma follows the lightness reached;
+- a gloss finish adds a specular highlight where the surface is brighter than its local
+  mean (smoothstep of L - Ls), up to 1.5 x the pixel's own (L + 16): relative to the light
+  there, so it dims with the scene too;
+- intensity is the layer's opacity: the result is mixed with the pixel by mask * intensity
+  (1: the layer alone, as a swatch would look under this light).
 
 The formula is written twice: `_tint_pixel` (one pixel, float32, inlined into the kernel)
-and `tint_reference` (NumPy, float64, whole arrays), its reference. Per pixel the blend
-weight is `mask * intensity`; where it is 0 the pixel is not touched at all
-(bit-identical), so intensity 0 or a zero mask changes nothing.
+and `tint_reference` (NumPy, float64, whole arrays), its reference. Where the weight
+mask * intensity is 0 the pixel is not touched at all (bit-identical), so intensity 0 or a
+zero mask changes nothing.
 
 `tracker.makeup.render` works per face on planar Lab: `bgr_to_lab_planes` once for the
 union of a face's masks, then per product `lab_planes_stats` and `tint_lab_planes` (in
 place on the float32 buffer, marking the pixels they touch), and `lab_planes_to_bgr` once
 for the touched pixels: one conversion each way per face instead of one per product.
 Layout: images are uint8 BGR (H, W, 3) (any strides, e.g. a view of a frame's ROI), masks
-float32 (h, w) in [0, 1]. Colour constants come from `tracker.colors`.
+and smoothed lightness float32 (h, w), masks in [0, 1]. Colour constants come from
+`tracker.colors`.
 
 Every Numba kernel has a NumPy reference beside it (`*_reference`), used without Numba.
 """
@@ -45,10 +52,10 @@ from tracker.colors import (
 )
 
 # Layout of the float64 parameter vector the kernels take (`TintParams.as_array`).
-_P_L, _P_A, _P_B, _P_REF_L, _P_CHROMA, _P_LIGHTNESS = 0, 1, 2, 3, 4, 5
-_P_DETAIL_DARK, _P_DETAIL_LIGHT, _P_GLOSS, _P_GLOSS_AT, _P_GLOSS_WIDTH, _P_INTENSITY = (
-    6, 7, 8, 9, 10, 11)
-_N_PARAMS = 12
+_P_L, _P_A, _P_B, _P_REF_L, _P_TEX_DARK, _P_TEX_LIGHT = 0, 1, 2, 3, 4, 5
+_P_GLOSS, _P_GLOSS_AT, _P_GLOSS_WIDTH, _P_INTENSITY = 6, 7, 8, 9
+_N_PARAMS = 10
+_HIGHLIGHT = 1.5  # a gloss highlight reaches this x the pixel's own L + 16
 
 if not HAVE_NUMBA:  # the kernels below stay plain Python; the public functions use the references
     warn_numba_missing()
@@ -58,34 +65,30 @@ if not HAVE_NUMBA:  # the kernels below stay plain Python; the public functions 
 class TintParams:
     """How one product is blended (see the module docstring).
 
-    color_lab : product colour (L, a, b). ref_lightness : the mean L of the skin under the
-    mask (from `lab_planes_stats`). chroma : 0..1, how far a, b move to the product's.
-    lightness : 0..1, how far the region's mean L moves to the product's L. detail_dark /
-    detail_light : gain on lightness detail below / above the mean (1 keeps it).
-    gloss : 0..1 strength of the specular highlight; gloss_at / gloss_width : the
-    highlight ramps in where the detail goes from gloss_at to gloss_at + gloss_width
-    (L units). intensity : 0..1 product intensity, multiplies the mask.
+    color_lab : the layer's colour (L, a, b): the product's under the face's light, where the
+    surface's smoothed lightness is `ref_lightness` (its mean under the mask).
+    texture_dark / texture_light : gain on the fine texture L - Ls below / above the local
+    mean (1 keeps it as it is in L). gloss : 0..1 strength of the specular highlight;
+    gloss_at / gloss_width : the highlight ramps in where L - Ls goes from gloss_at to
+    gloss_at + gloss_width (L units). intensity : 0..1 the layer's opacity, multiplies the
+    mask.
     """
     color_lab: tuple
     ref_lightness: float
-    chroma: float = 0.9
-    lightness: float = 0.5
-    detail_dark: float = 1.0
-    detail_light: float = 1.0
+    texture_dark: float = 1.0
+    texture_light: float = 1.0
     gloss: float = 0.0
     gloss_at: float = 4.0
     gloss_width: float = 8.0
     intensity: float = 1.0
 
     def as_array(self) -> np.ndarray:
-        """The float64 (12,) vector the kernels take (indices `_P_*`)."""
+        """The float64 (10,) vector the kernels take (indices `_P_*`)."""
         p = np.empty(_N_PARAMS, dtype=np.float64)
         p[_P_L:_P_B + 1] = self.color_lab
         p[_P_REF_L] = self.ref_lightness
-        p[_P_CHROMA] = self.chroma
-        p[_P_LIGHTNESS] = self.lightness
-        p[_P_DETAIL_DARK] = self.detail_dark
-        p[_P_DETAIL_LIGHT] = self.detail_light
+        p[_P_TEX_DARK] = self.texture_dark
+        p[_P_TEX_LIGHT] = self.texture_light
         p[_P_GLOSS] = self.gloss
         p[_P_GLOSS_AT] = self.gloss_at
         p[_P_GLOSS_WIDTH] = max(self.gloss_width, 1e-6)
@@ -94,27 +97,29 @@ class TintParams:
 
 
 def tint_reference(lum: np.ndarray, a: np.ndarray, b: np.ndarray, alpha: np.ndarray,
-                   params: TintParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                   params: TintParams, smooth: np.ndarray | None = None
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The blend formula in NumPy (float64): the reference of the kernels' `_tint_pixel`.
 
     lum, a, b : float arrays of one shape, the Lab values under the mask; alpha : the
-    blend weight mask * intensity, clipped to [0, 1], same shape. Returns the new
+    blend weight mask * intensity, clipped to [0, 1], same shape; smooth : the surface's
+    smoothed lightness Ls, same shape (None: ref_lightness everywhere). Returns the new
     (L, a, b), float64; equal to the input wherever alpha is 0.
     """
     p = params
     lum, a, b = (np.asarray(v, dtype=np.float64) for v in (lum, a, b))
+    ls = np.full(lum.shape, p.ref_lightness) if smooth is None else np.asarray(smooth, np.float64)
     lp, ap, bp = (float(v) for v in p.color_lab)
-    ref = p.ref_lightness
-    base = ref + p.lightness * (lp - ref)
-    d = lum - ref
-    lt = base + np.where(d < 0.0, p.detail_dark, p.detail_light) * d
-    shade = np.clip((lt + 16.0) / (base + 16.0), 0.0, 1.2)
-    at = a + p.chroma * (ap * shade - a)
-    bt = b + p.chroma * (bp * shade - b)
+    d = lum - ls
+    r = np.clip((ls + 16.0) / (p.ref_lightness + 16.0), 0.0, 2.0)
+    lt = (lp + 16.0) * r - 16.0 + np.where(d < 0.0, p.texture_dark, p.texture_light) * d
+    q = np.clip((lt + 16.0) / (lp + 16.0), 0.0, 2.0)
+    at, bt = ap * q, bp * q
     if p.gloss > 0.0:
         x = np.clip((d - p.gloss_at) / max(p.gloss_width, 1e-6), 0.0, 1.0)
         spec = p.gloss * x * x * (3.0 - 2.0 * x)
-        lt = lt + spec * (100.0 - lt)
+        high = np.minimum(_HIGHLIGHT * (lum + 16.0) - 16.0, 100.0)
+        lt = lt + spec * np.maximum(high - lt, 0.0)
         at = at * (1.0 - 0.7 * spec)
         bt = bt * (1.0 - 0.7 * spec)
     lt = np.clip(lt, 0.0, 100.0)
@@ -295,84 +300,91 @@ def lab_planes_stats_reference(lab: np.ndarray, mask: np.ndarray, y0: int = 0,
 
 
 def tint_lab_planes(lab: np.ndarray, mask: np.ndarray, params: TintParams, touched: np.ndarray,
-                    y0: int = 0, x0: int = 0) -> None:
+                    y0: int = 0, x0: int = 0, smooth: np.ndarray | None = None) -> None:
     """Blend a product into planar Lab in place (see the module docstring): the mask (h, w)
     lies at (y0, x0) in lab (3, H, W).
 
-    touched : uint8 (H, W); set to 1 where the weight mask * intensity > 0. Lab values are
-    left exactly as they were wherever the weight is 0.
+    touched : uint8 (H, W); set to 1 where the weight mask * intensity > 0. smooth : float32
+    (h, w), the surface's smoothed lightness under the mask (None: ref_lightness
+    everywhere). Lab values are left exactly as they were wherever the weight is 0.
     """
     _check_placed(lab, mask, y0, x0)
     if touched.dtype != np.uint8 or touched.shape != lab.shape[1:]:
         raise ValueError(f"touched must be uint8 {lab.shape[1:]}, got {touched.dtype} "
                          f"{touched.shape}")
+    if smooth is None:
+        smooth = np.full(mask.shape, params.ref_lightness, np.float32)
+    if smooth.shape != mask.shape:
+        raise ValueError(f"smooth must be {mask.shape} like the mask, got {smooth.shape}")
     if params.intensity <= 0.0 or mask.size == 0:
         return
     if HAVE_NUMBA:
-        _tint_lab_planes_nb(lab, np.ascontiguousarray(mask), y0, x0, params.as_array(), touched)
+        _tint_lab_planes_nb(lab, np.ascontiguousarray(mask), y0, x0, params.as_array(), touched,
+                            np.ascontiguousarray(smooth, dtype=np.float32))
     else:
-        tint_lab_planes_reference(lab, mask, params, touched, y0, x0)
+        tint_lab_planes_reference(lab, mask, params, touched, y0, x0, smooth)
 
 
 @njit(cache=True, inline="always", fastmath=FASTMATH, error_model="numpy")
-def _tint_pixel(lum, a, b, alpha, c):
+def _tint_pixel(lum, a, b, alpha, ls, c):
     """The blend formula for one pixel in float32 (NumPy reference: `tint_reference`).
 
-    lum, a, b : its Lab values; alpha : mask * intensity clipped to [0, 1]; c : the
-    per-product constants from `_tint_constants`. Returns the new (L, a, b); exactly the
-    input where alpha is 0 (x + 0 * y == x). Without gloss, spec is 0 and the highlight
-    terms change nothing, so there is no branch (the loop stays vectorised).
+    lum, a, b : its Lab values; alpha : mask * intensity clipped to [0, 1]; ls : the
+    surface's smoothed lightness there; c : the per-product constants from
+    `_tint_constants`. Returns the new (L, a, b); exactly the input where alpha is 0
+    (x + 0 * y == x). Without gloss, spec is 0 and the highlight terms change nothing, so
+    there is no branch (the loop stays vectorised).
     """
-    ref, ap, bp, chroma, base, inv_base16, detail_dark, detail_light, gloss, gloss_at, \
-        inv_width = c
-    d = lum - ref
-    lt = base + (detail_dark if d < np.float32(0.0) else detail_light) * d
-    shade = min(max((lt + np.float32(16.0)) * inv_base16, np.float32(0.0)), np.float32(1.2))
-    at = a + chroma * (ap * shade - a)
-    bt = b + chroma * (bp * shade - b)
-    x = min(max((d - gloss_at) * inv_width, np.float32(0.0)), np.float32(1.0))
-    spec = gloss * x * x * (np.float32(3.0) - np.float32(2.0) * x)
-    lt = lt + spec * (np.float32(100.0) - lt)
-    keep = np.float32(1.0) - np.float32(0.7) * spec
-    lt = min(max(lt, np.float32(0.0)), np.float32(100.0))
-    return lum + alpha * (lt - lum), a + alpha * (at * keep - a), b + alpha * (bt * keep - b)
+    lp16, ap, bp, inv_ref16, inv_lp16, tex_dark, tex_light, gloss, gloss_at, inv_width = c
+    f0, f1, f2 = np.float32(0.0), np.float32(1.0), np.float32(2.0)
+    f16 = np.float32(16.0)
+    d = lum - ls
+    r = min(max((ls + f16) * inv_ref16, f0), f2)
+    lt = lp16 * r - f16 + (tex_dark if d < f0 else tex_light) * d
+    q = min(max((lt + f16) * inv_lp16, f0), f2)
+    x = min(max((d - gloss_at) * inv_width, f0), f1)
+    spec = gloss * x * x * (np.float32(3.0) - f2 * x)
+    high = min(np.float32(_HIGHLIGHT) * (lum + f16) - f16, np.float32(100.0))
+    lt = lt + spec * max(high - lt, f0)
+    keep = (f1 - np.float32(0.7) * spec) * q
+    lt = min(max(lt, f0), np.float32(100.0))
+    return lum + alpha * (lt - lum), a + alpha * (ap * keep - a), b + alpha * (bp * keep - b)
 
 
 @njit(cache=True, inline="always", fastmath=FASTMATH, error_model="numpy")
 def _tint_constants(p):
     """`TintParams.as_array()` p -> the float32 constants `_tint_pixel` takes (a tuple)."""
     f32 = np.float32
-    lp, ref, light = f32(p[_P_L]), f32(p[_P_REF_L]), f32(p[_P_LIGHTNESS])
-    base = ref + light * (lp - ref)
-    return (ref, f32(p[_P_A]), f32(p[_P_B]), f32(p[_P_CHROMA]), base,
-            f32(1.0) / (base + f32(16.0)), f32(p[_P_DETAIL_DARK]), f32(p[_P_DETAIL_LIGHT]),
+    return (f32(p[_P_L] + 16.0), f32(p[_P_A]), f32(p[_P_B]), f32(1.0 / (p[_P_REF_L] + 16.0)),
+            f32(1.0 / (p[_P_L] + 16.0)), f32(p[_P_TEX_DARK]), f32(p[_P_TEX_LIGHT]),
             f32(p[_P_GLOSS]), f32(p[_P_GLOSS_AT]), f32(1.0 / p[_P_GLOSS_WIDTH]))
 
 
 @njit(cache=True, fastmath=FASTMATH, error_model="numpy")
-def _tint_lab_planes_nb(lab, mask, y0, x0, p, touched):
+def _tint_lab_planes_nb(lab, mask, y0, x0, p, touched, smooth):
     h, w = mask.shape
     c = _tint_constants(p)
     intensity = np.float32(p[_P_INTENSITY])
     for i in range(h):
         # row slices indexed from 0: an index like x0 + j would block SIMD
         rl, ra, rb = lab[0, y0 + i, x0:x0 + w], lab[1, y0 + i, x0:x0 + w], lab[2, y0 + i, x0:x0 + w]
-        rm, rt = mask[i], touched[y0 + i, x0:x0 + w]
+        rm, rt, rs = mask[i], touched[y0 + i, x0:x0 + w], smooth[i]
         for j in range(w):
             alpha = min(rm[j] * intensity, np.float32(1.0))
-            rl[j], ra[j], rb[j] = _tint_pixel(rl[j], ra[j], rb[j], alpha, c)
+            rl[j], ra[j], rb[j] = _tint_pixel(rl[j], ra[j], rb[j], alpha, rs[j], c)
             rt[j] = rt[j] | np.uint8(alpha > np.float32(0.0))
 
 
 def tint_lab_planes_reference(lab: np.ndarray, mask: np.ndarray, params: TintParams,
-                              touched: np.ndarray, y0: int = 0, x0: int = 0) -> None:
+                              touched: np.ndarray, y0: int = 0, x0: int = 0,
+                              smooth: np.ndarray | None = None) -> None:
     """NumPy reference of `tint_lab_planes` (float64 maths, `tint_reference`)."""
     h, w = mask.shape
     if params.intensity <= 0.0 or mask.size == 0:
         return
     reg = lab[:, y0:y0 + h, x0:x0 + w]
     alpha = np.minimum(mask.astype(np.float64) * params.intensity, 1.0)
-    new = tint_reference(reg[0], reg[1], reg[2], alpha, params)
+    new = tint_reference(reg[0], reg[1], reg[2], alpha, params, smooth)
     on = alpha > 0.0
     for k in range(3):
         reg[k][on] = new[k][on]

@@ -8,6 +8,11 @@ A `Look` holds at most one `Product` per kind (`PRODUCT_KINDS`, also the order t
 applied in). Each product has a hex colour (or "auto": the skin's own mean colour, used
 for foundation that evens the skin tone without changing it), an intensity in [0, 1], a
 finish ("matte" or "gloss") and a size. A look's own `intensity` scales every product.
+A product is a layer of its colour lit by the photo's light (estimated from the face:
+`tracker.lighting`), with the skin's fine texture and highlights kept on top; intensity is
+the layer's opacity (1: on a neutrally lit, normally exposed face the made-up area looks
+like the product's swatch; in a dim or warm photo, like the swatch in that light). Every
+mask is clipped to the face region (`tracker.masks.face_coverage`).
 Masks come from `tracker.masks`, blending from `tracker.blend`; only the rectangle each
 mask covers (inside the face's region) is read and written. Per face, the union of the
 products' masks is converted to CIELAB once, every product is blended into that buffer,
@@ -22,7 +27,6 @@ Presets live as JSON in `tracker/looks/` (package data), e.g.:
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 from dataclasses import dataclass
 
@@ -37,7 +41,8 @@ from tracker.blend import (
     lab_planes_to_bgr,
     tint_lab_planes,
 )
-from tracker.colors import hex_to_lab, parse_hex
+from tracker.colors import hex_to_linear, parse_hex
+from tracker.lighting import face_light, linear_bgr_to_lab, smooth_lightness
 from tracker.mouth import guard_mask, mouth_guard
 
 PRODUCT_KINDS = ("foundation", "blush", "eyeshadow", "eyeliner", "brows", "lips")
@@ -52,7 +57,8 @@ class Product:
     """One makeup product.
 
     color : hex string ('#b3001b', 'b3001b', '#abc') or "auto" (the skin's own colour).
-    intensity : 0..1; 0 leaves the face untouched.
+    intensity : 0..1, the opacity of the product's layer; 0 leaves the face untouched, 1
+        covers it with the product's colour as lit in the photo (texture kept on top).
     finish : "matte" (damps shine) or "gloss" (adds a specular highlight where the
         surface is already bright; on eyeshadow it reads as shimmer).
     wing : eyeliner only: add a flick past the outer eye corner.
@@ -104,27 +110,28 @@ def _check_intensity(value, what: str) -> None:
 
 # ---------------------------------------------------------------------- rendering
 
-# How each kind blends (see tracker.blend.TintParams): chroma / lightness pull toward the
-# product colour, gain on lightness detail below / above the local mean.
-_STYLE = {
-    "foundation": dict(chroma=0.5, lightness=0.5, detail_dark=0.85, detail_light=0.9),
-    "blush": dict(chroma=0.55, lightness=0.3, detail_dark=1.0, detail_light=1.0),
-    "eyeshadow": dict(chroma=0.7, lightness=0.65, detail_dark=1.0, detail_light=0.9),
-    "eyeliner": dict(chroma=0.9, lightness=0.9, detail_dark=0.3, detail_light=0.2),
-    "brows": dict(chroma=0.6, lightness=0.55, detail_dark=1.3, detail_light=0.8),
-    "lips": dict(chroma=0.85, lightness=0.95, detail_dark=1.0, detail_light=1.0),
-}
-_LIGHTEN = 0.35  # lightness pull when the product is lighter than the skin under it
-_MATTE_LIGHT_DETAIL = 0.6  # a matte finish damps the bright side of the detail (shine)
+# How each kind is layered (see tracker.blend.TintParams): gain on the fine texture below /
+# above the local mean (1 keeps it in L; foundation evens it), and the width of the local
+# shading (Gaussian sigma, x iod) its surface is smoothed by.
+_TEXTURE = {"foundation": 0.75, "blush": 1.0, "eyeshadow": 1.0, "eyeliner": 0.5, "brows": 1.0,
+            "lips": 1.0}
+_SHADING_SIGMA = {"foundation": 0.06, "blush": 0.06, "eyeshadow": 0.04, "eyeliner": 0.02,
+                  "brows": 0.02, "lips": 0.03}
+_MATTE_SHINE = 0.8  # a matte finish damps the bright side of the texture (shine)
 _GLOSS = {"lips": 0.45, "eyeshadow": 0.3}
 
 
 def product_mask(face, frame_shape, kind: str, product: Product) -> _masks.Mask:
-    """The soft mask one product is applied through, for one face.
+    """The soft mask one product is applied through, for one face, clipped to the face
+    region (`tracker.masks.face_coverage`).
 
     face : (68, 2) landmarks or a `tracker.masks.FaceShape` (reused across products).
     """
     f = _masks.as_face_shape(face, frame_shape)
+    return _masks.clip_to_face(_shape_mask(f, kind, product), f)
+
+
+def _shape_mask(f: _masks.FaceShape, kind: str, product: Product) -> _masks.Mask:
     if kind == "eyeshadow":
         return _masks.eyeshadow_mask(f, height=0.55 * product.size)
     if kind == "eyeliner":
@@ -140,37 +147,34 @@ def product_mask(face, frame_shape, kind: str, product: Product) -> _masks.Mask:
     raise ValueError(f"unknown product kind {kind!r}: choose one of {', '.join(PRODUCT_KINDS)}")
 
 
-@functools.lru_cache(maxsize=256)
-def _hex_lab(color: str) -> tuple[float, float, float]:
-    return tuple(float(v) for v in hex_to_lab(color))
+def tint_params(kind: str, product: Product, stats: np.ndarray, intensity: float,
+                light=(1.0, 1.0, 1.0)) -> TintParams:
+    """Layer settings for a product over a surface with `lab_planes_stats` (mean L, std L,
+    a, b), under the face's light (`tracker.lighting.face_light`: linear B, G, R gains).
 
-
-def tint_params(kind: str, product: Product, stats: np.ndarray, intensity: float) -> TintParams:
-    """Blend settings for a product over skin with `lab_planes_stats` (mean L, std L, a, b)."""
-    style = dict(_STYLE[kind])
+    The layer's colour is the product's lit by that light ("auto": the surface's own mean
+    colour); intensity is its opacity.
+    """
     mean_l, std_l, mean_a, mean_b = (float(v) for v in stats)
     if product.color == AUTO_COLOR:
         color = (mean_l, mean_a, mean_b)
     else:
-        color = _hex_lab(product.color)
-    # Pigment lightens less than it darkens (a light shade barely covers a dark surface),
-    # and on a dim-lit face it looks darker and less saturated than its swatch: scale its
-    # chroma with the lightness actually reached.
-    if color[0] > mean_l:
-        style["lightness"] *= _LIGHTEN
-    reached = mean_l + style["lightness"] * (color[0] - mean_l)
-    if 0.0 < reached < color[0]:
-        k = reached / color[0]
-        color = (color[0], color[1] * k, color[2] * k)
+        color = _lit_lab(product.color, tuple(float(v) for v in light))
+    texture = _TEXTURE[kind]
     gloss = 0.0
     if product.finish == "matte":
-        style["detail_light"] *= _MATTE_LIGHT_DETAIL
+        light_side = texture * _MATTE_SHINE
     else:
         gloss = _GLOSS.get(kind, 0.3)
-        style["detail_light"] *= 1.1
-    return TintParams(color_lab=color, ref_lightness=mean_l, gloss=gloss,
-                      gloss_at=0.9 * std_l, gloss_width=max(1.5 * std_l, 3.0),
-                      intensity=float(intensity), **style)
+        light_side = texture * 1.1
+    return TintParams(color_lab=color, ref_lightness=mean_l, texture_dark=texture,
+                      texture_light=light_side, gloss=gloss, gloss_at=0.9 * std_l,
+                      gloss_width=max(1.5 * std_l, 3.0), intensity=float(intensity))
+
+
+def _lit_lab(color: str, light: tuple) -> tuple[float, float, float]:
+    """A product's Lab colour under a light (linear B, G, R gains)."""
+    return tuple(float(v) for v in linear_bgr_to_lab(hex_to_linear(color) * np.asarray(light)))
 
 
 def apply_product(frame: np.ndarray, face, kind: str, product: Product,
@@ -213,13 +217,35 @@ def apply_products(frame: np.ndarray, face, products) -> None:
     lab = bgr_to_lab_planes(view)
     # From the colours before any product: the mouth's inside is spared by every product.
     guard = mouth_guard(face, lab, x0, y0)
+    light = light_for(frame, face, work)
     touched = np.zeros(view.shape[:2], dtype=np.uint8)
     for kind, product, amount, m in work:
-        m = guard_mask(m, guard)
-        dy, dx = m.y0 - y0, m.x0 - x0
-        stats = lab_planes_stats(lab, m.data, dy, dx)
-        tint_lab_planes(lab, m.data, tint_params(kind, product, stats, amount), touched, dy, dx)
+        apply_layer(lab, touched, guard_mask(m, guard), x0, y0, face, kind, product, amount,
+                    light)
     lab_planes_to_bgr(lab, touched, view)
+
+
+def light_for(frame: np.ndarray, face: _masks.FaceShape, work) -> tuple:
+    """The light on one face (`tracker.lighting.face_light`), or neutral when every product
+    in `work` ((kind, product, amount, mask) quadruples) is "auto" (it is then not needed).
+    The skin is foundation's mask when the work has it, else `tracker.masks.skin_mask`."""
+    if all(product.color == AUTO_COLOR for _, product, _, _ in work):
+        return (1.0, 1.0, 1.0)
+    skin = next((m for kind, _, _, m in work if kind == "foundation"), None)
+    return tuple(face_light(frame, skin if skin is not None else _masks.skin_mask(face)))
+
+
+def apply_layer(lab: np.ndarray, touched: np.ndarray, mask: _masks.Mask, x0: int, y0: int,
+                face: _masks.FaceShape, kind: str, product: Product, amount: float,
+                light) -> None:
+    """One product's layer into a face's Lab buffer (float32 (3, H, W) with its top-left at
+    frame (x0, y0)) in place, through `mask` (already guarded): statistics, the surface's
+    smoothed lightness, the blend. touched : uint8 (H, W), set where it changed pixels."""
+    dy, dx = mask.y0 - y0, mask.x0 - x0
+    stats = lab_planes_stats(lab, mask.data, dy, dx)
+    smooth = smooth_lightness(lab, mask.data, dy, dx, _SHADING_SIGMA[kind] * face.iod)
+    tint_lab_planes(lab, mask.data, tint_params(kind, product, stats, amount, light), touched,
+                    dy, dx, smooth)
 
 
 def render(image_bgr: np.ndarray, faces_landmarks, look: Look | None) -> np.ndarray:

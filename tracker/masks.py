@@ -355,7 +355,8 @@ def eyeshadow_mask(face, frame_shape=None, height: float = 0.55, layers: int = 8
     """Eyeshadow on both lids: from the upper lid toward the brow, fading upward.
 
     height : fraction of the lid-to-brow distance the shadow reaches; it stays nearly
-    full near the lid and fades toward there, then is feathered. The eye is cut out.
+    full near the lid and fades toward there, then is feathered (and scaled to peak at 1).
+    The eye is cut out.
     """
     f = as_face_shape(face, frame_shape)
     sigma = FEATHER["eyeshadow"] * f.iod
@@ -373,8 +374,13 @@ def eyeshadow_mask(face, frame_shape=None, height: float = 0.55, layers: int = 8
         layer[...] = 0
         total += cvh.fill_u8(q, 255, layer)
     m = cvh.upsample(cvh.blur(cvh.to_work(total, 1.0 / (255 * layers)), sigma))
+    # The lid band is narrow for its feathering, so the blur leaves a peak well below 1:
+    # scale it back to 1 on the lid, so that full intensity is full opacity there.
+    peak = float(m.max()) if m.size else 0.0
+    if peak > 0.0:
+        m = m * np.float32(1.0 / peak)
     cv = _Canvas(rect)  # the eye cut-out stays sharp: full resolution
-    eye = _blur(cv.fill(f.eyes), 0.5 * FEATHER["eyeliner"] * f.iod)
+    eye = _blur(cv.fill(f.eyes), FEATHER["eyeliner"] * f.iod)
     return cv.mask(m * (1.0 - eye))
 
 
@@ -529,3 +535,29 @@ MASKS = {
     "brows": brows_mask,
     "lips": lips_mask,
 }
+
+
+def face_coverage(face, frame_shape=None) -> Mask:
+    """The face region itself (`face_polygon`: jaw line closed over the forehead), anti-aliased
+    coverage in [0, 1] at full resolution. Every product's mask is clipped to it, so makeup
+    never changes a pixel where it is 0."""
+    f = as_face_shape(face, frame_shape)
+    def make():
+        cv = _Canvas(f.roi)
+        return Mask(cv.fill([f.polygon]), cv.x0, cv.y0)
+    return f.memo("face_coverage", make)
+
+
+def clip_to_face(mask: Mask, face) -> Mask:
+    """`mask` times `face_coverage` (a new Mask): nothing outside the face region is made up.
+
+    face : the FaceShape the mask was built for (every mask lies inside its `roi`).
+    """
+    if mask.data.size == 0:
+        return mask
+    cov = face_coverage(face)
+    h, w = mask.data.shape
+    part = cov.data[mask.y0 - cov.y0:mask.y0 - cov.y0 + h, mask.x0 - cov.x0:mask.x0 - cov.x0 + w]
+    data = mask.data * part
+    data[data < MASK_FLOOR] = 0.0
+    return Mask(data, mask.x0, mask.y0)

@@ -38,13 +38,8 @@ import cv2
 import numpy as np
 
 from tools.common import inter_ocular, machine
-from tracker.blend import (
-    bgr_to_lab_planes,
-    lab_planes_stats,
-    lab_planes_to_bgr,
-    tint_lab_planes,
-)
-from tracker.makeup import available_looks, load_look, product_mask, render, tint_params
+from tracker.blend import bgr_to_lab_planes, lab_planes_to_bgr
+from tracker.makeup import apply_layer, available_looks, light_for, load_look, product_mask, render
 from tracker.masks import FaceShape
 from tracker.mouth import guard_mask, mouth_guard
 from tracker.regions import MEAN_SHAPE
@@ -109,7 +104,7 @@ def render_steps(frame: np.ndarray, pts: np.ndarray, look, clock=time.thread_tim
     """Render `look` on one face step by step, as render() does -> (image, {step: seconds}).
 
     Steps: "curves", (kind, "mask") and (kind, "blend") per product, "lab" (both
-    conversions), "mouth" (the mouth guard, once per face). Kept in step with tracker.makeup.apply_products; main() checks that the
+    conversions), "mouth" (the mouth guard, once per face), "light" (the face's light). Kept in step with tracker.makeup.apply_products; main() checks that the
     image equals render()'s.
     """
     t = {}
@@ -143,12 +138,13 @@ def render_steps(frame: np.ndarray, pts: np.ndarray, look, clock=time.thread_tim
     t0 = clock()
     guard = mouth_guard(face, lab, x0, y0)
     t["mouth"] = clock() - t0
+    t0 = clock()
+    light = light_for(out, face, work)
+    t["light"] = clock() - t0
     for kind, product, amount, m in work:
         t0 = clock()
-        m = guard_mask(m, guard)
-        dy, dx = m.y0 - y0, m.x0 - x0
-        stats = lab_planes_stats(lab, m.data, dy, dx)
-        tint_lab_planes(lab, m.data, tint_params(kind, product, stats, amount), touched, dy, dx)
+        apply_layer(lab, touched, guard_mask(m, guard), x0, y0, face, kind, product, amount,
+                    light)
         t[kind, "blend"] = clock() - t0
     t0 = clock()
     lab_planes_to_bgr(lab, touched, view)
@@ -220,6 +216,9 @@ def main(argv=None) -> int:
     total += med.get("mouth", 0.0)
     print(f"{'mouth':<11} {med.get('mouth', 0.0):7.2f} {'':>7} {med.get('mouth', 0.0):7.2f}"
           f"  (the mouth guard, once per face)")
+    total += med.get("light", 0.0)
+    print(f"{'light':<11} {'':>7} {med.get('light', 0.0):7.2f} {med.get('light', 0.0):7.2f}"
+          f"  (the face's light from its skin, once per face)")
     print(f"{'sum':<11} {'':>7} {'':>7} {total:7.2f}")
     t_cpu = median_ms(lambda: render(frame, [pts], look), runs)
     t_wall = median_ms(lambda: render(frame, [pts], look), runs, clock=time.perf_counter)
