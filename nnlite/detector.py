@@ -4,7 +4,7 @@ Graph: stem conv + inverted residual blocks; on the output of chosen blocks,
 one 1x1 conv gives a logit per anchor ("heads.J.cls") and another the box
 regression ("heads.J.reg", 4 numbers per anchor). Post-processing (box decoding,
 score threshold, non-maximum suppression) is plain NumPy. Nothing here knows
-what the objects are; the config says (see tools/detector_config.py).
+what the objects are; the config says (see tools/detector/config.py).
 
 Coordinates are 0-based pixel coordinates of the model input. A feature map of
 stride s has its pixel k at input coordinate (k + 0.5) * s - 0.5, where its

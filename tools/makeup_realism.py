@@ -4,7 +4,7 @@ USAGE
     python -m tools.makeup_realism [--data ../shared/data/300w] [--limit 40]
     python -m tools.makeup_realism --folder my_faces/          # any folder of image + .pts
 
-By default the faces are the validation split of 300-W (`tools.data.split_pairs(pairs, 0.1,
+By default the faces are the validation split of 300-W (`tools.landmarks.data.split_pairs(pairs, 0.1,
 seed=0)`), never a test set; each is cropped around its face and scaled down so its
 inter-ocular distance is at most --max-iod pixels. The masks come from the true landmarks.
 Every product of the "bold" look is measured alone (foundation with a real shade, `SHADES`,

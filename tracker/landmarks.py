@@ -73,7 +73,7 @@ class Landmarker:
             flip = cfg.get("flip")
             if flip is None or sorted(flip) != list(range(int(cfg["num_landmarks"]))):
                 raise ValueError(f"{weights}: no landmark flip permutation in the weights config "
-                                 "(re-export it with tools.export), so flip_average is not available")
+                                 "(re-export it with tools.landmarks.export), so flip_average is not available")
             self._flip = np.asarray(flip, np.intp)
 
     def crops(self, frame_bgr: np.ndarray, boxes: list[CropBox]):

@@ -28,7 +28,7 @@ import numpy as np
 class SmoothingParams:
     """One Euro parameters. min_cutoff, d_cutoff in Hz; beta in Hz per (face size / s).
 
-    Defaults (the tracker's), chosen by tools/tune_tracking.py for
+    Defaults (the tracker's), chosen by tools/landmarks/tune_tracking.py for
     weights/demo.h5 on synthetic still and moving sequences of validation
     faces: a still face is low-passed at 0.2 Hz; the speed, itself smoothed at
     0.5 Hz so landmark noise barely raises it, opens the filter fast (a point

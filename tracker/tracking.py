@@ -54,7 +54,7 @@ from tracker.types import Box, Face
 log = logging.getLogger(__name__)
 
 DEFAULT_MIN_TRACKING_SCORE = 0.5  # when neither the caller nor the weights file gives one
-CROP_DEADBAND = 0.02              # see Tracker(crop_deadband=...); tools/tune_tracking.py
+CROP_DEADBAND = 0.02              # see Tracker(crop_deadband=...); tools/landmarks/tune_tracking.py
 CROP_DEADBAND_ROLL = math.radians(2.0)
 MAX_FACE_SIZE = 2.0               # most landmark-box side, in frame sides, of a tracked face
 

@@ -4,7 +4,7 @@
 required arguments. Add a detector by adding an entry here.
 
 - "blaze" (the default): our single-shot detector run by nnlite (weights/detector.h5,
-  written by tools/train_detector.py + tools/export_detector.py; a missing file is an
+  written by tools/detector/train.py + tools/detector/export.py; a missing file is an
   InputError naming it); held-out recall 0.97 at ~5 ms a photo (weights/detector.md);
 - "cascade": OpenCV's LBP frontal-face cascade with a box calibration (recall 0.67 at
   ~0.12 s a photo; weights/cascade_calibration.md), kept as an alternative.

@@ -5,8 +5,8 @@ the top-left, padded) -> normalise -> nnlite.detector.SingleShotDetector ->
 score threshold + NMS -> boxes mapped back to frame pixels. The model predicts
 68-landmark boxes directly (it is trained on them), so no box calibration is
 needed. Everything (input size, normalisation, letterbox, anchors, threshold,
-NMS) comes from the weights file's config; training: tools/train_detector.py,
-export: tools/export_detector.py.
+NMS) comes from the weights file's config; training: tools/detector/train.py,
+export: tools/detector/export.py.
 """
 from __future__ import annotations
 
@@ -83,7 +83,7 @@ class BlazeDetector:
         path = Path(weights)
         if not path.is_file():
             raise InputError(f"face detector weights not found: {path} (train with "
-                             "tools/train_detector.py, export with tools/export_detector.py, "
+                             "tools/detector/train.py, export with tools/detector/export.py, "
                              "or use --detector cascade)")
         try:
             self.model = SingleShotDetector.load(path, backend=backend, threads=threads,

@@ -6,7 +6,7 @@ the cascade XML (OpenCV's trained-cascade format, `featureType` LBP) and runs it
 itself: the same multi-scale scan, 3x3-block LBP codes and categorical stumps as
 OpenCV's `CascadeClassifier.detectMultiScale`, then OpenCV-style grouping of the
 hits. The cascade file and everything tunable live in a JSON configuration
-(`weights/cascade_calibration.json`, written by `tools/calibrate_cascade.py`):
+(`weights/cascade_calibration.json`, written by `tools/detector/calibrate_cascade.py`):
 scan settings, the linear map from cascade boxes to 68-landmark boxes, and the
 map from a group's neighbour count to a score.
 
@@ -351,7 +351,7 @@ class CascadeDetector:
         return groups * shrink, counts
 
     def score(self, neighbors: np.ndarray) -> np.ndarray:
-        """Neighbour count -> score in (0, 1): sigmoid(a * log(n) + b), fitted by tools/calibrate_cascade.py."""
+        """Neighbour count -> score in (0, 1): sigmoid(a * log(n) + b), fitted by tools/detector/calibrate_cascade.py."""
         z = self.score_a * np.log(np.maximum(np.asarray(neighbors, np.float64), 1.0)) + self.score_b
         return 1.0 / (1.0 + np.exp(-z))
 
