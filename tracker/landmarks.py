@@ -18,7 +18,7 @@ import numpy as np
 
 from nnlite.model import TwoStageModel
 from tracker.errors import InputError
-from tracker.geometry import CropBox, crop_matrix, to_frame, warp_crop
+from tracker.geometry import CropBox, apply_affine, crop_matrix, invert_affine, warp_crop
 from tracker.resources import resource, shipped_model_names, shipped_weights
 
 DEFAULT_WEIGHTS = resource("weights", "demo.h5")
@@ -84,7 +84,9 @@ class Landmarker:
             patch = warp_crop(frame_bgr, m, self.size)
             if self._rgb:
                 patch = patch[..., ::-1]
-            np.multiply(np.subtract(patch, self._mean, dtype=np.float32), self._inv_std, out=x[i])
+            # In place: the same two float32 roundings as (patch - mean) * inv_std, no temporary.
+            np.subtract(patch, self._mean, out=x[i], dtype=np.float32)
+            np.multiply(x[i], self._inv_std, out=x[i])
         return x, mats
 
     def run(self, frame_bgr: np.ndarray, boxes: list[CropBox]) -> list[LandmarkResult]:
@@ -102,8 +104,9 @@ class Landmarker:
             refined = (out.refined[:n] + self._unmirror(out.refined[n:])) / 2
             coarse = (out.coarse[:n] + self._unmirror(out.coarse[n:])) / 2
             score = (out.peaks[:n].mean(axis=1) + out.peaks[n:].mean(axis=1)) / 2
-        return [LandmarkResult(to_frame(refined[i], m), to_frame(coarse[i], m),
-                               float(score[i])) for i, m in enumerate(mats)]
+        back = [invert_affine(m) for m in mats]  # one inverse per crop for both point sets
+        return [LandmarkResult(apply_affine(refined[i], b), apply_affine(coarse[i], b),
+                               float(score[i])) for i, b in enumerate(back)]
 
     def _unmirror(self, points: np.ndarray) -> np.ndarray:
         """float32 (N, L, 2) points of mirrored crops -> the same landmarks in the crops."""
