@@ -256,6 +256,17 @@ def intensity_arg(text: str) -> float:
     return value
 
 
+def add_output_arguments(parser: argparse.ArgumentParser, kind: str, default: str) -> None:
+    """The file CLIs' outputs: -o/--output (a `kind` file, `default` when not given),
+    --landmarks (JSON or CSV beside it) and --draw-landmarks."""
+    parser.add_argument("-o", "--output", type=Path, help=f"output {kind} (default: {default})")
+    parser.add_argument("--landmarks", type=Path, metavar="PATH",
+                        help="also write the landmarks" + (" per frame" if kind == "video" else "")
+                             + " (.json or .csv)")
+    parser.add_argument("--draw-landmarks", action="store_true",
+                        help="overlay landmarks, boxes and track ids")
+
+
 def add_look_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the makeup options (--look, --lip-color, ... , --no-makeup) to a parser."""
     g = parser.add_argument_group("makeup")

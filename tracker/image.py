@@ -31,9 +31,7 @@ def default_output(src: Path) -> Path:
 def build_parser() -> argparse.ArgumentParser:
     parser = cli.parser("python -m tracker.image", __doc__)
     parser.add_argument("input", type=Path, help="input image")
-    parser.add_argument("-o", "--output", type=Path, help="output image (default: IN.makeup.EXT)")
-    parser.add_argument("--landmarks", type=Path, metavar="PATH", help="also write the landmarks (.json or .csv)")
-    parser.add_argument("--draw-landmarks", action="store_true", help="overlay landmarks, boxes and ids")
+    cli.add_output_arguments(parser, "image", "IN.makeup.EXT")
     cli.add_look_arguments(parser)
     group = cli.add_engine_arguments(parser)
     group.add_argument("--flip-average", action="store_true",

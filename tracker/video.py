@@ -53,9 +53,7 @@ def default_output(src: Path | str | None) -> Path:
 def build_parser() -> argparse.ArgumentParser:
     parser = cli.parser("python -m tracker.video", __doc__)
     parser.add_argument("input", nargs="?", help="input video file or stream URL (default: the bundled sample clip)")
-    parser.add_argument("-o", "--output", type=Path, help="output video (default: IN.makeup.mp4)")
-    parser.add_argument("--landmarks", type=Path, metavar="PATH", help="also write landmarks per frame (.json or .csv)")
-    parser.add_argument("--draw-landmarks", action="store_true", help="overlay landmarks, boxes and track ids")
+    cli.add_output_arguments(parser, "video", "IN.makeup.mp4")
     parser.add_argument("--strict", action="store_true",
                         help="fail (nothing written) when the input ends before the frames it announces")
     cli.add_look_arguments(parser)
