@@ -209,10 +209,7 @@ def apply_products(frame: np.ndarray, face, products) -> None:
             work.append((kind, product, float(amount), mask))
     if not work:
         return
-    x0 = min(m.x0 for *_, m in work)
-    y0 = min(m.y0 for *_, m in work)
-    x1 = max(m.x0 + m.data.shape[1] for *_, m in work)
-    y1 = max(m.y0 + m.data.shape[0] for *_, m in work)
+    x0, y0, x1, y1 = _masks.union_box(m for *_, m in work)
     view = frame[y0:y1, x0:x1]
     lab = bgr_to_lab_planes(view)
     # From the colours before any product: the mouth's inside is spared by every product.

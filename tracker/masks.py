@@ -81,6 +81,13 @@ class Mask:
         return full
 
 
+def union_box(masks) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1), end-exclusive frame pixels, of the rectangle covering every Mask."""
+    masks = list(masks)
+    return (min(m.x0 for m in masks), min(m.y0 for m in masks),
+            max(m.x0 + m.data.shape[1] for m in masks), max(m.y0 + m.data.shape[0] for m in masks))
+
+
 @dataclass(frozen=True)
 class FaceFrame:
     """Face-aligned axes: `right` along the eye line (p36 -> p45), `down` toward the chin."""

@@ -40,7 +40,7 @@ import numpy as np
 from tools.common import inter_ocular, machine
 from tracker.blend import bgr_to_lab_planes, lab_planes_to_bgr
 from tracker.makeup import apply_layer, available_looks, light_for, load_look, product_mask, render
-from tracker.masks import FaceShape
+from tracker.masks import FaceShape, union_box
 from tracker.mouth import guard_mask, mouth_guard
 from tracker.regions import MEAN_SHAPE
 
@@ -127,10 +127,7 @@ def render_steps(frame: np.ndarray, pts: np.ndarray, look, clock=time.thread_tim
     if not work:
         return out, t
     t0 = clock()
-    x0 = min(m.x0 for *_, m in work)
-    y0 = min(m.y0 for *_, m in work)
-    x1 = max(m.x0 + m.data.shape[1] for *_, m in work)
-    y1 = max(m.y0 + m.data.shape[0] for *_, m in work)
+    x0, y0, x1, y1 = union_box(m for *_, m in work)
     view = out[y0:y1, x0:x1]
     lab = bgr_to_lab_planes(view)
     touched = np.zeros(view.shape[:2], dtype=np.uint8)
