@@ -322,10 +322,9 @@ def main(argv=None):
               "val_coarse_nme_io", "seconds", "fit_nme_io", "fit_nme_ip", "fit_coarse_nme_io",
               "fit_bias_x", "fit_bias_y", "val_bias_x", "val_bias_y"])
     augment = AUGMENT[recipe["augment"]]
-    if augment is not None and recipe.get("flip") is not None:
-        augment = dataclasses.replace(augment, flip=recipe["flip"])
-    if augment is not None and recipe.get("flip_shift") is not None:
-        augment = dataclasses.replace(augment, flip_shift=recipe["flip_shift"])
+    if augment is not None:  # the recipe's flip settings override the preset's
+        augment = dataclasses.replace(augment, **{k: recipe[k] for k in ("flip", "flip_shift")
+                                                  if recipe.get(k) is not None})
     warmup = 2
     t_start = t0 = time.time()
     for epoch in range(start, args.epochs):
