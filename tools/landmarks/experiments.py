@@ -42,9 +42,12 @@ def describe(cfg: dict) -> str:
     rf = cfg["refine"]
     if rf.get("roi_spacing", 1.0) != 1.0 or rf["roi_size"] != 8:
         parts.append(f"RoI {rf['roi_size']} x{rf['roi_spacing']:g}")
-    off = [k[4:] for k, v in cfg.get("training", {}).items() if not v]
+    training = cfg.get("training", {})
+    off = [k[4:] for k, v in training.items() if k.startswith("use_") and not v]
     if off:
         parts.append("no " + " ".join(off))  # e.g. "no heatmap": a loss term left out
+    if training.get("learn_beta"):
+        parts.append("learnt beta")
     return ", ".join(parts)
 
 

@@ -228,6 +228,9 @@ def main(argv=None):
     ap.add_argument("--roi-spacing", type=float,
                     help="stage-2 RoI sample spacing, stage-2 feature px (config: 1)")
     ap.add_argument("--roi-size", type=int, help="stage-2 RoI side, samples (config: 8)")
+    ap.add_argument("--learn-beta", action="store_true",
+                    help="learn both soft-argmax decoders' inverse temperatures (exported to the "
+                         "config; the heatmap loss still sees the raw logits)")
     ap.add_argument("--augment", choices=sorted(AUGMENT), default="full",
                     help="augmentation preset; none = the fixed evaluation crops (overfit check)")
     ap.add_argument("--flip", type=float,
@@ -267,7 +270,8 @@ def main(argv=None):
         cfg = json.loads(Path(args.config).read_text())
     if state is None:
         cfg["training"] = dict(use_heatmap=not args.no_heatmap_loss,
-                               use_l2=not args.no_l2_loss, use_stage2=not args.no_stage2)
+                               use_l2=not args.no_l2_loss, use_stage2=not args.no_stage2,
+                               learn_beta=args.learn_beta)
         cfg["recipe"] = dict(augment=args.augment, subset=args.subset, flip=args.flip,
                              flip_shift=args.flip_shift)
         for key, value in (("coord", args.coord_loss), ("lambda_l2", args.lambda_coord),
@@ -277,7 +281,7 @@ def main(argv=None):
         for key, value in (("roi_spacing", args.roi_spacing), ("roi_size", args.roi_size)):
             if value is not None:
                 cfg["refine"][key] = value
-    flags = cfg["training"]
+    flags = {k: cfg["training"][k] for k in ("use_heatmap", "use_l2", "use_stage2")}
     recipe = cfg.get("recipe", {"augment": "full", "subset": 0})
 
     pairs = [p for root in args.data for p in D.find_pairs(root)]
