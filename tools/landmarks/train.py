@@ -204,6 +204,21 @@ def update_ema(ema, model, decay):
             e.copy_(b)
 
 
+def flip_shift_arg(text: str) -> float | list[float]:
+    """--flip-shift: a number, or a tools.landmarks.asymmetry JSON file (one per landmark)."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        values = json.loads(Path(text).read_text())["flip_shift"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise argparse.ArgumentTypeError(f"not a number or a flip-shift JSON file: {text} ({exc})")
+    if len(values) != 68:
+        raise argparse.ArgumentTypeError(f"{text}: {len(values)} offsets, expected 68")
+    return [float(v) for v in values]
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", default="demo", help="demo | full | JSON file")
@@ -236,9 +251,11 @@ def main(argv=None):
     ap.add_argument("--flip", type=float,
                     help="probability of a mirrored training crop (preset: 0.5). 300-W's x "
                          "convention is not mirror-symmetric, so flips cost a bias in x")
-    ap.add_argument("--flip-shift", type=float,
-                    help="x added to mirrored points, fraction of the inter-ocular distance "
-                         "(times 2; see tools.landmarks.data.AugmentParams.flip_shift)")
+    ap.add_argument("--flip-shift", type=flip_shift_arg,
+                    help="the annotations' x offset from mirror symmetry, fraction of the "
+                         "inter-ocular distance: a number, or a JSON file of one per landmark "
+                         "(tools.landmarks.asymmetry); mirrored crops keep the convention "
+                         "(see tools.landmarks.data.AugmentParams.flip_shift)")
     ap.add_argument("--subset", type=int, default=0,
                     help="train on the first N training faces of a fixed shuffle (0: all)")
     ap.add_argument("--fit-faces", type=int, default=133,
