@@ -565,6 +565,8 @@ def clip_to_face(mask: Mask, face) -> Mask:
     cov = face_coverage(face)
     h, w = mask.data.shape
     part = cov.data[mask.y0 - cov.y0:mask.y0 - cov.y0 + h, mask.x0 - cov.x0:mask.x0 - cov.x0 + w]
+    if part.min() >= 1.0:
+        return mask  # wholly inside the face (most features): times 1, the same mask
     data = mask.data * part
     data[data < MASK_FLOOR] = 0.0
     return Mask(data, mask.x0, mask.y0)
