@@ -93,3 +93,21 @@ def test_opaque_shading_is_the_mean_where_the_mask_is_near_its_peak():
     mask[3, 0] = 0.5
     assert LG.opaque_shading(smooth, mask) == pytest.approx((7 + 8) / 2)
     assert LG.opaque_shading(smooth, np.zeros_like(mask)) == 50.0
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_opaque_shading_kernel_matches_reference(shape):
+    rng = np.random.default_rng(shape[0] * 11 + shape[1])
+    smooth = rng.uniform(0, 100, shape).astype(np.float32)
+    mask = rng.uniform(0, 1, shape).astype(np.float32)
+    got = LG._opaque_mean_nb(smooth, mask, LG.OPAQUE)
+    assert got == pytest.approx(LG.opaque_shading_reference(smooth, mask), abs=1e-4)
+    assert LG._opaque_mean_nb(smooth, np.zeros_like(mask), LG.OPAQUE) == 50.0
+
+
+def test_linear_bgr_to_lab_inverts_lab_to_linear_bgr():
+    rng = np.random.default_rng(7)
+    for lab in [(0.0, 0.0, 0.0), (100.0, 0.0, 0.0), (3.0, 1.0, -1.0)] + list(
+            zip(rng.uniform(5, 95, 20), rng.uniform(-40, 40, 20), rng.uniform(-40, 40, 20))):
+        np.testing.assert_allclose(LG.linear_bgr_to_lab(LG.lab_to_linear_bgr(lab)), lab,
+                                   atol=1e-6)

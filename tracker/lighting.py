@@ -25,7 +25,13 @@ import numpy as np
 
 from nnlite.config import FASTMATH
 from nnlite.jit import HAVE_NUMBA, njit
-from tracker.colors import SRGB_TO_LINEAR_LUT, XYZ_FROM_LINEAR_RGB, lab_f, lab_f_inv
+from tracker.colors import (
+    LAB_EPSILON,
+    LAB_KAPPA,
+    SRGB_TO_LINEAR_LUT,
+    XYZ_FROM_LINEAR_RGB,
+    lab_f_inv,
+)
 
 SKIN_REFERENCE_LAB = (67.0, 13.0, 15.5)
 SAMPLES = 4096  # about this many skin pixels are averaged (a regular subsample of the mask)
@@ -87,9 +93,10 @@ def skin_sums_reference(pix: np.ndarray, mask: np.ndarray, step: int) -> np.ndar
 
 def shading_grid(sigma: float) -> tuple[int, float]:
     """(step, sigma on that grid) for a shading blur of `sigma` pixels: shading is smooth at
-    that scale, so a sigma of 4 pixels or more is blurred on a grid 2-4x coarser (cells of
-    step x step pixels; the width lost to the cells and to the bilinear return is taken off)."""
-    step = min(max(int(sigma / 2.0), 1), 4)
+    that scale, so a sigma of 2 pixels or more is blurred on a grid 2-4x coarser (cells of
+    step x step pixels, step <= sigma / 2 from 4 pixels on; the width lost to the cells and
+    to the bilinear return is taken off)."""
+    step = min(max(int(sigma / 2.0), 2), 4) if sigma >= 2.0 else 1
     if step == 1:
         return 1, float(sigma)
     return step, float(np.sqrt(max(sigma * sigma - 0.25 * step * step, 0.09)) / step)
@@ -103,7 +110,7 @@ def smooth_lightness(lab: np.ndarray, mask: np.ndarray, y0: int, x0: int, sigma:
     L * mask over the blur of mask), so the skin around the lips does not lighten the lips'
     edge; about 0 where the mask's whole neighbourhood has no weight (nothing is blended
     there). Both sums are taken per cell of `shading_grid(sigma)` in one pass, blurred
-    together (one two-channel blur) and brought back bilinearly, divided per pixel
+    together (one two-channel blur), divided per cell and brought back bilinearly
     (`_cell_sums_nb`, `_ratio_up`; NumPy references `cell_sums_reference`,
     `ratio_up_reference`).
     """
@@ -139,11 +146,12 @@ def _cell_sums_nb(lum, mask, y0, x0, step):
             acc1[j] += rm[j]
         if (i + 1) % step == 0 or i == h - 1:
             o = out[i // step]
-            for j in range(w):  # the band's columns into its cells
-                o[j // step, 0] += acc0[j]
-                o[j // step, 1] += acc1[j]
-                acc0[j] = np.float32(0.0)
-                acc1[j] = np.float32(0.0)
+            for c in range(wc):  # the band's columns into its cells
+                for j in range(c * step, min(c * step + step, w)):
+                    o[c, 0] += acc0[j]
+                    o[c, 1] += acc1[j]
+            acc0[:] = np.float32(0.0)
+            acc1[:] = np.float32(0.0)
     return out
 
 
@@ -161,15 +169,18 @@ def cell_sums_reference(lum: np.ndarray, mask: np.ndarray, y0: int, x0: int,
 
 
 def _ratio_up(sums: np.ndarray, h: int, w: int, step: int) -> np.ndarray:
-    """`ratio_up_reference` with OpenCV's bilinear resize and a Numba division."""
+    """`ratio_up_reference` with a Numba division on the cell grid and OpenCV's bilinear
+    resize of the ratio."""
+    ratio = _ratio_nb(sums)
     if step > 1:
-        hc, wc = sums.shape[:2]
-        sums = cv2.resize(sums, (wc * step, hc * step), interpolation=cv2.INTER_LINEAR)
-    return _ratio_nb(sums, h, w)
+        hc, wc = ratio.shape
+        ratio = cv2.resize(ratio, (wc * step, hc * step), interpolation=cv2.INTER_LINEAR)
+    return np.ascontiguousarray(ratio[:h, :w])
 
 
 @njit(cache=True, fastmath=FASTMATH, error_model="numpy")
-def _ratio_nb(sums, h, w):
+def _ratio_nb(sums):
+    h, w = sums.shape[0], sums.shape[1]
     out = np.empty((h, w), dtype=np.float32)
     tiny = np.float32(1e-6)
     for i in range(h):
@@ -182,19 +193,22 @@ def _ratio_nb(sums, h, w):
 
 
 def ratio_up_reference(sums: np.ndarray, h: int, w: int, step: int) -> np.ndarray:
-    """NumPy reference of `_ratio_up`: the blurred cell sums (hc, wc, 2) brought back to
-    (h, w) pixels bilinearly (cv2.resize's INTER_LINEAR sampling), channel 0 over channel 1
-    (at least 1e-6). float32 (h, w)."""
+    """NumPy reference of `_ratio_up`: the blurred cell sums (hc, wc, 2), channel 0 over
+    channel 1 (at least 1e-6) per cell, brought back to (h, w) pixels bilinearly (cv2.resize's
+    INTER_LINEAR sampling: cell k's centre at pixel step * k + (step - 1) / 2). float32 (h, w).
+
+    The ratio is taken on the cells (not per pixel after the resize): where the blurred
+    mask is tiny the mask itself is 0, and the mask's blur reaches a cell or more past it.
+    """
+    ratio = sums[..., 0].astype(np.float64) / np.maximum(sums[..., 1], 1e-6)
     def coords(n, n_small):
         u = np.maximum((np.arange(n) + 0.5) / step - 0.5, 0.0)
         k = np.minimum(u.astype(np.int64), n_small - 1)
         return k, np.minimum(k + 1, n_small - 1), np.where(k < n_small - 1, u - k, 0.0)
-    r0, r1, rt = coords(h, sums.shape[0])
-    c0, c1, ct = coords(w, sums.shape[1])
-    s = sums.astype(np.float64)
-    rows = s[r0] * (1.0 - rt)[:, None, None] + s[r1] * rt[:, None, None]
-    full = rows[:, c0] * (1.0 - ct)[None, :, None] + rows[:, c1] * ct[None, :, None]
-    return (full[..., 0] / np.maximum(full[..., 1], 1e-6)).astype(np.float32)
+    r0, r1, rt = coords(h, ratio.shape[0])
+    c0, c1, ct = coords(w, ratio.shape[1])
+    rows = ratio[r0] * (1.0 - rt)[:, None] + ratio[r1] * rt[:, None]
+    return (rows[:, c0] * (1.0 - ct)[None, :] + rows[:, c1] * ct[None, :]).astype(np.float32)
 
 
 OPAQUE = 0.95  # the opaque part of a product: where its mask is at least this x its peak
@@ -212,14 +226,58 @@ def opaque_shading(smooth: np.ndarray, mask: np.ndarray) -> float:
     (The mask-weighted mean over the whole soft mask would put the swatch's shading at the
     fringe's, e.g. the brow bone's instead of the lid's.)
     """
+    if HAVE_NUMBA and mask.size:
+        return float(_opaque_mean_nb(np.ascontiguousarray(smooth, dtype=np.float32),
+                                     np.ascontiguousarray(mask, dtype=np.float32), OPAQUE))
+    return opaque_shading_reference(smooth, mask)
+
+
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+def _opaque_mean_nb(smooth, mask, frac):
+    peak = np.float32(0.0)
+    for i in range(mask.shape[0]):
+        rm = mask[i]
+        for j in range(mask.shape[1]):
+            peak = max(peak, rm[j])
+    if peak <= 0.0:
+        return 50.0
+    thr = np.float32(frac * peak)
+    total = 0.0
+    n = 0.0
+    for i in range(mask.shape[0]):
+        rm, rs = mask[i], smooth[i]
+        row_total = np.float32(0.0)  # float32 per row (vectorised), float64 across rows
+        row_n = np.float32(0.0)
+        for j in range(mask.shape[1]):
+            on = np.float32(rm[j] >= thr)
+            row_total += on * rs[j]
+            row_n += on
+        total += row_total
+        n += row_n
+    return total / n
+
+
+def opaque_shading_reference(smooth: np.ndarray, mask: np.ndarray) -> float:
+    """NumPy reference of `opaque_shading` (and of its kernel `_opaque_mean_nb`)."""
     peak = float(mask.max()) if mask.size else 0.0
     if peak <= 0.0:
         return 50.0
     return float(np.mean(smooth, where=mask >= np.float32(OPAQUE * peak), dtype=np.float64))
 
 
+_XYZ_ROWS = tuple(tuple(float(v) for v in row) for row in XYZ_FROM_LINEAR_RGB)
+
+
+def _lab_f1(t: float) -> float:
+    return t ** (1.0 / 3.0) if t > LAB_EPSILON else (LAB_KAPPA * t + 16.0) / 116.0
+
+
 def linear_bgr_to_lab(bgr) -> np.ndarray:
-    """Linear-light B, G, R float (3,) -> CIELAB float64 (3,) (inverse of `lab_to_linear_bgr`)."""
-    xyz = XYZ_FROM_LINEAR_RGB @ np.asarray(bgr, dtype=np.float64)[::-1]
-    f = lab_f(np.maximum(xyz, 0.0))
-    return np.array([116.0 * f[1] - 16.0, 500.0 * (f[0] - f[1]), 200.0 * (f[1] - f[2])])
+    """Linear-light B, G, R float (3,) -> CIELAB float64 (3,) (inverse of `lab_to_linear_bgr`).
+
+    Plain float arithmetic: it runs per product and frame on one colour, where NumPy's
+    per-call overhead would be most of the time.
+    """
+    b, g, r = (float(v) for v in bgr)
+    fx, fy, fz = (_lab_f1(max(m0 * r + m1 * g + m2 * b, 0.0)) for m0, m1, m2 in _XYZ_ROWS)
+    return np.array([116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)])

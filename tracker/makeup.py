@@ -27,6 +27,7 @@ Presets live as JSON in `tracker/looks/` (package data), e.g.:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from dataclasses import dataclass
 
@@ -174,9 +175,16 @@ def tint_params(kind: str, product: Product, stats: np.ndarray, intensity: float
                       gloss_width=max(1.5 * std_l, 3.0), intensity=float(intensity))
 
 
+@functools.lru_cache(maxsize=256)
+def _linear_color(color: str) -> tuple[float, float, float]:
+    """A hex colour's linear B, G, R (cached: looked up per product and frame)."""
+    return tuple(float(v) for v in hex_to_linear(color))
+
+
 def _lit_lab(color: str, light: tuple) -> tuple[float, float, float]:
     """A product's Lab colour under a light (linear B, G, R gains)."""
-    return tuple(float(v) for v in linear_bgr_to_lab(hex_to_linear(color) * np.asarray(light)))
+    lin = _linear_color(color)
+    return tuple(float(v) for v in linear_bgr_to_lab([c * k for c, k in zip(lin, light)]))
 
 
 def apply_product(frame: np.ndarray, face, kind: str, product: Product,
