@@ -111,3 +111,4 @@ def test_linear_bgr_to_lab_inverts_lab_to_linear_bgr():
             zip(rng.uniform(5, 95, 20), rng.uniform(-40, 40, 20), rng.uniform(-40, 40, 20))):
         np.testing.assert_allclose(LG.linear_bgr_to_lab(LG.lab_to_linear_bgr(lab)), lab,
                                    atol=1e-6)
+

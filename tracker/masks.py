@@ -319,7 +319,7 @@ class _Canvas:
             np.minimum(data, np.float32(1.0), out=data)
         else:
             data = np.minimum(data, np.float32(1.0))  # a new array (data may be shared)
-        data[data < MASK_FLOOR] = 0.0  # also every negative value
+        floor_mask(data)  # also every negative value
         return Mask(data, self.x0, self.y0)
 
 
@@ -567,10 +567,16 @@ def clip_to_face(mask: Mask, face) -> Mask:
     part = cov.data[mask.y0 - cov.y0:mask.y0 - cov.y0 + h, mask.x0 - cov.x0:mask.x0 - cov.x0 + w]
     if part.min() >= 1.0:
         return mask  # wholly inside the face (most features): times 1, the same mask
-    # OpenCV's SIMD multiply and threshold (to zero below the floor): one pass each
-    data = cv2.multiply(mask.data, part)
-    cv2.threshold(data, _FLOOR_BELOW, 0.0, cv2.THRESH_TOZERO, dst=data)
-    return Mask(data, mask.x0, mask.y0)
+    return Mask(floor_mask(cv2.multiply(mask.data, part)), mask.x0, mask.y0)
 
 
 _FLOOR_BELOW = float(np.nextafter(np.float32(MASK_FLOOR), np.float32(0.0)))  # > this: kept
+
+
+def floor_mask(data: np.ndarray) -> np.ndarray:
+    """Set every value of a float32 (h, w) array below `MASK_FLOOR` (negatives too) to 0, in
+    place; returns it. Same as `data[data < MASK_FLOOR] = 0` in one SIMD pass (OpenCV's
+    threshold to zero) instead of a boolean mask and a masked store."""
+    if data.size:
+        cv2.threshold(data, _FLOOR_BELOW, 0.0, cv2.THRESH_TOZERO, dst=data)
+    return data
