@@ -555,3 +555,20 @@ def test_the_side_by_side_benchmark_runs_two_checkouts():
                          cwd=root, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     assert "natural" in run.stdout and "b/a " in run.stdout, run.stdout
+
+
+def test_face_coverage_is_the_polygon_filled_at_full_resolution():
+    # face_coverage shares its fill with the skin terms (rasterised once per face): it must
+    # still be the anti-aliased polygon at full resolution, whichever is asked for first.
+    pts = np.array(R.MEAN_SHAPE) * 97.0 + [160.3, 141.7]
+    for skin_first in (False, True):
+        face = M.FaceShape(pts, (300, 330, 3))
+        if skin_first:
+            M.skin_mask(face)
+        cov = M.face_coverage(face)
+        x0, y0, x1, y1 = face.roi
+        want = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        poly = np.round((face.polygon - [x0, y0]) * 16).astype(np.int32)
+        cv2.fillPoly(want, [poly], 255, cv2.LINE_AA, 4)
+        assert (cov.x0, cov.y0) == (x0, y0)
+        np.testing.assert_array_equal(cov.data, want.astype(np.float32) * np.float32(1 / 255))

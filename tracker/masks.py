@@ -503,7 +503,7 @@ def _skin_parts(f: FaceShape) -> tuple[np.ndarray, np.ndarray]:
     """The face fill and the keep-out term (1 off eyes, brows and mouth) on `_skin_grid`."""
     def make():
         cv = _skin_grid(f)
-        face = cv.fill([f.polygon])
+        face = cv.to_work(_face_fill(f), 1.0 / 255.0)
         holes = cv.fill([_grow(e, 0.07 * f.iod) for e in f.eyes]
                         + [_grow(f.lips_outer, 0.04 * f.iod)]
                         + f.brow_polygons(1.5, above=0.35))
@@ -550,9 +550,17 @@ def face_coverage(face, frame_shape=None) -> Mask:
     never changes a pixel where it is 0."""
     f = as_face_shape(face, frame_shape)
     def make():
-        cv = _Canvas(f.roi)
-        return Mask(cv.fill([f.polygon]), cv.x0, cv.y0)
+        h, w = _Canvas(f.roi).shape
+        data = _face_fill(f)[:h, :w].astype(np.float32) * np.float32(1.0 / 255.0)
+        return Mask(data, f.roi[0], f.roi[1])
     return f.memo("face_coverage", make)
+
+
+def _face_fill(f: FaceShape) -> np.ndarray:
+    """The face polygon filled (anti-aliased uint8) at full resolution on `_skin_grid`'s
+    extent: rasterised once, for both the skin terms (averaged onto their grid) and
+    `face_coverage` (as it is)."""
+    return f.memo("face_fill", lambda: _skin_grid(f).fill_u8([f.polygon]))
 
 
 def clip_to_face(mask: Mask, face) -> Mask:
