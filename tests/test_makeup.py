@@ -555,6 +555,11 @@ def test_the_side_by_side_benchmark_runs_two_checkouts():
                          cwd=root, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     assert "natural" in run.stdout and "b/a " in run.stdout, run.stdout
+    run = subprocess.run([sys.executable, "-m", "tools.bench.makeup_versions", f"a={root}",
+                          f"b={root}", "--runs", "2", "--steps", "--look", "bold"],
+                         cwd=root, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "lips blend" in run.stdout and "sum" in run.stdout, run.stdout
 
 
 def test_face_coverage_is_the_polygon_filled_at_full_resolution():
