@@ -112,3 +112,19 @@ def test_linear_bgr_to_lab_inverts_lab_to_linear_bgr():
         np.testing.assert_allclose(LG.linear_bgr_to_lab(LG.lab_to_linear_bgr(lab)), lab,
                                    atol=1e-6)
 
+
+
+def test_the_numpy_paths_give_the_numba_results(monkeypatch):
+    # Without Numba the public functions run the references: the same shading, opaque mean
+    # and light within float rounding.
+    lab, mask, y0, x0 = case((47, 61), seed=9)
+    pix = np.random.default_rng(9).integers(0, 256, (60, 70, 3), dtype=np.uint8)
+    skin = Mask(mask, 4, 2)
+    got = [LG.smooth_lightness(lab, mask, y0, x0, s) for s in (1.5, 2.5, 6.6)]
+    ref_nb = LG.opaque_shading(got[-1], mask)
+    light = LG.face_light(pix, skin)
+    monkeypatch.setattr(LG, "HAVE_NUMBA", False)
+    for sigma, g in zip((1.5, 2.5, 6.6), got):
+        np.testing.assert_allclose(LG.smooth_lightness(lab, mask, y0, x0, sigma), g, atol=0.05)
+    assert LG.opaque_shading(got[-1], mask) == pytest.approx(ref_nb, abs=1e-4)
+    np.testing.assert_allclose(LG.face_light(pix, skin), light, rtol=1e-9)
