@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from tracker import masks as M
+from tracker import mouth as MO
 from tracker import regions as R
 from tracker.blend import bgr_to_lab_planes
 from tracker.colors import bgr_to_lab
@@ -231,3 +232,21 @@ def test_real_narrow_openings_keep_their_teeth(name):
             out = render(img, [lm], look)
             frac = visibly_changed(img[teeth][None], out[teeth][None]).mean()
             assert frac < 0.08, (look.name, frac)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (7, 13), (31, 58)])
+def test_mouth_terms_kernel_matches_reference(shape):
+    # Odd shapes, lip weights that leave some pixels with no lip near (den < 1e-3), every
+    # ramp crossed: the kernel repeats the reference's float32 steps, so the values agree.
+    rng = np.random.default_rng(sum(shape))
+    s = rng.uniform(-8.0, 8.0, shape).astype(np.float32)
+    lum = rng.uniform(0.0, 100.0, shape).astype(np.float32)
+    redness = rng.uniform(-0.1, 0.6, shape).astype(np.float32)
+    den = rng.uniform(0.0, 1.0, shape).astype(np.float32)
+    den[rng.random(shape) < 0.3] = 5e-4
+    num_l = (den * rng.uniform(10.0, 90.0, shape)).astype(np.float32)
+    num_red = (den * rng.uniform(0.0, 0.5, shape)).astype(np.float32)
+    args = (lum, redness, s, 3.1, den, num_l, num_red, 47.5, 0.31, 0.8)
+    for got, want in zip(MO._mouth_terms_nb(*args), MO.mouth_terms_reference(*args)):
+        assert got.dtype == want.dtype == np.float32 and got.shape == shape
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)

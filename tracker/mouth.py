@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from nnlite.jit import HAVE_NUMBA, njit
 from tracker.masks import FaceShape, Mask, smoothstep
 
 BAND_PX = 2.5  # landmark error covered by the colour test, pixels (at least)
@@ -112,23 +113,6 @@ def mouth_geometry(face: FaceShape) -> MouthGeometry:
     return face.memo("mouth_geometry", lambda: _geometry(face))
 
 
-def _local_means(planes, weights: np.ndarray, sigma: float) -> list[np.ndarray]:
-    """Gaussian-weighted means of each float32 (h, w) plane over the pixels with weight 1
-    (normalised convolution); NaN where no weighted pixel is near."""
-    def blur(x):
-        return cv2.GaussianBlur(x, (0, 0), sigma, borderType=cv2.BORDER_CONSTANT)
-
-    den = blur(weights)
-    far = den < 1e-3
-    den[far] = 1.0
-    out = []
-    for v in planes:
-        m = blur(v * weights) / den
-        m[far] = np.nan
-        out.append(m)
-    return out
-
-
 def _connected_to_opening(candidates: np.ndarray, opening: np.ndarray) -> np.ndarray:
     """float32 (h, w): 1 on the 8-connected regions of bool `candidates` that reach into
     bool `opening` (and one pixel around them, their soft edge), else 0.
@@ -151,34 +135,107 @@ def mouth_inside(lum: np.ndarray, a: np.ndarray, geom: MouthGeometry) -> np.ndar
     [0, 1], from its Lab lightness `lum` and a (float32 (h, w), before any product)."""
     s = geom.s
     band = geom.band
-    core = 1.0 - smoothstep((s + band) / (0.5 * band))  # 1 deeper than band inside
-    reach = 1.0 - smoothstep((s - band) / FADE_PX)  # 1 within band, 0 FADE_PX further out
-    colour = np.zeros(s.shape, np.float32)
     ref = geom.lips
     if ref.sum() >= MIN_LIP_PIXELS:
         redness = a / (lum + np.float32(16.0))
         # The lips' colour near each pixel (an upper lip in shadow, a bright lower lip),
-        # and their overall redness.
-        lip_l, lip_red = _local_means((lum, redness), ref.astype(np.float32),
-                                      max(LOCAL_SIGMA_PX, band))
+        # and their overall redness: normalised convolution over the clear lip pixels.
+        w = ref.astype(np.float32)
+        sigma = max(LOCAL_SIGMA_PX, band)
+        den, num_l, num_red = (cv2.GaussianBlur(x, (0, 0), sigma, borderType=cv2.BORDER_CONSTANT)
+                               for x in (w, lum * w, redness * w))
         overall_red = float(redness[ref].mean())
-        far = np.isnan(lip_l)
-        lip_l[far] = lum[ref].mean()
-        lip_red[far] = overall_red
-        darkness = lum / np.maximum(lip_l, 1.0)
-        dark = 1.0 - smoothstep((darkness - DARK_LOW) / (DARK_HIGH - DARK_LOW))
-        confident = smoothstep((overall_red - LIP_REDNESS_MIN)
-                               / (LIP_REDNESS_FULL - LIP_REDNESS_MIN))
-        rel = redness / np.maximum(lip_red, LIP_REDNESS_MIN)
-        white = 1.0 - smoothstep((rel - REDNESS_LOW) / (REDNESS_HIGH - REDNESS_LOW))
-        pale = (1.0 - smoothstep((rel - PALE_LOW) / (PALE_HIGH - PALE_LOW))) * smoothstep(
-            (lum - lip_l - BRIGHT_LOW) / (BRIGHT_HIGH - BRIGHT_LOW))
-        colour = np.maximum(dark, confident * np.maximum(white, pale)).astype(np.float32)
+        fills = (float(lum[ref].mean()), overall_red,
+                 float(smoothstep((overall_red - LIP_REDNESS_MIN)
+                                  / (LIP_REDNESS_FULL - LIP_REDNESS_MIN))))
+        terms = _mouth_terms_nb if HAVE_NUMBA else mouth_terms_reference
+        core, reach, colour = terms(np.ascontiguousarray(lum), redness, s, float(band), den,
+                                    num_l, num_red, *fills)
         colour *= _connected_to_opening(colour * reach > 0.5, (s <= 0.0) | (core > 0.5))
         colour = np.maximum(colour, cv2.GaussianBlur(colour, (0, 0), SPREAD_PX))
+    else:
+        core, reach = _geometry_terms(s, band)
+        colour = np.zeros(s.shape, np.float32)
     inside = np.maximum(core, colour * reach).astype(np.float32)
     inside[inside > 0.98] = 1.0  # crisp: such pixels stay bit-identical
     return inside
+
+
+def _geometry_terms(s: np.ndarray, band: float) -> tuple[np.ndarray, np.ndarray]:
+    """(core, reach), float32 like s: 1 deeper than `band` inside the opening; 1 within
+    `band` of the curve, fading to 0 FADE_PX further out."""
+    return (1.0 - smoothstep((s + band) / (0.5 * band)),
+            1.0 - smoothstep((s - band) / FADE_PX))
+
+
+def mouth_terms_reference(lum, redness, s, band, den, num_l, num_red, fill_l, fill_red,
+                          confident):
+    """NumPy reference of `_mouth_terms_nb`: the guard's per-pixel terms (core, reach,
+    colour), float32 (h, w) each.
+
+    lum, redness (a / (L + 16)), s : float32 (h, w); den, num_l, num_red : float32 (h, w),
+    the Gaussian blurs of the clear-lip weights and of L and redness times them (the lips'
+    local means are num / den, or fill_l / fill_red where den < 1e-3: no lip pixel near);
+    confident : 0..1, how red the lips are overall (the redness tests fade in with it).
+    """
+    core, reach = _geometry_terms(s, band)
+    far = den < 1e-3
+    safe = np.where(far, np.float32(1.0), den)
+    lip_l = np.where(far, np.float32(fill_l), num_l / safe)
+    lip_red = np.where(far, np.float32(fill_red), num_red / safe)
+    darkness = lum / np.maximum(lip_l, 1.0)
+    dark = 1.0 - smoothstep((darkness - DARK_LOW) / (DARK_HIGH - DARK_LOW))
+    rel = redness / np.maximum(lip_red, LIP_REDNESS_MIN)
+    white = 1.0 - smoothstep((rel - REDNESS_LOW) / (REDNESS_HIGH - REDNESS_LOW))
+    pale = (1.0 - smoothstep((rel - PALE_LOW) / (PALE_HIGH - PALE_LOW))) * smoothstep(
+        (lum - lip_l - BRIGHT_LOW) / (BRIGHT_HIGH - BRIGHT_LOW))
+    colour = np.maximum(dark, np.float64(confident) * np.maximum(white, pale))
+    return core, reach, colour.astype(np.float32)
+
+
+@njit(cache=True, inline="always")
+def _ramp32(x):
+    """`tracker.masks.smoothstep` of one float32, in float32."""
+    x = min(max(x, np.float32(0.0)), np.float32(1.0))
+    return x * x * (np.float32(3.0) - np.float32(2.0) * x)
+
+
+# No fastmath: float32 operations in the reference's order give its values exactly.
+@njit(cache=True, error_model="numpy")
+def _mouth_terms_nb(lum, redness, s, band, den, num_l, num_red, fill_l, fill_red, confident):
+    h, w = s.shape
+    core = np.empty((h, w), np.float32)
+    reach = np.empty((h, w), np.float32)
+    colour = np.empty((h, w), np.float32)
+    one = np.float32(1.0)
+    b = np.float32(band)
+    half = np.float32(0.5 * band)
+    fade = np.float32(FADE_PX)
+    tiny = np.float32(1e-3)
+    fl, fr = np.float32(fill_l), np.float32(fill_red)
+    dark_lo, dark_w = np.float32(DARK_LOW), np.float32(DARK_HIGH - DARK_LOW)
+    red_lo, red_w = np.float32(REDNESS_LOW), np.float32(REDNESS_HIGH - REDNESS_LOW)
+    pale_lo, pale_w = np.float32(PALE_LOW), np.float32(PALE_HIGH - PALE_LOW)
+    bright_lo, bright_w = np.float32(BRIGHT_LOW), np.float32(BRIGHT_HIGH - BRIGHT_LOW)
+    red_min = np.float32(LIP_REDNESS_MIN)
+    for i in range(h):
+        for j in range(w):
+            sv = s[i, j]
+            core[i, j] = one - _ramp32((sv + b) / half)
+            reach[i, j] = one - _ramp32((sv - b) / fade)
+            d = den[i, j]
+            if d < tiny:
+                ll, lr = fl, fr
+            else:
+                ll, lr = num_l[i, j] / d, num_red[i, j] / d
+            lv = lum[i, j]
+            dark = one - _ramp32((lv / max(ll, one) - dark_lo) / dark_w)
+            rel = redness[i, j] / max(lr, red_min)
+            white = one - _ramp32((rel - red_lo) / red_w)
+            pale = (one - _ramp32((rel - pale_lo) / pale_w)) * _ramp32(
+                ((lv - ll) - bright_lo) / bright_w)
+            colour[i, j] = max(np.float64(dark), confident * np.float64(max(white, pale)))
+    return core, reach, colour
 
 
 def mouth_guard(face: FaceShape, lab: np.ndarray, x0: int = 0, y0: int = 0) -> Mask | None:
