@@ -3,7 +3,15 @@ on odd point counts, and the normals."""
 import numpy as np
 import pytest
 
-from tracker.curves import catmull_rom, catmull_rom_reference, normals, resample, resample_reference
+from tracker.curves import (
+    _normals_nb,
+    catmull_rom,
+    catmull_rom_reference,
+    normals,
+    normals_reference,
+    resample,
+    resample_reference,
+)
 
 
 @pytest.mark.parametrize("n", [3, 4, 5, 7, 12, 17])
@@ -44,3 +52,14 @@ def test_normals_are_unit_and_point_the_given_way():
     # inside the arc the normal is the radius direction
     n = normals(arc, np.array([0.0, -1.0]))
     np.testing.assert_allclose(n[1:-1], arc[1:-1] / 50.0, atol=0.05)
+
+
+@pytest.mark.parametrize("m", [2, 3, 7, 24, 29])
+def test_normals_kernel_matches_reference(m):
+    rng = np.random.default_rng(m)
+    curve = np.cumsum(rng.normal(0.0, 3.0, (m, 2)), axis=0)
+    curve[m // 2] = curve[m // 2 - 1]  # a repeated point: a zero central difference at m == 2
+    for toward in (np.array([0.3, -1.0]), np.array([1.0, 0.0])):
+        np.testing.assert_allclose(_normals_nb(curve, *toward), normals_reference(curve, toward),
+                                   rtol=0, atol=1e-12)
+        np.testing.assert_array_equal(normals(curve, toward), _normals_nb(curve, *toward))

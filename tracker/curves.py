@@ -1,8 +1,8 @@
 """Smooth curves through landmarks: centripetal Catmull-Rom splines, arc-length resampling,
 normals. Points are float (N, 2) (x, y) frame pixels; results are float64.
 
-`catmull_rom` and `resample` are Numba kernels, each with its NumPy reference beside it
-(`catmull_rom_reference`, `resample_reference`), used without Numba.
+`catmull_rom`, `resample` and `normals` are Numba kernels, each with its NumPy reference beside
+it (`catmull_rom_reference`, `resample_reference`, `normals_reference`), used without Numba.
 """
 from __future__ import annotations
 
@@ -154,7 +154,35 @@ def resample_reference(curve, n: int) -> np.ndarray:
 
 
 def normals(curve: np.ndarray, toward: np.ndarray) -> np.ndarray:
-    """Unit normals of a polyline, each flipped to point along `toward` (2,)."""
+    """Unit normals float64 (M, 2) of a polyline (M, 2), M >= 2, each flipped to point along
+    `toward` (2,). Numba kernel; `normals_reference` is its NumPy twin."""
+    c = np.ascontiguousarray(curve, dtype=np.float64)
+    t = np.asarray(toward, dtype=np.float64)
+    if not HAVE_NUMBA or c.ndim != 2 or c.shape[1] != 2 or len(c) < 2 or t.shape != (2,):
+        return normals_reference(c, t)
+    return _normals_nb(c, float(t[0]), float(t[1]))
+
+
+@njit(cache=True)
+def _normals_nb(c, tx, ty):
+    m = c.shape[0]
+    out = np.empty((m, 2))
+    for k in range(m):  # np.gradient along the curve: central differences inside
+        a, b = max(k - 1, 0), min(k + 1, m - 1)
+        dx, dy = c[b, 0] - c[a, 0], c[b, 1] - c[a, 1]
+        if 0 < k < m - 1:
+            dx, dy = 0.5 * dx, 0.5 * dy
+        n = max(np.hypot(dx, dy), 1e-9)
+        nx, ny = -(dy / n), dx / n
+        if nx * tx + ny * ty < 0.0:
+            nx, ny = -nx, -ny
+        out[k, 0] = nx
+        out[k, 1] = ny
+    return out
+
+
+def normals_reference(curve: np.ndarray, toward: np.ndarray) -> np.ndarray:
+    """NumPy reference of `normals`."""
     c = np.asarray(curve, dtype=np.float64)
     tan = np.empty_like(c)  # np.gradient along the curve: central differences inside
     tan[1:-1] = 0.5 * (c[2:] - c[:-2])

@@ -268,6 +268,20 @@ class _Canvas:
             cv2.fillPoly(img, pts, int(value), cv2.LINE_AA, _SHIFT)
         return img
 
+    def fill_sum(self, layers: np.ndarray) -> np.ndarray:
+        """The sum of `fill_u8` of each layer, uint16 (value 255 each): layers is (k, p, n, 2),
+        k layers of p polygons of n points (frame coords). Rounded to fillPoly's fixed
+        point in one go, drawn into one reused image."""
+        layer = self.fill_u8([])
+        total = np.zeros(layer.shape, np.uint16)
+        if layer.size:
+            off = np.array([self.x0, self.y0], dtype=np.float64)
+            for q in np.round((layers - off) * _SCALE).astype(np.int32):
+                layer[...] = 0
+                cv2.fillPoly(layer, list(q), 255, cv2.LINE_AA, _SHIFT)
+                total += layer
+        return total
+
     def to_work(self, img: np.ndarray, scale: float) -> np.ndarray:
         """A full-resolution `fill_u8` image (or a sum of them) -> float32 working grid,
         times `scale`: averaged over down x down blocks (as rasterising at the coarse
@@ -375,11 +389,7 @@ def eyeshadow_mask(face, frame_shape=None, height: float = 0.55, layers: int = 8
     polys = np.concatenate([np.broadcast_to(lids, tops.shape), tops[:, :, ::-1]], axis=2)
     rect = _bbox(np.vstack([polys[-1].reshape(-1, 2)] + f.eyes), 3 * sigma + 2, f.roi)
     cvh = _Canvas(rect, _down_for(sigma))
-    layer = cvh.fill_u8([])
-    total = np.zeros(layer.shape, np.uint16)  # sum of the layers' coverages, x 255
-    for q in polys:
-        layer[...] = 0
-        total += cvh.fill_u8(q, 255, layer)
+    total = cvh.fill_sum(polys)  # sum of the layers' coverages, x 255
     m = cvh.upsample(cvh.blur(cvh.to_work(total, 1.0 / (255 * layers)), sigma))
     # The lid band is narrow for its feathering, so the blur leaves a peak well below 1:
     # scale it back to 1 on the lid, so that full intensity is full opacity there.
