@@ -577,3 +577,17 @@ def test_face_coverage_is_the_polygon_filled_at_full_resolution():
         cv2.fillPoly(want, [poly], 255, cv2.LINE_AA, 4)
         assert (cov.x0, cov.y0) == (x0, y0)
         np.testing.assert_array_equal(cov.data, want.astype(np.float32) * np.float32(1 / 255))
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (9, 14), (45, 91)])
+def test_blush_ovals_kernel_matches_reference(shape):
+    # Odd grids, one oval partly off the grid, one centred, long axes turned both ways.
+    h, w = shape
+    gx = (np.arange(w, dtype=np.float32) * 2 + np.float32(100.5))
+    gy = (np.arange(h, dtype=np.float32) * 2 + np.float32(40.5))
+    ovals = np.array([[100.0, 30.0, 0.94, 0.34, 26.1, 16.7],
+                      [100.0 + w, 40.0 + h, 0.94, -0.34, 13.0, 8.3]], np.float32)
+    got, want = M._blush_ovals_nb(gx, gy, ovals), M.blush_ovals_reference(gx, gy, ovals)
+    assert got.dtype == want.dtype == np.float32 and got.shape == shape
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
+    assert got.max() > 0.0

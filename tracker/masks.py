@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from nnlite.jit import HAVE_NUMBA, njit
 from tracker import regions as R
 from tracker.curves import catmull_rom, normals, resample
 
@@ -471,20 +472,55 @@ def blush_mask(face, frame_shape=None, size: float = 1.0) -> Mask:
     if 0 in cv.shape:
         return cv.mask(np.zeros(cv.work_shape, np.float32))
     gx, gy = cv.grid()
-    m = np.zeros(cv.work_shape, np.float32)
+    ovals = []
     for c, tilt in ((left, 0.35), (right, -0.35)):
         # Ellipse axes: the face's right axis turned by `tilt` (long axis toward the temple).
         ca, sa = np.cos(tilt), np.sin(tilt)
-        u = np.array([ca * fr.right[0] - sa * fr.right[1], sa * fr.right[0] + ca * fr.right[1]])
-        dx, dy = gx - np.float32(c[0]), gy - np.float32(c[1])
-        a = (dx * np.float32(u[0]) + dy * np.float32(u[1])) / np.float32(1.25 * radius)
-        b = (dy * np.float32(u[0]) - dx * np.float32(u[1])) / np.float32(0.8 * radius)
-        r = np.sqrt(a * a + b * b)
-        m = np.maximum(m, 1.0 - smoothstep((r - 0.3) / 1.2))
+        u = (ca * fr.right[0] - sa * fr.right[1], sa * fr.right[0] + ca * fr.right[1])
+        ovals.append((c[0], c[1], u[0], u[1], 1.25 * radius, 0.8 * radius))
+    ovals = np.array(ovals, np.float32)
+    if HAVE_NUMBA:
+        m = _blush_ovals_nb(gx[0], gy[:, 0], ovals)
+    else:
+        m = blush_ovals_reference(gx[0], gy[:, 0], ovals)
     i0, j0 = (y0 - grid.y0) // d, (x0 - grid.x0) // d
     h, w = cv.work_shape
     keep = _skin_core(f, feather=0.06 * f.iod)[i0:i0 + h, j0:j0 + w]
     return cv.mask(m * keep)
+
+
+def blush_ovals_reference(gx: np.ndarray, gy: np.ndarray, ovals: np.ndarray) -> np.ndarray:
+    """NumPy reference of `_blush_ovals_nb`: the blush's falloff, float32 (h, w), on the grid of
+    pixel centres gx float32 (w,), gy float32 (h,) (frame pixels): the largest over the ovals
+    (float32 rows cx, cy, ux, uy, ra, rb: centre, long-axis direction, half-axes) of
+    1 - smoothstep((r - 0.3) / 1.2), r the oval's normalised radius."""
+    m = np.zeros((len(gy), len(gx)), np.float32)
+    for cx, cy, ux, uy, ra, rb in ovals:
+        dx, dy = gx[None, :] - cx, gy[:, None] - cy
+        a = (dx * ux + dy * uy) / ra
+        b = (dy * ux - dx * uy) / rb
+        m = np.maximum(m, 1.0 - smoothstep((np.sqrt(a * a + b * b) - 0.3) / 1.2))
+    return m
+
+
+# No fastmath: float32 operations in the reference's order give its values exactly.
+@njit(cache=True, error_model="numpy")
+def _blush_ovals_nb(gx, gy, ovals):
+    h, w = gy.shape[0], gx.shape[0]
+    m = np.zeros((h, w), np.float32)
+    one, lo, width = np.float32(1.0), np.float32(0.3), np.float32(1.2)
+    for k in range(ovals.shape[0]):
+        cx, cy, ux, uy, ra, rb = ovals[k]
+        for i in range(h):
+            dy = gy[i] - cy
+            row = m[i]
+            for j in range(w):
+                dx = gx[j] - cx
+                a = (dx * ux + dy * uy) / ra
+                b = (dy * ux - dx * uy) / rb
+                x = min(max((np.sqrt(a * a + b * b) - lo) / width, np.float32(0.0)), one)
+                row[j] = max(row[j], one - x * x * (np.float32(3.0) - np.float32(2.0) * x))
+    return m
 
 
 def brows_mask(face, frame_shape=None, thickness: float = 1.0) -> Mask:
