@@ -30,6 +30,7 @@ Masks: `lips_mask`, `eyeshadow_mask`, `eyeliner_mask`, `blush_mask`, `brows_mask
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import cv2
@@ -125,11 +126,21 @@ def face_frame(points) -> FaceFrame:
 
 
 def _bbox(pts: np.ndarray, pad: float, clip) -> tuple[int, int, int, int]:
-    x0 = int(np.floor(pts[:, 0].min() - pad))
-    y0 = int(np.floor(pts[:, 1].min() - pad))
-    x1 = int(np.ceil(pts[:, 0].max() + pad)) + 1
-    y1 = int(np.ceil(pts[:, 1].max() + pad)) + 1
+    (lx, ly), (hx, hy) = pts.min(axis=0), pts.max(axis=0)
+    x0 = int(np.floor(lx - pad))
+    y0 = int(np.floor(ly - pad))
+    x1 = int(np.ceil(hx + pad)) + 1
+    y1 = int(np.ceil(hy + pad)) + 1
     return max(x0, clip[0]), max(y0, clip[1]), min(x1, clip[2]), min(y1, clip[3])
+
+
+@functools.lru_cache(maxsize=16)
+def _unit_ramp(n: int) -> np.ndarray:
+    """np.linspace(0, 1, n) as a read-only float64 column (n, 1) (cached: built per curve
+    and frame otherwise)."""
+    ramp = np.linspace(0.0, 1.0, n)[:, None]
+    ramp.flags.writeable = False
+    return ramp
 
 
 class FaceShape:
@@ -150,10 +161,10 @@ class FaceShape:
         # Lips: upper and lower halves drawn separately, so the mouth corners stay sharp.
         upper = catmull_rom(p[list(R.UPPER_LIP_OUTER)], 6)
         lower = catmull_rom(p[list(R.LOWER_LIP_OUTER)], 6)
-        self.lips_outer = np.vstack([upper[:-1], lower[:-1]])
+        self.lips_outer = np.concatenate([upper[:-1], lower[:-1]])
         upper_in = catmull_rom(p[list(R.UPPER_LIP_INNER)], 6)
         lower_in = catmull_rom(p[list(R.LOWER_LIP_INNER)], 6)
-        self.lips_inner = np.vstack([upper_in[:-1], lower_in[:-1]])
+        self.lips_inner = np.concatenate([upper_in[:-1], lower_in[:-1]])
         self.eyes = [catmull_rom(p[list(idx)], 6, closed=True) for idx in (R.LEFT_EYE, R.RIGHT_EYE)]
         # Upper lids and brow lines, image left to right, evenly resampled.
         self.lids = [resample(catmull_rom(p[list(idx)], 8), 24)
@@ -163,7 +174,7 @@ class FaceShape:
         self.brows_at_lids = [resample(b, len(lid)) for b, lid in zip(self.brows, self.lids)]
         jaw = catmull_rom(p[list(R.JAW)], 6)
         brow_line = catmull_rom(p[list(R.LEFT_BROW + R.RIGHT_BROW)][::-1], 6)
-        self.polygon = np.vstack([jaw, brow_line - down * (FOREHEAD_RAISE * self.iod)])
+        self.polygon = np.concatenate([jaw, brow_line - down * (FOREHEAD_RAISE * self.iod)])
         pad = 0.05 * self.iod + 2.0
         self.roi = _bbox(self.polygon, pad, (0, 0, self.frame_shape[1], self.frame_shape[0]))
         self._memo = {}  # shapes and mask parts that several masks share (this frame only)
@@ -185,7 +196,7 @@ class FaceShape:
             polys = []
             for line, down, profile in self.memo("brow_frames", self._brow_frames):
                 w = (0.09 * self.iod * thickness) * profile
-                polys.append(np.vstack([line - down * (above * w),
+                polys.append(np.concatenate([line - down * (above * w),
                                         (line + down * ((1.0 - above) * w))[::-1]]))
             return polys
         return self.memo(("brow_polygons", float(thickness), float(above)), make)
@@ -196,7 +207,7 @@ class FaceShape:
         for line, head_last in ((self.brows[0], True), (self.brows[1], False)):
             if not head_last:
                 line = line[::-1]
-            s = np.linspace(0.0, 1.0, len(line))[:, None]
+            s = _unit_ramp(len(line))
             frames.append((line, normals(line, self.frame.down), 0.35 + 0.65 * np.sqrt(s)))
         return frames
 
@@ -290,7 +301,7 @@ class _Canvas:
         if self.down > 1 and img.size:
             h, w = self.work_shape
             img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
-        return img.astype(np.float32) * np.float32(scale)
+        return _to_float(img, scale)
 
     def fill(self, polygons, value: float = 1.0) -> np.ndarray:
         """Anti-aliased filled polygons (frame coords) -> float32 working grid in [0, value]."""
@@ -336,6 +347,12 @@ class _Canvas:
             data = np.minimum(data, np.float32(1.0))  # a new array (data may be shared)
         floor_mask(data)  # also every negative value
         return Mask(data, self.x0, self.y0)
+
+
+def _to_float(img: np.ndarray, scale: float) -> np.ndarray:
+    """img (any real dtype) as float32 times float32(scale), a new array, in one pass (the
+    same values as img.astype(np.float32) * np.float32(scale))."""
+    return np.multiply(img, np.float32(scale), dtype=np.float32)
 
 
 def _blur(m: np.ndarray, sigma: float) -> np.ndarray:
@@ -388,7 +405,7 @@ def eyeshadow_mask(face, frame_shape=None, height: float = 0.55, layers: int = 8
     # polys[k - 1]: layer k for both eyes, (2, 2n, 2); layer k lies inside layer k + 1.
     tops = lids[None] + t[:, None, None, None] * rise[None]
     polys = np.concatenate([np.broadcast_to(lids, tops.shape), tops[:, :, ::-1]], axis=2)
-    rect = _bbox(np.vstack([polys[-1].reshape(-1, 2)] + f.eyes), 3 * sigma + 2, f.roi)
+    rect = _bbox(np.concatenate([polys[-1].reshape(-1, 2)] + f.eyes), 3 * sigma + 2, f.roi)
     cvh = _Canvas(rect, _down_for(sigma))
     total = cvh.fill_sum(polys)  # sum of the layers' coverages, x 255
     m = cvh.upsample(cvh.blur(cvh.to_work(total, 1.0 / (255 * layers)), sigma))
@@ -417,7 +434,7 @@ def eyeliner_mask(face, frame_shape=None, thickness: float = 1.0, wing: bool = F
         if outer_first:
             lid = lid[::-1]  # inner corner -> outer corner
         up = normals(lid, -fr.down)
-        s = np.linspace(0.0, 1.0, len(lid))[:, None]
+        s = _unit_ramp(len(lid))
         w = width * (0.2 + 0.8 * s ** 1.3)
         top = lid + up * (0.85 * w)
         bottom = lid - up * (0.2 * w)
@@ -428,10 +445,10 @@ def eyeliner_mask(face, frame_shape=None, thickness: float = 1.0, wing: bool = F
             c, sn = np.cos(turn), np.sin(turn)
             d = np.array([c * d[0] - sn * d[1], sn * d[0] + c * d[1]])
             tip = lid[-1] + d * (0.1 * f.iod * thickness) - up[-1] * (0.1 * w[-1, 0])
-            top = np.vstack([top, tip[None]])
-        polys.append(np.vstack([top, bottom[::-1]]))
+            top = np.concatenate([top, tip[None]])
+        polys.append(np.concatenate([top, bottom[::-1]]))
     sigma = FEATHER["eyeliner"] * f.iod
-    cv = _canvas(np.vstack(polys), 3 * sigma + 2, f)
+    cv = _canvas(np.concatenate(polys), 3 * sigma + 2, f)
     return cv.mask(_blur(cv.fill(polys), sigma))
 
 
@@ -461,10 +478,10 @@ def blush_mask(face, frame_shape=None, size: float = 1.0) -> Mask:
     fr = f.frame
     left, right, radius = blush_centers(f)
     radius *= size
-    ends = np.vstack([left, right])
+    ends = np.array([left, right])
     # On the face's skin grid (`_skin_parts`), so the skin terms are shared with foundation.
     grid = _skin_grid(f)
-    x0, y0, x1, y1 = _bbox(np.vstack([ends - 2.2 * radius, ends + 2.2 * radius]), 2.0, f.roi)
+    x0, y0, x1, y1 = _bbox(np.concatenate([ends - 2.2 * radius, ends + 2.2 * radius]), 2.0, f.roi)
     d = grid.down
     x0 -= (x0 - grid.x0) % d  # whole working pixels of the skin grid
     y0 -= (y0 - grid.y0) % d
@@ -529,7 +546,7 @@ def brows_mask(face, frame_shape=None, thickness: float = 1.0) -> Mask:
     f = as_face_shape(face, frame_shape)
     sigma = FEATHER["brows"] * f.iod
     polys = f.brow_polygons(thickness)
-    cv = _canvas(np.vstack(polys), 3 * sigma + 2, f)
+    cv = _canvas(np.concatenate(polys), 3 * sigma + 2, f)
     return cv.mask(_blur(cv.fill(polys), sigma))
 
 
@@ -597,7 +614,7 @@ def face_coverage(face, frame_shape=None) -> Mask:
     f = as_face_shape(face, frame_shape)
     def make():
         h, w = _Canvas(f.roi).shape
-        data = _face_fill(f)[:h, :w].astype(np.float32) * np.float32(1.0 / 255.0)
+        data = _to_float(_face_fill(f)[:h, :w], 1.0 / 255.0)
         return Mask(data, f.roi[0], f.roi[1])
     return f.memo("face_coverage", make)
 
