@@ -184,7 +184,7 @@ def _linear_color(color: str) -> tuple[float, float, float]:
 def _lit_lab(color: str, light: tuple) -> tuple[float, float, float]:
     """A product's Lab colour under a light (linear B, G, R gains)."""
     lin = _linear_color(color)
-    return tuple(float(v) for v in linear_bgr_to_lab([c * k for c, k in zip(lin, light)]))
+    return tuple(linear_bgr_to_lab([c * k for c, k in zip(lin, light)]).tolist())
 
 
 def apply_product(frame: np.ndarray, face, kind: str, product: Product,

