@@ -318,10 +318,26 @@ class _Canvas:
         On the half-resolution grid the coverage box (variance d^2 / 12) and the bilinear
         upsampling (d^2 / 6) already spread by d^2 / 4: the Gaussian supplies the rest.
         """
+        return _blur(m, self.work_sigma(sigma))
+
+    def work_sigma(self, sigma: float) -> float:
+        """The Gaussian sigma, in working pixels, that `blur` applies for `sigma` frame pixels."""
         d = self.down
-        if d > 1:
-            sigma = np.sqrt(max(sigma * sigma - 0.25 * d * d, 0.0)) / d
-        return _blur(m, sigma)
+        return float(np.sqrt(max(sigma * sigma - 0.25 * d * d, 0.0)) / d) if d > 1 else sigma
+
+    def sub(self, points: np.ndarray, margin: int) -> tuple[_Canvas, slice, slice]:
+        """The canvas over the working pixels within `margin` of the points' bounding box
+        (frame coords (n, 2)), clipped to this one, on the same grid -> (canvas, rows,
+        cols), the slices of this canvas's working grid it covers."""
+        d = self.down
+        h, w = self.work_shape
+        (lx, ly), (hx, hy) = points.min(axis=0), points.max(axis=0)
+        j0 = min(max(int(np.floor((lx - self.x0) / d)) - margin, 0), w)
+        i0 = min(max(int(np.floor((ly - self.y0) / d)) - margin, 0), h)
+        j1 = max(min(int(np.ceil((hx - self.x0) / d)) + 1 + margin, w), j0)
+        i1 = max(min(int(np.ceil((hy - self.y0) / d)) + 1 + margin, h), i0)
+        rect = (self.x0 + d * j0, self.y0 + d * i0, self.x0 + d * j1, self.y0 + d * i1)
+        return _Canvas(rect, d), slice(i0, i1), slice(j0, j1)
 
     def grid(self) -> tuple[np.ndarray, np.ndarray]:
         """Frame x, y coordinates of the working pixel centres, float32 (1, w) and (h, 1)."""
@@ -572,11 +588,19 @@ def _skin_parts(f: FaceShape) -> tuple[np.ndarray, np.ndarray]:
     def make():
         cv = _skin_grid(f)
         face = cv.to_work(_face_fill(f), 1.0 / 255.0)
-        holes = cv.fill([_grow(e, 0.07 * f.iod) for e in f.eyes]
-                        + [_grow(f.lips_outer, 0.04 * f.iod)]
-                        + f.brow_polygons(1.5, above=0.35))
-        holes = cv.blur(holes, 0.04 * f.iod)
-        return face, 1.0 - np.minimum(holes * np.float32(1.5), np.float32(1.0))
+        polys = ([_grow(e, 0.07 * f.iod) for e in f.eyes] + [_grow(f.lips_outer, 0.04 * f.iod)]
+                 + f.brow_polygons(1.5, above=0.35))
+        sigma = 0.04 * f.iod
+        # The holes fill half the face region: filled and blurred over their own part of the
+        # grid, with the blur's reach (OpenCV's float kernel: 4 sigma) and a pixel of
+        # anti-aliasing to spare. The whole grid's blur is exactly 0 beyond, so the keep-out
+        # term is 1 there: the same values.
+        sub, rows, cols = cv.sub(np.concatenate(polys), int(np.ceil(4.0 * cv.work_sigma(sigma))) + 3)
+        keep = np.ones(cv.work_shape, np.float32)
+        if sub.work_shape[0] and sub.work_shape[1]:
+            holes = sub.blur(sub.fill(polys), sigma)
+            keep[rows, cols] = 1.0 - np.minimum(holes * np.float32(1.5), np.float32(1.0))
+        return face, keep
     return f.memo("skin_parts", make)
 
 
