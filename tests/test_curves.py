@@ -3,8 +3,8 @@ on odd point counts, and the normals."""
 import numpy as np
 import pytest
 
+from tracker import curves as C
 from tracker.curves import (
-    _normals_nb,
     catmull_rom,
     catmull_rom_reference,
     normals,
@@ -60,6 +60,6 @@ def test_normals_kernel_matches_reference(m):
     curve = np.cumsum(rng.normal(0.0, 3.0, (m, 2)), axis=0)
     curve[m // 2] = curve[m // 2 - 1]  # a repeated point: a zero central difference at m == 2
     for toward in (np.array([0.3, -1.0]), np.array([1.0, 0.0])):
-        np.testing.assert_allclose(_normals_nb(curve, *toward), normals_reference(curve, toward),
+        np.testing.assert_allclose(C._normals_nb(curve, *toward), normals_reference(curve, toward),
                                    rtol=0, atol=1e-12)
-        np.testing.assert_array_equal(normals(curve, toward), _normals_nb(curve, *toward))
+        np.testing.assert_array_equal(normals(curve, toward), C._normals_nb(curve, *toward))

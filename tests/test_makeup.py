@@ -536,7 +536,7 @@ def test_real_face_masks_and_render(name):
 
 
 def test_floor_mask_is_the_boolean_floor():
-    from tracker.masks import MASK_FLOOR, floor_mask
+    from tracker.raster import MASK_FLOOR, floor_mask
     rng = np.random.default_rng(3)
     data = rng.uniform(-0.01, 0.02, (37, 53)).astype(np.float32)
     data[0, :3] = [MASK_FLOOR, np.nextafter(np.float32(MASK_FLOOR), np.float32(0)), -0.0]

@@ -12,14 +12,15 @@ All sizes (feathering, liner thickness, brow thickness, blush radius) scale with
 inter-ocular distance `iod = |p36 - p45|`. Feathering is a Gaussian blur of the filled
 shape (lips, eyeshadow, eyeliner, brows) or a smooth falloff inside a boundary (blush
 from its centre; skin only inward from the face edge, so it never bleeds past the jaw). Values below
-`MASK_FLOOR` are set to exactly 0, so "outside the mask" is a crisp set.
+`tracker.raster.MASK_FLOOR` are set to exactly 0, so "outside the mask" is a crisp set.
 
 Speed: the large soft masks (foundation, blush, eyeshadow) are feathered on a grid of
 half the resolution (when their feathering is at least `HALF_RES_SIGMA` pixels wide) and
 upsampled bilinearly; the polygons are still filled at full resolution. The grid is
 anchored to the mask's rectangle, so a face moved by whole pixels gets the same mask,
 moved. Parts several masks share (the skin terms of foundation and blush, the brow
-shapes) are computed once per FaceShape. The curves come from `tracker.curves`.
+shapes) are computed once per FaceShape. The curves come from `tracker.curves`, the `Mask`
+type and the canvases they are rasterised on from `tracker.raster`.
 
     face = FaceShape(landmarks, frame.shape)      # the curves, once per face and frame
     m = lips_mask(face)                           # Mask(data, x0, y0)
@@ -39,10 +40,8 @@ import numpy as np
 from nnlite.jit import HAVE_NUMBA, njit
 from tracker import regions as R
 from tracker.curves import catmull_rom, normals, resample
+from tracker.raster import Canvas, Mask, blur, floor_mask, to_float
 
-MASK_FLOOR = 1.0 / 512.0
-_SHIFT = 4  # fillPoly fractional bits: 1/16 pixel
-_SCALE = float(1 << _SHIFT)
 
 # Feathering (Gaussian sigma or fade width), as fractions of the inter-ocular distance.
 FEATHER = {
@@ -53,39 +52,6 @@ FEATHER = {
     "skin": 0.07,
 }
 FOREHEAD_RAISE = 0.32  # the face region extends this far (x iod) above the brow line
-
-
-@dataclass(frozen=True)
-class Mask:
-    """A soft mask over the frame rectangle [y0, y0 + h) x [x0, x0 + w).
-
-    data : float32 (h, w) in [0, 1]; x0, y0 : its top-left corner in frame pixels.
-    """
-    data: np.ndarray
-    x0: int
-    y0: int
-
-    @property
-    def slices(self) -> tuple[slice, slice]:
-        """(rows, cols) slices of the frame this mask covers."""
-        h, w = self.data.shape
-        return slice(self.y0, self.y0 + h), slice(self.x0, self.x0 + w)
-
-    @property
-    def empty(self) -> bool:
-        """True when the mask covers no pixel or is zero everywhere."""
-        d = self.data
-        if d.size == 0:
-            return True
-        if d.ndim == 2 and d.dtype == np.float32:
-            return not cv2.hasNonZero(d)  # stops at the first non-zero: ~6x faster than any()
-        return not bool(d.any())
-
-    def to_frame(self, shape) -> np.ndarray:
-        """The mask pasted into a zero float32 (H, W) frame of the given shape."""
-        full = np.zeros(tuple(shape[:2]), dtype=np.float32)
-        full[self.slices] = self.data
-        return full
 
 
 def union_box(masks) -> tuple[int, int, int, int]:
@@ -241,149 +207,17 @@ def face_roi(points, frame_shape) -> tuple[int, int, int, int]:
     return as_face_shape(points, frame_shape).roi
 
 
-# -------------------------------------------------------------------- rasterising
+# ------------------------------------------------------------------- working grids
 
 # Large, soft masks (foundation, blush, eyeshadow) are rasterised and feathered on a grid
 # with half the resolution when their feathering is at least this wide (pixels), then
 # upsampled bilinearly: 8x less blurring work, the same look (the blur widths are reduced
-# to make up for the coverage box and the bilinear kernel, see `_Canvas.blur`).
+# to make up for the coverage box and the bilinear kernel, see `tracker.raster.Canvas.blur`).
 HALF_RES_SIGMA = 2.0
 
 
-class _Canvas:
-    """A rectangle of the frame to rasterise into (frame coords -> local pixels).
-
-    down : 1 or 2, the working grid's step in frame pixels. Working pixel k has its centre
-    at frame x0 + down * k + (down - 1) / 2, so the grid is anchored to the rectangle (it
-    moves with the face by whole pixels, and the mask with it). `mask()` brings the result
-    back to full resolution with bilinear interpolation.
-    """
-
-    def __init__(self, rect, down: int = 1):
-        x0, y0, x1, y1 = rect
-        self.x0, self.y0 = x0, y0
-        self.shape = (max(y1 - y0, 0), max(x1 - x0, 0))
-        self.down = int(down)
-        h, w = self.shape
-        self.work_shape = (-(-h // self.down), -(-w // self.down)) if h and w else (0, 0)
-
-    def fill_u8(self, polygons, value: int = 255, img: np.ndarray | None = None) -> np.ndarray:
-        """Anti-aliased filled polygons (frame coords) -> uint8 image at full resolution.
-
-        Drawn into `img` (a new zero image when None), which has the working grid's extent
-        in frame pixels (the rectangle, rounded up to whole working pixels).
-        """
-        if img is None:
-            h, w = self.work_shape
-            img = np.zeros((h * self.down, w * self.down), dtype=np.uint8)
-        if img.size and len(polygons):
-            off = np.array([self.x0, self.y0], dtype=np.float64)
-            if isinstance(polygons, np.ndarray):  # (k, n, 2): k polygons of n points
-                pts = list(np.round((polygons - off) * _SCALE).astype(np.int32))
-            else:
-                pts = [np.round((np.asarray(q) - off) * _SCALE).astype(np.int32) for q in polygons]
-            cv2.fillPoly(img, pts, int(value), cv2.LINE_AA, _SHIFT)
-        return img
-
-    def fill_sum(self, layers: np.ndarray) -> np.ndarray:
-        """The sum of `fill_u8` of each layer, uint16 (value 255 each): layers is (k, p, n, 2),
-        k layers of p polygons of n points (frame coords). Rounded to fillPoly's fixed
-        point in one go, drawn into one reused image."""
-        layer = self.fill_u8([])
-        total = np.zeros(layer.shape, np.uint16)
-        if layer.size:
-            off = np.array([self.x0, self.y0], dtype=np.float64)
-            for q in np.round((layers - off) * _SCALE).astype(np.int32):
-                layer[...] = 0
-                cv2.fillPoly(layer, list(q), 255, cv2.LINE_AA, _SHIFT)
-                total += layer
-        return total
-
-    def to_work(self, img: np.ndarray, scale: float) -> np.ndarray:
-        """A full-resolution `fill_u8` image (or a sum of them) -> float32 working grid,
-        times `scale`: averaged over down x down blocks (as rasterising at the coarse
-        resolution would, but with OpenCV's full-resolution edges)."""
-        if self.down > 1 and img.size:
-            h, w = self.work_shape
-            img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
-        return _to_float(img, scale)
-
-    def fill(self, polygons, value: float = 1.0) -> np.ndarray:
-        """Anti-aliased filled polygons (frame coords) -> float32 working grid in [0, value]."""
-        return self.to_work(self.fill_u8(polygons), value / 255.0)
-
-    def blur(self, m: np.ndarray, sigma: float) -> np.ndarray:
-        """Gaussian blur of a working-grid image by `sigma` frame pixels.
-
-        On the half-resolution grid the coverage box (variance d^2 / 12) and the bilinear
-        upsampling (d^2 / 6) already spread by d^2 / 4: the Gaussian supplies the rest.
-        """
-        return _blur(m, self.work_sigma(sigma))
-
-    def work_sigma(self, sigma: float) -> float:
-        """The Gaussian sigma, in working pixels, that `blur` applies for `sigma` frame pixels."""
-        d = self.down
-        return float(np.sqrt(max(sigma * sigma - 0.25 * d * d, 0.0)) / d) if d > 1 else sigma
-
-    def sub(self, points: np.ndarray, margin: int) -> tuple[_Canvas, slice, slice]:
-        """The canvas over the working pixels within `margin` of the points' bounding box
-        (frame coords (n, 2)), clipped to this one, on the same grid -> (canvas, rows,
-        cols), the slices of this canvas's working grid it covers."""
-        d = self.down
-        h, w = self.work_shape
-        (lx, ly), (hx, hy) = points.min(axis=0), points.max(axis=0)
-        j0 = min(max(int(np.floor((lx - self.x0) / d)) - margin, 0), w)
-        i0 = min(max(int(np.floor((ly - self.y0) / d)) - margin, 0), h)
-        j1 = max(min(int(np.ceil((hx - self.x0) / d)) + 1 + margin, w), j0)
-        i1 = max(min(int(np.ceil((hy - self.y0) / d)) + 1 + margin, h), i0)
-        rect = (self.x0 + d * j0, self.y0 + d * i0, self.x0 + d * j1, self.y0 + d * i1)
-        return _Canvas(rect, d), slice(i0, i1), slice(j0, j1)
-
-    def grid(self) -> tuple[np.ndarray, np.ndarray]:
-        """Frame x, y coordinates of the working pixel centres, float32 (1, w) and (h, 1)."""
-        h, w = self.work_shape
-        d = self.down
-        return (np.arange(w, dtype=np.float32)[None, :] * d + np.float32(self.x0 + 0.5 * (d - 1)),
-                np.arange(h, dtype=np.float32)[:, None] * d + np.float32(self.y0 + 0.5 * (d - 1)))
-
-    def upsample(self, data: np.ndarray) -> np.ndarray:
-        """A working-grid image at full resolution (bilinear): a new contiguous float32
-        array of self.shape."""
-        if self.down == 1 or data.size == 0:
-            return data
-        h, w = self.shape
-        h2, w2 = data.shape
-        up = cv2.resize(data, (w2 * self.down, h2 * self.down), interpolation=cv2.INTER_LINEAR)
-        if up.shape != (h, w):  # contiguous rows keep the blending kernels vectorised
-            up = np.ascontiguousarray(up[:h, :w])
-        return up
-
-    def mask(self, data: np.ndarray) -> Mask:
-        """The finished Mask from a working-grid image: upsampled, clipped, floored."""
-        data = np.asarray(data, dtype=np.float32)
-        if self.down > 1 and data.size:
-            data = self.upsample(data)  # a new array
-            np.minimum(data, np.float32(1.0), out=data)
-        else:
-            data = np.minimum(data, np.float32(1.0))  # a new array (data may be shared)
-        floor_mask(data)  # also every negative value
-        return Mask(data, self.x0, self.y0)
-
-
-def _to_float(img: np.ndarray, scale: float) -> np.ndarray:
-    """img (any real dtype) as float32 times float32(scale), a new array, in one pass (the
-    same values as img.astype(np.float32) * np.float32(scale))."""
-    return np.multiply(img, np.float32(scale), dtype=np.float32)
-
-
-def _blur(m: np.ndarray, sigma: float) -> np.ndarray:
-    if m.size == 0 or sigma < 0.3:
-        return m
-    return cv2.GaussianBlur(m, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
-
-
-def _canvas(points_used, pad: float, face: FaceShape, down: int = 1) -> _Canvas:
-    return _Canvas(_bbox(np.asarray(points_used, dtype=np.float64), pad, face.roi), down)
+def _canvas(points_used, pad: float, face: FaceShape, down: int = 1) -> Canvas:
+    return Canvas(_bbox(np.asarray(points_used, dtype=np.float64), pad, face.roi), down)
 
 
 def _down_for(sigma: float) -> int:
@@ -408,7 +242,7 @@ def lips_mask(face, frame_shape=None) -> Mask:
     sigma = FEATHER["lips"] * f.iod
     cv = _canvas(f.lips_outer, 3 * sigma + 2, f)
     m = cv.fill([f.lips_outer]) * (1.0 - cv.fill([f.lips_inner]))
-    return cv.mask(_blur(m, sigma))
+    return cv.mask(blur(m, sigma))
 
 
 def eyeshadow_mask(face, frame_shape=None, height: float = 0.55, layers: int = 8) -> Mask:
@@ -427,7 +261,7 @@ def eyeshadow_mask(face, frame_shape=None, height: float = 0.55, layers: int = 8
     tops = lids[None] + t[:, None, None, None] * rise[None]
     polys = np.concatenate([np.broadcast_to(lids, tops.shape), tops[:, :, ::-1]], axis=2)
     rect = _bbox(np.concatenate([polys[-1].reshape(-1, 2)] + f.eyes), 3 * sigma + 2, f.roi)
-    cvh = _Canvas(rect, _down_for(sigma))
+    cvh = Canvas(rect, _down_for(sigma))
     total = cvh.fill_sum(polys)  # sum of the layers' coverages, x 255
     m = cvh.upsample(cvh.blur(cvh.to_work(total, 1.0 / (255 * layers)), sigma))
     # The lid band is narrow for its feathering, so the blur leaves a peak well below 1:
@@ -435,8 +269,8 @@ def eyeshadow_mask(face, frame_shape=None, height: float = 0.55, layers: int = 8
     peak = float(m.max()) if m.size else 0.0
     if peak > 0.0:
         m = m * np.float32(1.0 / peak)
-    cv = _Canvas(rect)  # the eye cut-out stays sharp: full resolution
-    eye = _blur(cv.fill(f.eyes), FEATHER["eyeliner"] * f.iod)
+    cv = Canvas(rect)  # the eye cut-out stays sharp: full resolution
+    eye = blur(cv.fill(f.eyes), FEATHER["eyeliner"] * f.iod)
     return cv.mask(m * (1.0 - eye))
 
 
@@ -470,7 +304,7 @@ def eyeliner_mask(face, frame_shape=None, thickness: float = 1.0, wing: bool = F
         polys.append(np.concatenate([top, bottom[::-1]]))
     sigma = FEATHER["eyeliner"] * f.iod
     cv = _canvas(np.concatenate(polys), 3 * sigma + 2, f)
-    return cv.mask(_blur(cv.fill(polys), sigma))
+    return cv.mask(blur(cv.fill(polys), sigma))
 
 
 def blush_centers(face) -> tuple[np.ndarray, np.ndarray, float]:
@@ -506,7 +340,7 @@ def blush_mask(face, frame_shape=None, size: float = 1.0) -> Mask:
     d = grid.down
     x0 -= (x0 - grid.x0) % d  # whole working pixels of the skin grid
     y0 -= (y0 - grid.y0) % d
-    cv = _Canvas((x0, y0, x1, y1), d)
+    cv = Canvas((x0, y0, x1, y1), d)
     if 0 in cv.shape:
         return cv.mask(np.zeros(cv.work_shape, np.float32))
     gx, gy = cv.grid()
@@ -568,7 +402,7 @@ def brows_mask(face, frame_shape=None, thickness: float = 1.0) -> Mask:
     sigma = FEATHER["brows"] * f.iod
     polys = f.brow_polygons(thickness)
     cv = _canvas(np.concatenate(polys), 3 * sigma + 2, f)
-    return cv.mask(_blur(cv.fill(polys), sigma))
+    return cv.mask(blur(cv.fill(polys), sigma))
 
 
 def _grow(poly: np.ndarray, amount: float) -> np.ndarray:
@@ -577,9 +411,9 @@ def _grow(poly: np.ndarray, amount: float) -> np.ndarray:
     return poly + v / np.maximum(np.hypot(v[:, 0], v[:, 1]), 1e-9)[:, None] * amount
 
 
-def _skin_grid(f: FaceShape) -> _Canvas:
+def _skin_grid(f: FaceShape) -> Canvas:
     """The face region's canvas for the skin terms (foundation, blush)."""
-    return f.memo("skin_grid", lambda: _Canvas(
+    return f.memo("skin_grid", lambda: Canvas(
         f.roi, _down_for(min(0.06 * f.iod / 2.5, 0.04 * f.iod))))
 
 
@@ -642,8 +476,8 @@ def face_coverage(face, frame_shape=None) -> Mask:
     never changes a pixel where it is 0."""
     f = as_face_shape(face, frame_shape)
     def make():
-        h, w = _Canvas(f.roi).shape
-        data = _to_float(_face_fill(f)[:h, :w], 1.0 / 255.0)
+        h, w = Canvas(f.roi).shape
+        data = to_float(_face_fill(f)[:h, :w], 1.0 / 255.0)
         return Mask(data, f.roi[0], f.roi[1])
     return f.memo("face_coverage", make)
 
@@ -668,15 +502,3 @@ def clip_to_face(mask: Mask, face) -> Mask:
     if cv2.minMaxLoc(part)[0] >= 1.0:  # part.min(), in one SIMD pass
         return mask  # wholly inside the face (most features): times 1, the same mask
     return Mask(floor_mask(cv2.multiply(mask.data, part)), mask.x0, mask.y0)
-
-
-_FLOOR_BELOW = float(np.nextafter(np.float32(MASK_FLOOR), np.float32(0.0)))  # > this: kept
-
-
-def floor_mask(data: np.ndarray) -> np.ndarray:
-    """Set every value of a float32 (h, w) array below `MASK_FLOOR` (negatives too) to 0, in
-    place; returns it. Same as `data[data < MASK_FLOOR] = 0` in one SIMD pass (OpenCV's
-    threshold to zero) instead of a boolean mask and a masked store."""
-    if data.size:
-        cv2.threshold(data, _FLOOR_BELOW, 0.0, cv2.THRESH_TOZERO, dst=data)
-    return data
