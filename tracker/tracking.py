@@ -159,11 +159,13 @@ class Tracker:
             (`cv2.setNumThreads`, process-wide). None: Numba threads capped at
             one core fewer than available (1 to 4), OpenCV unchanged.
 
-    `Tracker.from_weights(...)` builds the landmark model and detector too (on an empty
-    Numba cache it also starts `precompile_helper`, a process that compiles the makeup
-    kernels on another core while the first frame compiles the models: see
-    `tracker.precompile`); `warmup()` compiles the kernels at start-up instead of on the
-    first frame.
+    `Tracker.from_weights(...)` builds the landmark model and detector too, and on the
+    Numba backend starts `preparation` (`tracker.startup`): a thread that loads (or
+    compiles) the kernels right away, while the caller opens its source; `process`,
+    `warmup` and `reset` wait for its models' part. On an empty Numba cache it also starts
+    `precompile_helper`, a process that compiles the landmark model's heads and the
+    makeup kernels on another core meanwhile (see `tracker.precompile`). `warmup()` runs
+    the models once at start-up, so the first frame pays nothing for them.
 
     After each `process` call, `last_times` (a `StageTimes`) holds the time
     that frame spent in the detector and in the landmark model.
@@ -282,13 +284,16 @@ class Tracker:
         return self._models_ready
 
     def warmup(self) -> float:
-        """Run the detector and the landmark model once on a blank frame; -> seconds taken.
+        """Run the detector and the landmark model once on a blank frame, after the background
+        preparation (if any) has finished, makeup included; -> seconds taken.
 
         The first call of each Numba kernel compiles it (or loads it from the
         cache), which would otherwise land on the first real frame; servers call
         this once at start-up. Tracks and ids are not touched.
         """
         start = time.perf_counter()
+        if self.preparation is not None:  # all of it: a server's first request renders too
+            self.preparation.finish()
         self.wait_ready()
         self._warm_models()
         return time.perf_counter() - start
