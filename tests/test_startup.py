@@ -182,3 +182,20 @@ print(json.dumps({"after_init": after_init, "other": other.get("ok", False),
 def test_numba_set_up_skips_scipy_linalg_and_linear_algebra_still_compiles():
     res = _run_python(_NO_SCIPY)
     assert res == {"after_init": False, "other": True, "dot": True}
+
+
+def test_cli_engine_starts_the_helper_on_a_first_run_only(monkeypatch):
+    import argparse
+
+    from tracker import cli, precompile
+
+    parser = argparse.ArgumentParser()
+    cli.add_look_arguments(parser)
+    cli.add_engine_arguments(parser)
+    args = parser.parse_args(["--weights", str(MODEL), "--backend", "numpy"])
+    started = []
+    monkeypatch.setattr(precompile, "start_helper", lambda w, t: started.append((w, t)) or "helper")
+    assert cli.build_engine(args).precompile_helper is None and started == []  # NumPy: nothing compiles
+    monkeypatch.setattr(precompile, "first_run", lambda landmarker: True)
+    engine = cli.build_engine(args)
+    assert engine.precompile_helper == "helper" and started == [(MODEL, engine.landmarker.model.threads)]

@@ -52,6 +52,29 @@ def compile_heads(weights, threads: int) -> None:
     load_landmarker(weights, backend="numba", threads=threads).model.warmup_heads()
 
 
+def runs_numba(landmarker) -> bool:
+    """The landmark model runs nnlite's Numba kernels, compiled (the JIT is on)."""
+    from nnlite.jit import JIT_DISABLED
+
+    ops = getattr(getattr(landmarker, "model", None), "ops", None)
+    return getattr(ops, "name", None) == "numba" and not JIT_DISABLED
+
+
+def first_run(landmarker) -> bool:
+    """Numba backend, no cached landmark-model kernels (a first run) and a second core."""
+    from nnlite.backend import numba_kernels_cached
+    from nnlite.jit import available_cores
+
+    return runs_numba(landmarker) and available_cores() >= 2 and not numba_kernels_cached()
+
+
+def start_if_first_run(landmarker, weights) -> subprocess.Popen | None:
+    """`start_helper(weights, the landmarker's threads)` on a first run (`first_run`), else None."""
+    if not first_run(landmarker):
+        return None
+    return start_helper(weights, landmarker.model.threads)
+
+
 def start_helper(weights=None, threads: int | None = None) -> subprocess.Popen | None:
     """Start `python -m tracker.precompile` in the background; -> the process (None when it
     cannot start).

@@ -102,22 +102,6 @@ def _found_again(new: Box, lost: Box) -> bool:
     return math.hypot(dx, dy) <= size_lost
 
 
-def _numba_model(landmarker) -> bool:
-    """The landmark model runs nnlite's Numba kernels, compiled (the JIT is on)."""
-    from nnlite.jit import JIT_DISABLED
-
-    ops = getattr(getattr(landmarker, "model", None), "ops", None)
-    return getattr(ops, "name", None) == "numba" and not JIT_DISABLED
-
-
-def _first_run(landmarker) -> bool:
-    """Numba backend, no cached landmark-model kernels (a first run) and a second core."""
-    from nnlite.backend import numba_kernels_cached
-    from nnlite.jit import available_cores
-
-    return _numba_model(landmarker) and available_cores() >= 2 and not numba_kernels_cached()
-
-
 def _in_frame(points: np.ndarray, shape) -> bool:
     """Landmark box overlaps the frame and is at most MAX_FACE_SIZE frame sides long."""
     x0, y0, x1, y1 = landmark_box(points)
@@ -250,15 +234,14 @@ class Tracker:
         landmarker = load_landmarker(weights, backend=backend, threads=threads)
         if prepare not in ("all", "models", None):
             raise ValueError(f"prepare must be 'all', 'models' or None, got {prepare!r}")
-        tracker = cls(landmarker, detector, threads=threads, **options)
-        if _first_run(landmarker):
-            # An empty Numba cache: the first frame would compile for seconds on one core.
-            # A helper process compiles the landmark model's heads and the makeup kernels
-            # on the other core meanwhile.
-            from tracker.precompile import start_helper
+        from tracker.precompile import runs_numba, start_if_first_run
 
-            tracker.precompile_helper = start_helper(weights, landmarker.model.threads)
-        if prepare is not None and _numba_model(landmarker):
+        tracker = cls(landmarker, detector, threads=threads, **options)
+        # An empty Numba cache: the first frame would compile for seconds on one core. A
+        # helper process compiles the landmark model's heads and the makeup kernels on
+        # the other core meanwhile.
+        tracker.precompile_helper = start_if_first_run(landmarker, weights)
+        if prepare is not None and runs_numba(landmarker):
             tracker._start_preparation(makeup=prepare == "all")
         return tracker
 
