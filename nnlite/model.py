@@ -94,6 +94,8 @@ class TwoStageModel(Network):
             self.stride1, self.stride2 = hm["stride"], rf["stride"]
             self.branch_block = rf["branch_block"]
             self.roi_size, self.roi_spacing = rf["roi_size"], float(rf["roi_spacing"])
+            # Inverse temperatures of the two soft-argmax decoders (learnt in training).
+            self.beta1, self.beta2 = float(hm.get("beta", 1.0)), float(rf.get("beta", 1.0))
             self.num_keypoints = k
         except (KeyError, TypeError) as e:
             raise WeightsError(f"{source}: config is missing or has a malformed field ({e})") from None
@@ -164,7 +166,7 @@ class TwoStageModel(Network):
                 branch = y
         heat1 = self.heatmap(y, None, work)
         tick and tick("heatmap")
-        coarse = (self.ops.soft_argmax(heat1) + 0.5) * self.stride1 - 0.5
+        coarse = (self.ops.soft_argmax(heat1, self.beta1) + 0.5) * self.stride1 - 0.5
         tick and tick("soft_argmax")
         feat = branch
         for i, conv in enumerate(self.refine_convs):
@@ -173,7 +175,7 @@ class TwoStageModel(Network):
         heat2 = self.refine_roi(feat, self._rois(coarse), work)
         tick and tick("roi_align+refine")
         r = self.roi_size
-        offset = (self.ops.soft_argmax(heat2) - (r - 1) / 2.0) * (self.roi_spacing * self.stride2)
+        offset = (self.ops.soft_argmax(heat2, self.beta2) - (r - 1) / 2.0) * (self.roi_spacing * self.stride2)
         tick and tick("soft_argmax (refine)")
         peaks = self.ops.heatmap_peak(heat1)
         tick and tick("heatmap_peak")

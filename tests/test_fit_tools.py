@@ -99,15 +99,21 @@ def test_overfit_check_fits_a_few_faces(tmp_path, capsys):
     assert line.startswith("| run: l2 x1, augment none |") and line.count("|") == 12
 
 
-def test_flip_shift_moves_mirrored_points_right_by_twice_the_offset():
-    rng = np.random.default_rng(3)
+def _mirrored(flip_shift, seed=3):
+    """A synthetic face's always-mirrored crop without and with a flip shift."""
+    rng = np.random.default_rng(seed)
     img = rng.integers(0, 255, (200, 180, 3), dtype=np.uint8)
     sample = D.Sample("synthetic", img, _faces(1)[0] * 0.5 + 40)
     still = dict(max_rotation_deg=0.0, scale_range=0.0, shift=0.0, blur=0.0, noise=0.0,
                  occlude=0.0, gray=0.0, flip=1.0)
     plain = D.augment_crop(sample, 64, 1.4, np.random.default_rng(0), D.AugmentParams(**still))
     moved = D.augment_crop(sample, 64, 1.4, np.random.default_rng(0),
-                           D.AugmentParams(**still, flip_shift=0.01))
+                           D.AugmentParams(**still, flip_shift=flip_shift))
+    return plain, moved
+
+
+def test_flip_shift_moves_mirrored_points_right_by_twice_the_offset():
+    plain, moved = _mirrored(0.01)
     np.testing.assert_array_equal(plain[0], moved[0])
     io = np.linalg.norm(plain[1][36] - plain[1][45])
     np.testing.assert_allclose(moved[1][:, 0] - plain[1][:, 0], 0.02 * io, rtol=1e-5)
@@ -131,3 +137,59 @@ def test_decode_cache_holds_plain_data(tmp_path):
         np.testing.assert_array_equal(a.image, b.image)
         np.testing.assert_array_equal(a.points, b.points)
     assert pickle.loads(cache.read_bytes())[0][0] == first[0].name
+
+
+def test_per_landmark_flip_shift_moves_each_point_by_its_own_and_its_partners_offset():
+    offsets = tuple(np.linspace(0.002, 0.015, 68))
+    plain, moved = _mirrored(offsets, seed=4)
+    io = np.linalg.norm(plain[1][36] - plain[1][45])
+    want = (np.array(offsets) + np.array(offsets)[D.FLIP_68]) * io
+    np.testing.assert_allclose(moved[1][:, 0] - plain[1][:, 0], want, rtol=1e-4)
+    # A constant per-landmark offset is the scalar one.
+    np.testing.assert_allclose(D.mirrored_shift((0.01,) * 68), D.mirrored_shift(0.01))
+
+
+def test_flip_shift_argument_reads_a_number_or_an_asymmetry_file(tmp_path):
+    pytest.importorskip("torch")
+    import argparse
+
+    from tools.landmarks.train import flip_shift_arg
+
+    assert flip_shift_arg("0.006") == 0.006
+    good = tmp_path / "shift.json"
+    good.write_text(json.dumps({"flip_shift": [0.01] * 68}))
+    assert flip_shift_arg(str(good)) == [0.01] * 68
+    bad = tmp_path / "short.json"
+    bad.write_text(json.dumps({"flip_shift": [0.01] * 5}))
+    for text in (str(bad), str(tmp_path / "missing.json")):
+        with pytest.raises(argparse.ArgumentTypeError):
+            flip_shift_arg(text)
+
+
+@needs_data
+def test_asymmetry_measures_the_convention_of_a_model_trained_without_flips(tmp_path, capsys):
+    import h5py
+
+    from tools.landmarks import asymmetry
+    from tools.landmarks.train import flip_shift_arg
+
+    folder = _copy_faces(tmp_path / "faces", 12)
+    out = tmp_path / "shift.json"
+    assert asymmetry.main(["--weights", "demo", "--data", str(folder), "--out", str(out)]) == 0
+    assert "training faces: x offset" in capsys.readouterr().out
+    result = json.loads(out.read_text())
+    assert len(result["flip_shift"]) == 68 and result["faces"] == len(D.split_pairs(
+        D.find_pairs(folder), 0.1, seed=0)[0])
+    # The shipped model learnt 300-W's convention: points right of mirror symmetry, not in y.
+    assert 0 < np.mean(result["flip_shift"]) < 0.03
+    assert abs(np.mean(result["flip_shift_y"])) < 0.5 * np.mean(result["flip_shift"])
+    assert flip_shift_arg(str(out)) == result["flip_shift"]
+    # A model trained with mirrored crops cannot show the convention: refused.
+    from tracker.resources import shipped_weights
+    flipped = tmp_path / "flipped.h5"
+    shutil.copy(shipped_weights("demo"), flipped)
+    with h5py.File(flipped, "r+") as f:
+        config = json.loads(f.attrs["config"])
+        config["recipe"]["flip"] = 0.5
+        f.attrs["config"] = json.dumps(config)
+    assert asymmetry.main(["--weights", str(flipped), "--data", str(folder), "--out", str(out)]) == 2

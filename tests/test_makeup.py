@@ -6,6 +6,8 @@ frame; real faces are a few 300-W HELEN crops with their .pts landmarks from
 """
 import argparse
 import dataclasses
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -531,3 +533,47 @@ def test_real_face_masks_and_render(name):
             la = bgr_to_lab(img[M.lips_mask(face).slices][core])[:, 0]
             lb = bgr_to_lab(out[M.lips_mask(face).slices][core])[:, 0]
             assert np.corrcoef(la, lb)[0, 1] > 0.8, look_name
+
+
+def test_floor_mask_is_the_boolean_floor():
+    from tracker.masks import MASK_FLOOR, floor_mask
+    rng = np.random.default_rng(3)
+    data = rng.uniform(-0.01, 0.02, (37, 53)).astype(np.float32)
+    data[0, :3] = [MASK_FLOOR, np.nextafter(np.float32(MASK_FLOOR), np.float32(0)), -0.0]
+    want = data.copy()
+    want[want < MASK_FLOOR] = 0.0
+    got = floor_mask(data)
+    assert got is data and np.array_equal(got, want)
+
+
+def test_the_side_by_side_benchmark_runs_two_checkouts():
+    # tools.bench.makeup_versions imports each checkout's packages from its folder; the same
+    # checkout twice must give two timings and their ratio.
+    root = Path(__file__).resolve().parents[1]
+    run = subprocess.run([sys.executable, "-m", "tools.bench.makeup_versions", f"a={root}",
+                          f"b={root}", "--runs", "3", "--look", "natural"],
+                         cwd=root, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "natural" in run.stdout and "b/a " in run.stdout, run.stdout
+    run = subprocess.run([sys.executable, "-m", "tools.bench.makeup_versions", f"a={root}",
+                          f"b={root}", "--runs", "2", "--steps", "--look", "bold"],
+                         cwd=root, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "lips blend" in run.stdout and "sum" in run.stdout, run.stdout
+
+
+def test_face_coverage_is_the_polygon_filled_at_full_resolution():
+    # face_coverage shares its fill with the skin terms (rasterised once per face): it must
+    # still be the anti-aliased polygon at full resolution, whichever is asked for first.
+    pts = np.array(R.MEAN_SHAPE) * 97.0 + [160.3, 141.7]
+    for skin_first in (False, True):
+        face = M.FaceShape(pts, (300, 330, 3))
+        if skin_first:
+            M.skin_mask(face)
+        cov = M.face_coverage(face)
+        x0, y0, x1, y1 = face.roi
+        want = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        poly = np.round((face.polygon - [x0, y0]) * 16).astype(np.int32)
+        cv2.fillPoly(want, [poly], 255, cv2.LINE_AA, 4)
+        assert (cov.x0, cov.y0) == (x0, y0)
+        np.testing.assert_array_equal(cov.data, want.astype(np.float32) * np.float32(1 / 255))

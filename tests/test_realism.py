@@ -12,10 +12,11 @@ import pytest
 
 from tools.makeup_realism import expose, laplacian_energy, mean_lab, products, single
 from tracker import regions as R
-from tracker.colors import bgr_to_lab, hex_to_lab, lab_to_bgr
-from tracker.lighting import SKIN_REFERENCE_LAB, face_light
+from tracker.colors import (SRGB_TO_LINEAR_LUT, bgr_to_lab, hex_to_lab, hex_to_linear, lab_to_bgr,
+                            linear_to_srgb)
+from tracker.lighting import SKIN_REFERENCE_LAB, face_light, linear_bgr_to_lab
 from tracker.makeup import load_look, product_mask, render
-from tracker.masks import FaceShape, face_coverage, skin_mask
+from tracker.masks import FaceShape, blush_centers, face_coverage, skin_mask
 
 
 def reference_face(seed=0, iod=110.0, size=(300, 320)):
@@ -127,3 +128,26 @@ def test_smooth_lightness_is_the_surface_mean_on_both_grids():
         inside = ls[mask > 0]
         # the skin around does not lighten the lips' edge: the mean of the surface alone
         assert np.abs(inside - 40.0).max() < 3.0, sigma
+
+
+def test_the_opaque_part_looks_like_the_swatch_where_the_surface_is_lit_unevenly():
+    # Cheek apexes catch the light: the skin is 1.6x brighter (linear light) at the blush
+    # centres, falling off over the blush's soft edge. At full intensity the blush's opaque
+    # part must still average the swatch's lightness under the face's light: its colour is
+    # placed at the shading there (`tracker.lighting.opaque_shading`), not at the soft
+    # mask's mean, which the dimmer fringe pulls down (that made the apex too light).
+    img, pts = reference_face(seed=6)
+    face = FaceShape(pts, img.shape)
+    left, right, radius = blush_centers(face)
+    yy, xx = np.mgrid[0:img.shape[0], 0:img.shape[1]]
+    gain = np.ones(img.shape[:2])
+    for c in (left, right):
+        gain += 0.6 * np.exp(-((xx - c[0]) ** 2 + (yy - c[1]) ** 2) / (2 * (0.8 * radius) ** 2))
+    lin = SRGB_TO_LINEAR_LUT[img] * gain[..., None]
+    lit = np.floor(255.0 * linear_to_srgb(lin) + 0.5).astype(np.uint8)
+    product = dict(products(intensity=1.0))["blush"]
+    w = weights(face, lit, "blush", product)
+    core = (w >= 0.95 * w.max()).astype(np.float32)
+    got = mean_lab(render(lit, [pts], single("blush", product)), core)
+    swatch = linear_bgr_to_lab(hex_to_linear(product.color) * face_light(lit, skin_mask(face)))
+    assert abs(got[0] - swatch[0]) < 1.5, (got, swatch)

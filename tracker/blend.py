@@ -4,8 +4,9 @@ A product is a layer of its colour over the skin, lit by the scene (`tracker.lig
 estimates the light from the face). Blending happens in CIELAB, per pixel:
 
 - the layer's colour: the product's colour under the face's light (`color_lab`, at the
-  product area's mean shading `ref_lightness`), times the local shading: (L + 16) scales
-  by (Ls + 16) / (ref + 16), where Ls is the surface's smoothed lightness at that pixel
+  surface's mean shading where the product is opaque, `ref_lightness`), times the local
+  shading: (L + 16) scales by (Ls + 16) / (ref + 16), where Ls is the surface's smoothed
+  lightness at that pixel
   (`tracker.lighting.smooth_lightness`). Scaling linear light by k scales L + 16, a and b
   by k^(1/3), so the layer darkens with the scene exactly as a lit pigment does;
 - the fine texture on top: L - Ls (lip lines, pores, hair strands) is added back with gain
@@ -66,7 +67,8 @@ class TintParams:
     """How one product is blended (see the module docstring).
 
     color_lab : the layer's colour (L, a, b): the product's under the face's light, where the
-    surface's smoothed lightness is `ref_lightness` (its mean under the mask).
+    surface's smoothed lightness is `ref_lightness` (its mean where the product is opaque:
+    `tracker.lighting.opaque_shading`).
     texture_dark / texture_light : gain on the fine texture L - Ls below / above the local
     mean (1 keeps it as it is in L). gloss : 0..1 strength of the specular highlight;
     gloss_at / gloss_width : the highlight ramps in where L - Ls goes from gloss_at to

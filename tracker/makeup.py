@@ -27,6 +27,7 @@ Presets live as JSON in `tracker/looks/` (package data), e.g.:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from dataclasses import dataclass
 
@@ -42,7 +43,7 @@ from tracker.blend import (
     tint_lab_planes,
 )
 from tracker.colors import hex_to_linear, parse_hex
-from tracker.lighting import face_light, linear_bgr_to_lab, smooth_lightness
+from tracker.lighting import face_light, linear_bgr_to_lab, opaque_shading, smooth_lightness
 from tracker.mouth import guard_mask, mouth_guard
 
 PRODUCT_KINDS = ("foundation", "blush", "eyeshadow", "eyeliner", "brows", "lips")
@@ -148,16 +149,18 @@ def _shape_mask(f: _masks.FaceShape, kind: str, product: Product) -> _masks.Mask
 
 
 def tint_params(kind: str, product: Product, stats: np.ndarray, intensity: float,
-                light=(1.0, 1.0, 1.0)) -> TintParams:
+                light=(1.0, 1.0, 1.0), ref_lightness: float | None = None) -> TintParams:
     """Layer settings for a product over a surface with `lab_planes_stats` (mean L, std L,
     a, b), under the face's light (`tracker.lighting.face_light`: linear B, G, R gains).
 
     The layer's colour is the product's lit by that light ("auto": the surface's own mean
-    colour); intensity is its opacity.
+    colour), placed where the surface's shading is `ref_lightness`
+    (`tracker.lighting.opaque_shading`; default: the mean L); intensity is its opacity.
     """
     mean_l, std_l, mean_a, mean_b = (float(v) for v in stats)
+    ref = mean_l if ref_lightness is None else float(ref_lightness)
     if product.color == AUTO_COLOR:
-        color = (mean_l, mean_a, mean_b)
+        color = (ref, mean_a, mean_b)  # the surface's own colour: only evens its texture
     else:
         color = _lit_lab(product.color, tuple(float(v) for v in light))
     texture = _TEXTURE[kind]
@@ -167,14 +170,21 @@ def tint_params(kind: str, product: Product, stats: np.ndarray, intensity: float
     else:
         gloss = _GLOSS.get(kind, 0.3)
         light_side = texture * 1.1
-    return TintParams(color_lab=color, ref_lightness=mean_l, texture_dark=texture,
+    return TintParams(color_lab=color, ref_lightness=ref, texture_dark=texture,
                       texture_light=light_side, gloss=gloss, gloss_at=0.9 * std_l,
                       gloss_width=max(1.5 * std_l, 3.0), intensity=float(intensity))
 
 
+@functools.lru_cache(maxsize=256)
+def _linear_color(color: str) -> tuple[float, float, float]:
+    """A hex colour's linear B, G, R (cached: looked up per product and frame)."""
+    return tuple(float(v) for v in hex_to_linear(color))
+
+
 def _lit_lab(color: str, light: tuple) -> tuple[float, float, float]:
     """A product's Lab colour under a light (linear B, G, R gains)."""
-    return tuple(float(v) for v in linear_bgr_to_lab(hex_to_linear(color) * np.asarray(light)))
+    lin = _linear_color(color)
+    return tuple(float(v) for v in linear_bgr_to_lab([c * k for c, k in zip(lin, light)]))
 
 
 def apply_product(frame: np.ndarray, face, kind: str, product: Product,
@@ -241,8 +251,8 @@ def apply_layer(lab: np.ndarray, touched: np.ndarray, mask: _masks.Mask, x0: int
     dy, dx = mask.y0 - y0, mask.x0 - x0
     stats = lab_planes_stats(lab, mask.data, dy, dx)
     smooth = smooth_lightness(lab, mask.data, dy, dx, _SHADING_SIGMA[kind] * face.iod)
-    tint_lab_planes(lab, mask.data, tint_params(kind, product, stats, amount, light), touched,
-                    dy, dx, smooth)
+    params = tint_params(kind, product, stats, amount, light, opaque_shading(smooth, mask.data))
+    tint_lab_planes(lab, mask.data, params, touched, dy, dx, smooth)
 
 
 def render(image_bgr: np.ndarray, faces_landmarks, look: Look | None) -> np.ndarray:

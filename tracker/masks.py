@@ -319,7 +319,7 @@ class _Canvas:
             np.minimum(data, np.float32(1.0), out=data)
         else:
             data = np.minimum(data, np.float32(1.0))  # a new array (data may be shared)
-        data[data < MASK_FLOOR] = 0.0  # also every negative value
+        floor_mask(data)  # also every negative value
         return Mask(data, self.x0, self.y0)
 
 
@@ -503,7 +503,7 @@ def _skin_parts(f: FaceShape) -> tuple[np.ndarray, np.ndarray]:
     """The face fill and the keep-out term (1 off eyes, brows and mouth) on `_skin_grid`."""
     def make():
         cv = _skin_grid(f)
-        face = cv.fill([f.polygon])
+        face = cv.to_work(_face_fill(f), 1.0 / 255.0)
         holes = cv.fill([_grow(e, 0.07 * f.iod) for e in f.eyes]
                         + [_grow(f.lips_outer, 0.04 * f.iod)]
                         + f.brow_polygons(1.5, above=0.35))
@@ -550,9 +550,17 @@ def face_coverage(face, frame_shape=None) -> Mask:
     never changes a pixel where it is 0."""
     f = as_face_shape(face, frame_shape)
     def make():
-        cv = _Canvas(f.roi)
-        return Mask(cv.fill([f.polygon]), cv.x0, cv.y0)
+        h, w = _Canvas(f.roi).shape
+        data = _face_fill(f)[:h, :w].astype(np.float32) * np.float32(1.0 / 255.0)
+        return Mask(data, f.roi[0], f.roi[1])
     return f.memo("face_coverage", make)
+
+
+def _face_fill(f: FaceShape) -> np.ndarray:
+    """The face polygon filled (anti-aliased uint8) at full resolution on `_skin_grid`'s
+    extent: rasterised once, for both the skin terms (averaged onto their grid) and
+    `face_coverage` (as it is)."""
+    return f.memo("face_fill", lambda: _skin_grid(f).fill_u8([f.polygon]))
 
 
 def clip_to_face(mask: Mask, face) -> Mask:
@@ -565,6 +573,18 @@ def clip_to_face(mask: Mask, face) -> Mask:
     cov = face_coverage(face)
     h, w = mask.data.shape
     part = cov.data[mask.y0 - cov.y0:mask.y0 - cov.y0 + h, mask.x0 - cov.x0:mask.x0 - cov.x0 + w]
-    data = mask.data * part
-    data[data < MASK_FLOOR] = 0.0
-    return Mask(data, mask.x0, mask.y0)
+    if part.min() >= 1.0:
+        return mask  # wholly inside the face (most features): times 1, the same mask
+    return Mask(floor_mask(cv2.multiply(mask.data, part)), mask.x0, mask.y0)
+
+
+_FLOOR_BELOW = float(np.nextafter(np.float32(MASK_FLOOR), np.float32(0.0)))  # > this: kept
+
+
+def floor_mask(data: np.ndarray) -> np.ndarray:
+    """Set every value of a float32 (h, w) array below `MASK_FLOOR` (negatives too) to 0, in
+    place; returns it. Same as `data[data < MASK_FLOOR] = 0` in one SIMD pass (OpenCV's
+    threshold to zero) instead of a boolean mask and a masked store."""
+    if data.size:
+        cv2.threshold(data, _FLOOR_BELOW, 0.0, cv2.THRESH_TOZERO, dst=data)
+    return data

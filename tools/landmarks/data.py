@@ -129,14 +129,24 @@ class AugmentParams:
     scale_range: float = 0.15      # log-uniform +/- around the box scale
     shift: float = 0.08            # fraction of the crop side
     flip: float = 0.5
-    # 300-W's x is not mirror-symmetric: points sit ~0.6% of the inter-ocular distance to
-    # the right of the mirror image of their partners. A mirrored crop's x gets twice this
-    # added, so mirrored and plain crops teach the same convention (0: plain mirroring).
-    flip_shift: float = 0.0
+    # 300-W's x is not mirror-symmetric: points sit ~0.3-1.5% of the inter-ocular distance
+    # to the right of the mirror image of their partners (tools.landmarks.asymmetry). A
+    # mirrored crop's point l gets its own offset and its partner's added, so mirrored and
+    # plain crops teach the same convention. A float (the same for every point) or one
+    # value per landmark, fractions of the inter-ocular distance (0: plain mirroring).
+    flip_shift: float | tuple = 0.0
     blur: float = 0.2
     noise: float = 0.2
     occlude: float = 0.25
     gray: float = 0.05
+
+
+def mirrored_shift(flip_shift) -> np.ndarray | float:
+    """x to add to a mirrored crop's points, in inter-ocular distances: point l of the mirror
+    image is the mirror of its partner FLIP_68[l], which sits flip_shift[partner] right of the
+    symmetric position; the convention wants it flip_shift[l] right, so it moves by both."""
+    shift = np.asarray(flip_shift, np.float32)
+    return shift + shift[FLIP_68] if shift.ndim else 2 * float(shift)
 
 
 def augment_crop(sample: Sample, size: int, box_scale: float, rng: np.random.Generator,
@@ -157,7 +167,7 @@ def augment_crop(sample: Sample, size: int, box_scale: float, rng: np.random.Gen
         img = img[:, ::-1].copy()
         pts = pts[FLIP_68].copy()
         pts[:, 0] = size - 1 - pts[:, 0]
-        pts[:, 0] += 2 * p.flip_shift * inter_ocular(pts)
+        pts[:, 0] += mirrored_shift(p.flip_shift) * inter_ocular(pts)
     img = _photometric(img, rng, p)
     return img, pts
 

@@ -37,14 +37,20 @@ def describe(cfg: dict) -> str:
     parts.append(f"augment {recipe.get('augment', 'full')}")
     if recipe.get("flip") is not None:
         parts.append(f"flip {recipe['flip']:g}")
-    if recipe.get("flip_shift"):
-        parts.append(f"flip shift {recipe['flip_shift']:g}")
+    shift = recipe.get("flip_shift")
+    if isinstance(shift, list):
+        parts.append("flip shift per landmark")
+    elif shift:
+        parts.append(f"flip shift {shift:g}")
     rf = cfg["refine"]
     if rf.get("roi_spacing", 1.0) != 1.0 or rf["roi_size"] != 8:
         parts.append(f"RoI {rf['roi_size']} x{rf['roi_spacing']:g}")
-    off = [k[4:] for k, v in cfg.get("training", {}).items() if not v]
+    training = cfg.get("training", {})
+    off = [k[4:] for k, v in training.items() if k.startswith("use_") and not v]
     if off:
         parts.append("no " + " ".join(off))  # e.g. "no heatmap": a loss term left out
+    if training.get("learn_beta"):
+        parts.append("learnt beta")
     return ", ".join(parts)
 
 

@@ -7,6 +7,7 @@ The file layout is described in nnlite/weights.py (FORMAT, VERSION).
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import sys
@@ -100,6 +101,16 @@ def model_from_weights(path) -> LandmarkNet:
     return model
 
 
+def model_config(model: LandmarkNet) -> dict:
+    """The config a weights file stores: the checkpoint's, tagged with its type (older
+    checkpoints lack the tag), with the decoders' inverse temperatures when they were learnt."""
+    config = copy.deepcopy({"type": "two_stage_heatmap", **model.cfg})
+    b1, b2 = model.betas()
+    if model.log_beta.requires_grad or (b1, b2) != (1.0, 1.0):
+        config["heatmap"]["beta"], config["refine"]["beta"] = b1, b2
+    return config
+
+
 def export_last(folder: Path, **meta) -> tuple[Path, LandmarkNet, dict, dict]:
     """Export folder/last.pt (a tools.landmarks.train run folder) to folder/last.h5.
 
@@ -109,7 +120,7 @@ def export_last(folder: Path, **meta) -> tuple[Path, LandmarkNet, dict, dict]:
     model, state = load_checkpoint(Path(folder) / "last.pt")
     arrays = folded_arrays(model)
     weights = Path(folder) / "last.h5"
-    write_weights(weights, {"type": "two_stage_heatmap", **model.cfg}, arrays,
+    write_weights(weights, model_config(model), arrays,
                   {"epoch": state["epoch"], **meta})
     return weights, model, state, arrays
 
@@ -125,7 +136,7 @@ def main(argv=None):
     arrays = folded_arrays(model)
     meta = {"epoch": state.get("epoch"), "metrics": state.get("metrics", {}),
             "params": int(sum(a.size for a in arrays.values()))}
-    config = {"type": "two_stage_heatmap", **model.cfg}  # older checkpoints lack the tag
+    config = model_config(model)
     if config.get("landmarks") == "300w-68":
         config["flip"] = FLIP_68.tolist()  # mirrored landmark order, for flip averaging
     if args.min_tracking_score is not None:

@@ -53,14 +53,14 @@ def backbone(cfg: dict) -> tuple[ConvBN, nn.ModuleList]:
     return stem, blocks
 
 
-def soft_argmax(h: torch.Tensor) -> torch.Tensor:
-    """Heatmap logits (N, C, H, W) -> expected (x, y) under a spatial softmax, (N, C, 2).
+def soft_argmax(h: torch.Tensor, beta=1.0) -> torch.Tensor:
+    """Heatmap logits (N, C, H, W) -> expected (x, y) under a spatial softmax of beta * h, (N, C, 2).
 
     Units are heatmap pixels (pixel centres 0..W-1); nnlite.kernels.soft_argmax
-    computes the same.
+    computes the same. beta (inverse temperature) is a float or a 0-d tensor.
     """
     n, c, hh, ww = h.shape
-    p = torch.softmax(h.reshape(n, c, hh * ww), dim=-1).reshape(n, c, hh, ww)
+    p = torch.softmax(beta * h.reshape(n, c, hh * ww), dim=-1).reshape(n, c, hh, ww)
     xs = torch.arange(ww, dtype=h.dtype, device=h.device)
     ys = torch.arange(hh, dtype=h.dtype, device=h.device)
     x = (p.sum(2) * xs).sum(-1)
@@ -115,6 +115,23 @@ class LandmarkNet(nn.Module):
         # A zero-initialised refinement head predicts "no change" at the start.
         nn.init.zeros_(self.refine.weight)
         nn.init.zeros_(self.refine.bias)
+        # The decoders' inverse temperatures (stage 1, stage 2), learnt only when the
+        # recipe asks: the heatmap loss fixes the logits' scale for a per-pixel sigmoid,
+        # and the soft-argmax may want them sharper or softer than that.
+        betas = [float(cfg["heatmap"].get("beta", 1.0)), float(rf.get("beta", 1.0))]
+        self.log_beta = nn.Parameter(torch.log(torch.tensor(betas)),
+                                     requires_grad=bool(cfg.get("training", {}).get("learn_beta")))
+
+    def load_state_dict(self, state_dict, strict=True, assign=False):
+        """As nn.Module's; checkpoints from before the learnt temperature keep the config's."""
+        if "log_beta" not in state_dict:
+            state_dict = {**state_dict, "log_beta": self.log_beta.detach().clone()}
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
+    def betas(self) -> tuple[float, float]:
+        """The decoders' inverse temperatures (stage 1, stage 2), as the export stores them."""
+        b = self.log_beta.detach().exp()
+        return float(b[0]), float(b[1])
 
     def forward(self, x):
         """x (N, 3, S, S) normalised -> dict of heatmaps and points in input pixels."""
@@ -129,14 +146,15 @@ class LandmarkNet(nn.Module):
             if i == rf["branch_block"]:
                 branch = y
         heat1 = self.heatmap(y)
-        coarse = (soft_argmax(heat1) + 0.5) * s1 - 0.5  # input pixels
+        beta = self.log_beta.exp()
+        coarse = (soft_argmax(heat1, beta[0]) + 0.5) * s1 - 0.5  # input pixels
         feat = self.refine_convs(branch)
         # RoI placement does not backpropagate into the coarse points.
         centres = (coarse.detach() + 0.5) / s2 - 0.5
         crops = roi_align(feat, centres, rf["roi_size"], rf["roi_spacing"])
         n, lm, c, r, _ = crops.shape
         heat2 = self.refine(crops.reshape(n, lm * c, r, r))
-        offset = (soft_argmax(heat2) - (r - 1) / 2.0) * rf["roi_spacing"] * s2
+        offset = (soft_argmax(heat2, beta[1]) - (r - 1) / 2.0) * rf["roi_spacing"] * s2
         refined = coarse + offset
         return {"heatmaps": heat1, "refine_heatmaps": heat2, "coarse": coarse,
                 "refined": refined}

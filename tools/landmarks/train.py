@@ -204,6 +204,21 @@ def update_ema(ema, model, decay):
             e.copy_(b)
 
 
+def flip_shift_arg(text: str) -> float | list[float]:
+    """--flip-shift: a number, or a tools.landmarks.asymmetry JSON file (one per landmark)."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        values = json.loads(Path(text).read_text())["flip_shift"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise argparse.ArgumentTypeError(f"not a number or a flip-shift JSON file: {text} ({exc})")
+    if len(values) != 68:
+        raise argparse.ArgumentTypeError(f"{text}: {len(values)} offsets, expected 68")
+    return [float(v) for v in values]
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", default="demo", help="demo | full | JSON file")
@@ -228,14 +243,19 @@ def main(argv=None):
     ap.add_argument("--roi-spacing", type=float,
                     help="stage-2 RoI sample spacing, stage-2 feature px (config: 1)")
     ap.add_argument("--roi-size", type=int, help="stage-2 RoI side, samples (config: 8)")
+    ap.add_argument("--learn-beta", action="store_true",
+                    help="learn both soft-argmax decoders' inverse temperatures (exported to the "
+                         "config; the heatmap loss still sees the raw logits)")
     ap.add_argument("--augment", choices=sorted(AUGMENT), default="full",
                     help="augmentation preset; none = the fixed evaluation crops (overfit check)")
     ap.add_argument("--flip", type=float,
                     help="probability of a mirrored training crop (preset: 0.5). 300-W's x "
                          "convention is not mirror-symmetric, so flips cost a bias in x")
-    ap.add_argument("--flip-shift", type=float,
-                    help="x added to mirrored points, fraction of the inter-ocular distance "
-                         "(times 2; see tools.landmarks.data.AugmentParams.flip_shift)")
+    ap.add_argument("--flip-shift", type=flip_shift_arg,
+                    help="the annotations' x offset from mirror symmetry, fraction of the "
+                         "inter-ocular distance: a number, or a JSON file of one per landmark "
+                         "(tools.landmarks.asymmetry); mirrored crops keep the convention "
+                         "(see tools.landmarks.data.AugmentParams.flip_shift)")
     ap.add_argument("--subset", type=int, default=0,
                     help="train on the first N training faces of a fixed shuffle (0: all)")
     ap.add_argument("--fit-faces", type=int, default=133,
@@ -267,7 +287,8 @@ def main(argv=None):
         cfg = json.loads(Path(args.config).read_text())
     if state is None:
         cfg["training"] = dict(use_heatmap=not args.no_heatmap_loss,
-                               use_l2=not args.no_l2_loss, use_stage2=not args.no_stage2)
+                               use_l2=not args.no_l2_loss, use_stage2=not args.no_stage2,
+                               learn_beta=args.learn_beta)
         cfg["recipe"] = dict(augment=args.augment, subset=args.subset, flip=args.flip,
                              flip_shift=args.flip_shift)
         for key, value in (("coord", args.coord_loss), ("lambda_l2", args.lambda_coord),
@@ -277,7 +298,7 @@ def main(argv=None):
         for key, value in (("roi_spacing", args.roi_spacing), ("roi_size", args.roi_size)):
             if value is not None:
                 cfg["refine"][key] = value
-    flags = cfg["training"]
+    flags = {k: cfg["training"][k] for k in ("use_heatmap", "use_l2", "use_stage2")}
     recipe = cfg.get("recipe", {"augment": "full", "subset": 0})
 
     pairs = [p for root in args.data for p in D.find_pairs(root)]
