@@ -200,9 +200,9 @@ class TwoStageModel(Network):
             else bufs[f"blocks.{self.branch_block}"]
         feat.fill(0.0)
         with thread_limit(self.threads):
-            coarse = (self.ops.soft_argmax(heat1) + 0.5) * self.stride1 - 0.5
+            coarse = (self.ops.soft_argmax(heat1, self.beta1) + 0.5) * self.stride1 - 0.5
             heat2 = self.refine_roi(feat, self._rois(coarse), work)
-            self.ops.soft_argmax(heat2)
+            self.ops.soft_argmax(heat2, self.beta2)
             self.ops.heatmap_peak(heat1)
         return time.perf_counter() - start
 
