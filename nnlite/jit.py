@@ -17,7 +17,8 @@ start-up).
 
 The first kernel call of a process also pays for initialising Numba's compiler target
 (its typing and lowering registries; ~0.3 s on a 2-core EPYC, even when every kernel
-then loads from the cache). `start_compiler_init` moves that onto a background thread;
+then loads from the cache, twice that when scipy is installed: `_NoScipyInThread` keeps
+that import out of it). `start_compiler_init` moves that onto a background thread;
 `nnlite.backend.get_backend("numba")` starts it, so it runs while the caller opens its
 camera or video.
 """
@@ -119,6 +120,26 @@ def njit(*args, **kwargs):
 prange = _numba.prange if HAVE_NUMBA else range
 
 
+class _NoScipyInThread:
+    """A `sys.meta_path` finder that refuses to import scipy's modules in one thread only.
+
+    Numba's target set-up imports ``scipy.linalg`` when scipy is installed, only to learn
+    whether ``np.correlate`` and ``np.convolve`` may call BLAS's dot (measured: 0.45 s of
+    its 0.9 s on a busy 2-core EPYC; nnlite's kernels use no linear algebra). Refused
+    there, Numba records "no BLAS" for those two functions, which then run Numba's own
+    loop; every other linear-algebra function (``np.dot``, ``np.linalg.*``) imports scipy
+    when it is first compiled, as always. Other threads import scipy normally meanwhile.
+    """
+
+    def __init__(self):
+        self.ident = threading.get_ident()
+
+    def find_spec(self, name, path=None, target=None):
+        if threading.get_ident() == self.ident and name.partition(".")[0] == "scipy":
+            raise ImportError(f"{name} is not imported during nnlite's numba set-up")
+        return None
+
+
 def _init_compiler_target() -> None:
     """Initialise Numba's CPU target (what the first compile or cache load would do)."""
     try:
@@ -128,7 +149,15 @@ def _init_compiler_target() -> None:
         # Under Numba's own compiler lock: a kernel call in another thread that needs the
         # target waits for this instead of initialising it a second time.
         with global_compiler_lock:
-            cpu_target.target_context.refresh()
+            # (``import numba`` imports the top-level scipy package, which is cheap.)
+            finder = None if "scipy.linalg" in sys.modules else _NoScipyInThread()  # imported: no cost
+            if finder is not None:
+                sys.meta_path.insert(0, finder)
+            try:
+                cpu_target.target_context.refresh()
+            finally:
+                if finder is not None:
+                    sys.meta_path.remove(finder)
     except Exception as exc:  # the first kernel call then initialises it, as without this
         log.info("background numba initialisation failed: %s: %s", type(exc).__name__, exc)
 
@@ -162,6 +191,19 @@ def start_compiler_init() -> bool:
                                             daemon=True)
             _init_thread.start()
     return True
+
+
+def compiler_lock():
+    """Numba's process-wide compiler lock as a context manager (a no-op without Numba).
+
+    While a thread holds it, every compile or cache load in the process waits; calls of
+    kernels already compiled or loaded do not.
+    """
+    if not HAVE_NUMBA:
+        return contextlib.nullcontext()
+    from numba.core.compiler_lock import global_compiler_lock
+
+    return global_compiler_lock
 
 
 def wait_compiler_init(timeout: float | None = None) -> bool:

@@ -182,6 +182,30 @@ class TwoStageModel(Network):
         return ModelOutput(coarse.astype(np.float32), (coarse + offset).astype(np.float32),
                            heat1, heat2, peaks)
 
+    def warmup_heads(self) -> float:
+        """Compile (or load from Numba's cache) only the kernels of the heads; -> seconds taken.
+
+        Soft-argmax, heatmap peak and the fused RoI align + group conv, called on zero
+        inputs (batch 1) exactly as `forward` calls them, so they get the same one
+        specialisation each; the stem, blocks and plain convs are not run (their kernels
+        are the ones a detector built on the same blocks shares). A helper process on
+        another core runs this on an empty cache while the caller compiles those shared
+        kernels (see ``tracker.precompile``).
+        """
+        start = time.perf_counter()
+        bufs, work = self._buffers((1, self.input_size, self.input_size, 3))
+        last = bufs[f"blocks.{len(self.blocks) - 1}"]
+        heat1 = np.zeros(self.heatmap.out_shape(last.shape), np.float32)
+        feat = bufs[f"refine_convs.{len(self.refine_convs) - 1}"] if self.refine_convs \
+            else bufs[f"blocks.{self.branch_block}"]
+        feat.fill(0.0)
+        with thread_limit(self.threads):
+            coarse = (self.ops.soft_argmax(heat1, self.beta1) + 0.5) * self.stride1 - 0.5
+            heat2 = self.refine_roi(feat, self._rois(coarse), work)
+            self.ops.soft_argmax(heat2, self.beta2)
+            self.ops.heatmap_peak(heat1)
+        return time.perf_counter() - start
+
     def _rois(self, coarse):
         """RoI boxes of the r x r windows, samples roi_spacing apart, around each point.
 

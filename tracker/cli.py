@@ -348,11 +348,13 @@ def check_counts(args: argparse.Namespace, *names: str) -> None:
 @dataclass(frozen=True)
 class Engine:
     """What a CLI builds from its options: the makeup renderer (None: no makeup), the face
-    detector, the landmark model and the kernel backend name they run on."""
+    detector, the landmark model, the kernel backend name they run on, and on an empty
+    Numba cache the helper process compiling on the second core (`tracker.precompile`)."""
     render: Render | None
     detector: object
     landmarker: object
     backend: str
+    precompile_helper: object = None
 
 
 def build_engine(args: argparse.Namespace, flip_average: bool = False) -> Engine:
@@ -370,7 +372,9 @@ def build_engine(args: argparse.Namespace, flip_average: bool = False) -> Engine
     backend = check_backend(args.backend)  # before the detector, which runs on it too
     detector = DETECTORS[args.detector]()
     landmarker = load_landmarker(args.weights, backend=backend, threads=args.threads, flip_average=flip_average)
-    return Engine(render, detector, landmarker, backend)
+    from tracker.precompile import start_if_first_run
+
+    return Engine(render, detector, landmarker, backend, start_if_first_run(landmarker, args.weights))
 
 
 def build_tracker(args: argparse.Namespace, engine: Engine, detector=None, **options):
@@ -379,8 +383,10 @@ def build_tracker(args: argparse.Namespace, engine: Engine, detector=None, **opt
     `options`: any other Tracker argument (static_image_mode, fps, ...)."""
     from tracker.tracking import Tracker
 
-    return Tracker(engine.landmarker, engine.detector if detector is None else detector,
-                   max_faces=args.max_faces, threads=args.threads, **options)
+    tracker = Tracker(engine.landmarker, engine.detector if detector is None else detector,
+                      max_faces=args.max_faces, threads=args.threads, **options)
+    tracker.precompile_helper = engine.precompile_helper  # the warm-up waits for it to render
+    return tracker
 
 
 def say_kernel_notice(console: Console, backend: str) -> None:

@@ -36,15 +36,18 @@ def _catmull_rom_nb(p, samples, closed):
     segs = n if closed else n - 1
     out = np.empty((segs * samples + (0 if closed else 1), 2))
     ext = np.empty((n + 3, 2))  # p with one point before and two after
-    for k in range(n):
-        ext[k + 1] = p[k]
-    if closed:
-        ext[0] = p[n - 1]
-        ext[n + 1] = p[0]
-        ext[n + 2] = p[1]
-    else:
-        ext[0] = 2.0 * p[0] - p[1]
-        ext[n + 1] = 2.0 * p[n - 1] - p[n - 2]
+    # Element by element: a row assigned from an array (ext[k] = p[k]) makes Numba compile
+    # its shape-mismatch message (string formatting), ~4 s of a first run's compile time.
+    for j in range(2):
+        for k in range(n):
+            ext[k + 1, j] = p[k, j]
+        if closed:
+            ext[0, j] = p[n - 1, j]
+            ext[n + 1, j] = p[0, j]
+            ext[n + 2, j] = p[1, j]
+        else:
+            ext[0, j] = 2.0 * p[0, j] - p[1, j]
+            ext[n + 1, j] = 2.0 * p[n - 1, j] - p[n - 2, j]
     step = 1.0 / samples
     for s in range(segs):
         x0, y0 = ext[s, 0], ext[s, 1]
@@ -70,7 +73,8 @@ def _catmull_rom_nb(p, samples, closed):
             out[s * samples + q, 0] = ((t2 - tt) * b1x + (tt - t1) * b2x) / (t2 - t1)
             out[s * samples + q, 1] = ((t2 - tt) * b1y + (tt - t1) * b2y) / (t2 - t1)
     if not closed:
-        out[segs * samples] = p[n - 1]
+        out[segs * samples, 0] = p[n - 1, 0]
+        out[segs * samples, 1] = p[n - 1, 1]
     return out
 
 
@@ -94,8 +98,9 @@ def _resample_nb(c, n):
         s[k] = s[k - 1] + np.hypot(c[k, 0] - c[k - 1, 0], c[k, 1] - c[k - 1, 1])
     out = np.empty((n, 2))
     if s[m - 1] <= 0.0:
-        for i in range(n):
-            out[i] = c[0]
+        for i in range(n):  # element by element, as in _catmull_rom_nb
+            out[i, 0] = c[0, 0]
+            out[i, 1] = c[0, 1]
         return out
     k = 0
     for i in range(n):  # u = linspace(0, s[-1], n), as np.interp does it

@@ -352,7 +352,7 @@ def blush_mask(face, frame_shape=None, size: float = 1.0) -> Mask:
         ovals.append((c[0], c[1], u[0], u[1], 1.25 * radius, 0.8 * radius))
     ovals = np.array(ovals, np.float32)
     if HAVE_NUMBA:
-        m = _blush_ovals_nb(gx[0], gy[:, 0], ovals)
+        m = _blush_ovals_nb(np.ascontiguousarray(gx[0]), np.ascontiguousarray(gy[:, 0]), ovals)
     else:
         m = blush_ovals_reference(gx[0], gy[:, 0], ovals)
     i0, j0 = (y0 - grid.y0) // d, (x0 - grid.x0) // d

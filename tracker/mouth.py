@@ -149,8 +149,9 @@ def mouth_inside(lum: np.ndarray, a: np.ndarray, geom: MouthGeometry) -> np.ndar
                  float(smoothstep((overall_red - LIP_REDNESS_MIN)
                                   / (LIP_REDNESS_FULL - LIP_REDNESS_MIN))))
         terms = _mouth_terms_nb if HAVE_NUMBA else mouth_terms_reference
-        core, reach, colour = terms(np.ascontiguousarray(lum), redness, s, float(band), den,
-                                    num_l, num_red, *fills)
+        # Contiguous arguments: one specialisation of the kernel (a crop of the geometry is a view).
+        core, reach, colour = terms(np.ascontiguousarray(lum), redness, np.ascontiguousarray(s),
+                                    float(band), den, num_l, num_red, *fills)
         colour *= _connected_to_opening(colour * reach > 0.5, (s <= 0.0) | (core > 0.5))
         colour = np.maximum(colour, cv2.GaussianBlur(colour, (0, 0), SPREAD_PX))
     else:

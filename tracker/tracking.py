@@ -102,15 +102,6 @@ def _found_again(new: Box, lost: Box) -> bool:
     return math.hypot(dx, dy) <= size_lost
 
 
-def _first_run(landmarker) -> bool:
-    """Numba backend, no cached landmark-model kernels (a first run) and a second core."""
-    from nnlite.backend import numba_kernels_cached
-    from nnlite.jit import available_cores
-
-    ops = getattr(getattr(landmarker, "model", None), "ops", None)
-    return getattr(ops, "name", None) == "numba" and available_cores() >= 2 and not numba_kernels_cached()
-
-
 def _in_frame(points: np.ndarray, shape) -> bool:
     """Landmark box overlaps the frame and is at most MAX_FACE_SIZE frame sides long."""
     x0, y0, x1, y1 = landmark_box(points)
@@ -152,11 +143,13 @@ class Tracker:
             (`cv2.setNumThreads`, process-wide). None: Numba threads capped at
             one core fewer than available (1 to 4), OpenCV unchanged.
 
-    `Tracker.from_weights(...)` builds the landmark model and detector too (on an empty
-    Numba cache it also starts `precompile_helper`, a process that compiles the makeup
-    kernels on another core while the first frame compiles the models: see
-    `tracker.precompile`); `warmup()` compiles the kernels at start-up instead of on the
-    first frame.
+    `Tracker.from_weights(...)` builds the landmark model and detector too, and on the
+    Numba backend starts `preparation` (`tracker.startup`): a thread that loads (or
+    compiles) the kernels right away, while the caller opens its source; `process`,
+    `warmup` and `reset` wait for its models' part. On an empty Numba cache it also starts
+    `precompile_helper`, a process that compiles the landmark model's heads and the
+    makeup kernels on another core meanwhile (see `tracker.precompile`). `warmup()` runs
+    the models once at start-up, so the first frame pays nothing for them.
 
     After each `process` call, `last_times` (a `StageTimes`) holds the time
     that frame spent in the detector and in the landmark model.
@@ -201,12 +194,15 @@ class Tracker:
         self.last_times = StageTimes()
         # The process compiling kernels into an empty Numba cache (from_weights), or None.
         self.precompile_helper = None
+        # The background thread loading the kernels (from_weights, `tracker.startup`), or None.
+        self.preparation = None
+        self._models_ready = True
         self._detect_s = self._landmarks_s = 0.0
         self.reset()
 
     @classmethod
     def from_weights(cls, weights=None, detector: str | Detector | None = None, backend: str | None = None,
-                     threads: int | None = None, **options) -> "Tracker":
+                     threads: int | None = None, prepare: str | None = "all", **options) -> "Tracker":
         """A Tracker with its landmark model and detector built from files.
 
         Args:
@@ -215,6 +211,9 @@ class Tracker:
                 for `tracker.detection.DEFAULT_DETECTOR`.
             backend: "numba", "numpy" or None (Numba when it can be imported).
             threads: thread cap for the model, the tracker and OpenCV (see the class).
+            prepare: on the Numba backend, load (or compile) the kernels on a background
+                thread right away (`tracker.startup`): "all" (detector, landmark model and
+                the default look's makeup), "models" (no makeup) or None (on first use).
             **options: any other `Tracker` argument (max_faces, static_image_mode, ...).
 
         Raises:
@@ -231,25 +230,58 @@ class Tracker:
             if detector not in DETECTORS:
                 raise InputError(f"unknown detector {detector!r}; choose one of {', '.join(sorted(DETECTORS))}")
             detector = DETECTORS[detector]()
-        landmarker = load_landmarker(DEFAULT_WEIGHTS if weights is None else weights,
-                                     backend=backend, threads=threads)
-        tracker = cls(landmarker, detector, threads=threads, **options)
-        if _first_run(landmarker):
-            # An empty Numba cache: the first frame would compile for seconds on one core.
-            # A helper process compiles the makeup kernels on the other core meanwhile.
-            from tracker.precompile import start_helper
+        weights = DEFAULT_WEIGHTS if weights is None else weights
+        landmarker = load_landmarker(weights, backend=backend, threads=threads)
+        if prepare not in ("all", "models", None):
+            raise ValueError(f"prepare must be 'all', 'models' or None, got {prepare!r}")
+        from tracker.precompile import runs_numba, start_if_first_run
 
-            tracker.precompile_helper = start_helper()
+        tracker = cls(landmarker, detector, threads=threads, **options)
+        # An empty Numba cache: the first frame would compile for seconds on one core. A
+        # helper process compiles the landmark model's heads and the makeup kernels on
+        # the other core meanwhile.
+        tracker.precompile_helper = start_if_first_run(landmarker, weights)
+        if prepare is not None and runs_numba(landmarker):
+            tracker._start_preparation(makeup=prepare == "all")
         return tracker
 
+    def _start_preparation(self, makeup: bool) -> None:
+        """Load (or compile) the kernels on a background thread (see `tracker.startup`)."""
+        from tracker.startup import Preparation, after_process, start_compiler_init_step
+
+        later = []
+        if makeup:
+            from tracker.precompile import compile_makeup
+
+            later = [after_process(self.precompile_helper), compile_makeup]
+        self._models_ready = False
+        self.preparation = Preparation([start_compiler_init_step, self._warm_models], later)
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Wait for the background preparation of the models' kernels
+        (`from_weights(prepare=...)`), if any; -> True when they are ready. The tracker's
+        methods wait by themselves; ``self.preparation.finish()`` also waits for the makeup's."""
+        if not self._models_ready:
+            prep = self.preparation
+            self._models_ready = prep is None or prep.wait(timeout)
+        return self._models_ready
+
     def warmup(self) -> float:
-        """Run the detector and the landmark model once on a blank frame; -> seconds taken.
+        """Run the detector and the landmark model once on a blank frame, after the background
+        preparation (if any) has finished, makeup included; -> seconds taken.
 
         The first call of each Numba kernel compiles it (or loads it from the
         cache), which would otherwise land on the first real frame; servers call
         this once at start-up. Tracks and ids are not touched.
         """
         start = time.perf_counter()
+        if self.preparation is not None:  # all of it: a server's first request renders too
+            self.preparation.finish()
+        self.wait_ready()
+        self._warm_models()
+        return time.perf_counter() - start
+
+    def _warm_models(self) -> None:
         frame = np.zeros((240, 320, 3), np.uint8)
         # The detector's own warmup() when it has one: a BackgroundDetector would only
         # queue a frame, its warmup runs the wrapped detector here and now.
@@ -257,10 +289,10 @@ class Tracker:
         crop = box_to_crop((100.0, 60.0, 220.0, 180.0), self.landmarker.crop_scale)
         with thread_limit(self.threads):
             self.landmarker.run(frame, [crop])
-        return time.perf_counter() - start
 
     def reset(self) -> None:
         """Drop every track (the next frame starts with detection). Ids keep increasing."""
+        self.wait_ready()
         self._tracks: list[_Track] = []
         self._lost: list[_Track] = []  # tracks lost in the current frame (their last landmarks)
         self._frame_index = 0
@@ -287,6 +319,8 @@ class Tracker:
                 and frame_bgr.ndim == 3 and frame_bgr.shape[2] == 3):
             raise ValueError("expected a uint8 (H, W, 3) BGR frame, got "
                              f"{getattr(frame_bgr, 'dtype', type(frame_bgr))} {getattr(frame_bgr, 'shape', '')}")
+        if not self._models_ready:
+            self.wait_ready()
         t = self._frame_index / self.fps if timestamp is None else float(timestamp)
         self._frame_index += 1
         self._since_detection += 1

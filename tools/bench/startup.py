@@ -13,8 +13,9 @@ a server would see it:
   frame of the sample clip, opened after building as the CLIs do, with a cold Numba
   cache (a new, empty NUMBA_CACHE_DIR: every kernel compiles) and with a warm one
   (the same folder again; median of --repeats interpreters); once more with the frame
-  arriving after nnlite's background Numba set-up (`nnlite.jit.start_compiler_init`)
-  is done, as behind a camera's start-up; and with `Tracker.warmup()` called right
+  arriving after the tracker's background preparation (`tracker.startup`: Numba's
+  set-up, the models' and the default look's kernels loaded) is done, as behind a
+  camera's start-up; and with `Tracker.warmup()` called right
   after building, which moves the compile or cache-load cost to start-up and leaves
   the first frame at its steady-state cost;
 - memory: resident set size after building and warming one tracker, beyond an
@@ -84,9 +85,10 @@ t_build = time.perf_counter() - t0
 # The order of the CLIs: build the tracker, then open the source and read from it.
 t_warmup = tracker.warmup() if mode == "warmup" else 0.0
 t_ready = 0.0
-if mode == "ready":  # the frame arrives once nnlite's background Numba set-up is done
+if mode == "ready":  # the frame arrives once the background preparation is done
     t = time.perf_counter()
-    getattr(nnlite.jit, "wait_compiler_init", lambda: True)()  # absent in trees before it: a no-op
+    prep = getattr(tracker, "preparation", None)  # tracker.startup; older trees: Numba's set-up only
+    prep.finish() if prep is not None else getattr(nnlite.jit, "wait_compiler_init", lambda: True)()
     t_ready = time.perf_counter() - t
 with open_video(sample) as reader:
     frames = [f for _, f in zip(range(2), reader)]
@@ -273,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
 
     global _CODE_ROOT
     sources = _sources_state()
+    load_before = _load_average()
     with tempfile.TemporaryDirectory(prefix="nnlite-bench-") as scratch:
         if not args.no_snapshot:
             _CODE_ROOT = _snapshot_sources(Path(scratch))
@@ -300,12 +303,17 @@ def main(argv: list[str] | None = None) -> int:
     cold, warm, ready, ww = out["cold"], out["warm"], out["warm_ready"], out["warm_warmup"]
     warm_first = warm["build_s"] + warm["open_s"] + warm["first_s"]
     out["summary"] = {"warm_first_frame_s": warm_first, "warm_first_frame_ms": 1000 * warm["first_s"],
-                      "cold_first_frame_s": cold["build_s"] + cold["open_s"] + cold["first_s"]}
+                      "ready_first_frame_ms": 1000 * ready["first_s"],
+                      "cold_first_frame_s": cold["build_s"] + cold["open_s"] + cold["first_s"],
+                      "load_average": [load_before, _load_average()]}
 
     def verdict(key):
-        return "ok" if out["summary"][key] < TARGETS[key] else "MISSED"
+        target = TARGETS.get(key, TARGETS["warm_first_frame_ms"] if key.endswith("_ms") else None)
+        return "ok" if out["summary"][key] <= target else "MISSED"
 
     print(f"weights: {w}")
+    print(f"load average (1 min) {load_before:.2f} at the start, {out['summary']['load_average'][1]:.2f} at the end "
+          f"({os.cpu_count()} CPUs): other processes slow every number down")
     for name, r in (("cold cache", cold), ("warm cache", warm)):
         print(f"first frame, {name}: build {r['build_s']:.2f} s + open the clip {r['open_s']:.2f} s + first frame "
               f"{r['first_s']:.2f} s (tracking {r['first_track_s']:.2f} s) = "
@@ -317,8 +325,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{verdict('warm_first_frame_s')}")
     print(f"  warm cache, first frame right after building and opening the clip {1000 * warm['first_s']:6.0f} ms   "
           f"target <= {TARGETS['warm_first_frame_ms']:.0f} ms: {verdict('warm_first_frame_ms')}")
-    print(f"warm cache, first frame once Numba's background set-up is done (it took {ready['ready_s']:.2f} s "
-          f"after building; a camera's start-up usually takes longer): {1000 * ready['first_s']:.0f} ms "
+    print(f"  warm cache, first frame once the background preparation is done (it took {ready['ready_s']:.2f} s "
+          f"after building; a camera's start-up usually takes longer) {1000 * ready['first_s']:6.0f} ms   "
+          f"target <= {TARGETS['warm_first_frame_ms']:.0f} ms: {verdict('ready_first_frame_ms')} "
           f"(tracking {1000 * ready['first_track_s']:.0f} ms)")
     print(f"with Tracker.warmup() (warm cache): build {ww['build_s']:.2f} s, warmup {ww['warmup_s']:.2f} s, "
           f"first frame {1000 * ww['first_s']:.0f} ms")
@@ -357,6 +366,14 @@ def _per_face_line(pf: dict, threads: int) -> str:
             f"{threads} Numba thread(s), {threads} BLAS thread(s)): numba {pf['numba']['median_ms']:.2f} ms, "
             f"numpy {pf['numpy']['median_ms']:.2f} ms = {ratio:.1f}x (target < {TARGETS['numpy_over_numba']:.0f}x: "
             f"{verdict})")
+
+
+def _load_average() -> float:
+    """The 1-minute load average (0.0 where the OS has none)."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return 0.0
 
 
 def _write_json(path, out: dict) -> None:

@@ -57,7 +57,8 @@ def warmup(tracker, render: Render | None, size: tuple[int, int]) -> float:
     Numba compiles (or loads its cache) on the first call of each kernel; doing
     that before the live loop keeps it out of the first frames' latency. Uses
     `tracker.warmup()` when the tracker has one; the renderer gets the mean
-    face shape. The tracker is reset afterwards.
+    face shape, after the tracker's `precompile_helper` process (if any) has ended. The
+    tracker is reset afterwards.
     """
     start = time.perf_counter()
     w, h = size
@@ -68,6 +69,11 @@ def warmup(tracker, render: Render | None, size: tuple[int, int]) -> float:
         tracker.detector.detect(frame)
         tracker.landmarker.run(frame, [CropBox(w / 2.0, h / 2.0, 0.6 * min(w, h))])
     if render is not None:
+        # On an empty cache the helper process compiles the makeup kernels: load them
+        # when it is done instead of compiling them a second time (tracker.startup).
+        from tracker.startup import after_process
+
+        after_process(getattr(tracker, "precompile_helper", None))()
         points = (np.asarray(MEAN_SHAPE, np.float32) * (0.25 * min(w, h)) + [w / 2.0, h / 2.0]).astype(np.float32)
         render(frame, [Face(Box(*landmark_box(points), 1.0), points, 1.0, 0)])
     tracker.reset()
