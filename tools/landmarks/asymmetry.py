@@ -2,7 +2,8 @@
 
     python -m tools.landmarks.asymmetry --weights demo --out tools/landmarks/flip_shift_300w.json
 
-A model trained without mirrored crops learns where the annotators put each point, including
+A model trained without mirrored crops (or with mirrored crops shifted by this
+convention) learns where the annotators put each point, including
 that 300-W's points sit right of the mirror image of their partners. Averaging a face with its
 mirrored crop cancels that convention, so the plain prediction minus the flip-averaged one is
 the convention's offset of each point, in x, as a fraction of the inter-ocular distance. It is
@@ -38,15 +39,20 @@ def measure(weights, pairs) -> dict:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--weights", default="demo", help="a model trained without mirrored crops")
+    ap.add_argument("--weights", default="demo",
+                    help="a model trained without mirrored crops, or with --flip-shift")
     ap.add_argument("--data", nargs="+", default=[str(DEFAULT_DATA)])
     ap.add_argument("--out", required=True, help="JSON file for tools.landmarks.train --flip-shift")
     args = ap.parse_args(argv)
     weights = shipped_weights(args.weights)
-    flip = load(weights)[0].get("recipe", {}).get("flip")
-    if flip != 0:
-        print(f"{weights}: trained with mirrored crops (flip {flip}); its predictions are "
-              "mirror-symmetric and cannot show the annotations' convention", file=sys.stderr)
+    recipe = load(weights)[0].get("recipe", {})
+    flip = recipe.get("flip")
+    if flip != 0 and not recipe.get("flip_shift"):
+        # Plain mirroring teaches mirror symmetry; mirrored crops shifted by the convention
+        # (--flip-shift) keep it, so such a model can measure it again.
+        print(f"{weights}: trained with plainly mirrored crops (flip {flip}, no flip shift); its "
+              "predictions are mirror-symmetric and cannot show the annotations' convention",
+              file=sys.stderr)
         return 2
     pairs = [p for root in args.data for p in D.find_pairs(root)]
     train_pairs, _ = D.split_pairs(pairs, 0.1, seed=0)
