@@ -20,7 +20,7 @@ from pathlib import Path
 from nnlite.model import count_macs
 from tools.landmarks import data as D
 from tools.landmarks import evaluate as E
-from tools.landmarks.export import export_last
+from tools.landmarks.export import export_last, model_config
 from tools.landmarks.train import DEFAULT_DATA
 
 HEADER = ("| variant | params | MACs | epochs | train ip | train io | val ip | val io | "
@@ -57,9 +57,8 @@ def describe(cfg: dict) -> str:
 def score_run(run: Path, splits: dict) -> dict:
     """Export run/last.pt and evaluate it through nnlite on each split -> figures."""
     weights, model, state, arrays = export_last(run, run=run.name)
-    config = {"type": "two_stage_heatmap", **model.cfg}
     out = {"run": run.name, "variant": describe(model.cfg), "epochs": int(state["epoch"]) + 1,
-           "params": int(sum(a.size for a in arrays.values())), "macs": count_macs(config)}
+           "params": int(sum(a.size for a in arrays.values())), "macs": count_macs(model_config(model))}
     for name, pairs in splits.items():
         refined, coarse, gt = E.run(weights, pairs, progress=False)
         out[name] = {"refined": E.summary(refined, gt), "coarse": E.summary(coarse, gt),

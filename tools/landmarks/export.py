@@ -103,10 +103,10 @@ def model_from_weights(path) -> LandmarkNet:
 
 def model_config(model: LandmarkNet) -> dict:
     """The config a weights file stores: the checkpoint's, tagged with its type (older
-    checkpoints lack the tag), with the decoders' inverse temperatures when they were learnt."""
+    checkpoints lack the tag), with the decoders' inverse temperatures unless both are 1."""
     config = copy.deepcopy({"type": "two_stage_heatmap", **model.cfg})
     b1, b2 = model.betas()
-    if model.log_beta.requires_grad or (b1, b2) != (1.0, 1.0):
+    if (b1, b2) != (1.0, 1.0):
         config["heatmap"]["beta"], config["refine"]["beta"] = b1, b2
     return config
 
