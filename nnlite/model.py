@@ -166,12 +166,21 @@ class TwoStageModel(Network):
                 branch = y
         heat1 = self.heatmap(y, None, work)
         tick and tick("heatmap")
-        coarse = (self.ops.soft_argmax(heat1, self.beta1) + 0.5) * self.stride1 - 0.5
-        tick and tick("soft_argmax")
         feat = branch
         for i, conv in enumerate(self.refine_convs):
             feat = conv(feat, bufs[f"refine_convs.{i}"], work)
             tick and tick(f"refine_convs.{i}")
+        return self._heads(heat1, feat, work, tick)
+
+    def _heads(self, heat1, feat, work, tick=None) -> ModelOutput:
+        """Both decoders and stage 2 from the stage-1 logits and the stage-2 features.
+
+        heat1 (N, h, w, K) stage-1 logits, feat (N, H, W, C) the refine branch's features
+        -> `ModelOutput`. `forward` and `warmup_heads` share it, so the heads a warm-up
+        compiles are the ones a forward pass calls.
+        """
+        coarse = (self.ops.soft_argmax(heat1, self.beta1) + 0.5) * self.stride1 - 0.5
+        tick and tick("soft_argmax")
         heat2 = self.refine_roi(feat, self._rois(coarse), work)
         tick and tick("roi_align+refine")
         r = self.roi_size
@@ -200,10 +209,7 @@ class TwoStageModel(Network):
             else bufs[f"blocks.{self.branch_block}"]
         feat.fill(0.0)
         with thread_limit(self.threads):
-            coarse = (self.ops.soft_argmax(heat1, self.beta1) + 0.5) * self.stride1 - 0.5
-            heat2 = self.refine_roi(feat, self._rois(coarse), work)
-            self.ops.soft_argmax(heat2, self.beta2)
-            self.ops.heatmap_peak(heat1)
+            self._heads(heat1, feat, work)
         return time.perf_counter() - start
 
     def _rois(self, coarse):
@@ -266,14 +272,14 @@ def layer_macs(config: dict) -> list[tuple[str, int]]:
         if i == config["refine"]["branch_block"]:
             branch_hw = h
     k = config[KEYPOINTS_KEY]
-    steps += [("heatmap", h * h * config["heatmap"]["in"] * k), ("soft_argmax", 0)]
+    steps.append(("heatmap", h * h * config["heatmap"]["in"] * k))
     rf = config["refine"]
     cin = rf["in"]
     for i, cout in enumerate(rf["convs"]):
         steps.append((f"refine_convs.{i}", branch_hw * branch_hw * cin * cout * 9))
         cin = cout
     r = rf["roi_size"]
-    steps += [("roi_align+refine", r * r * k * cin * rf["kernel"] ** 2),
+    steps += [("soft_argmax", 0), ("roi_align+refine", r * r * k * cin * rf["kernel"] ** 2),
               ("soft_argmax (refine)", 0), ("heatmap_peak", 0)]
     return [(name, int(m)) for name, m in steps]
 
