@@ -63,3 +63,21 @@ def test_plain_result_is_one_half_of_the_average(weights):
     other[:, 0] = 79 - other[:, 0]
     assert np.abs(plain - avg).max() > 1e-3
     np.testing.assert_allclose(avg, (plain + other) / 2, atol=2e-2)
+
+
+def test_run_pair_gives_the_plain_and_the_averaged_results_of_one_batch(weights):
+    rng = np.random.default_rng(5)
+    frame = rng.integers(0, 256, (80, 97, 3), dtype=np.uint8)
+    boxes = [CropBox(40.0, 38.0, 50.0, 0.1), CropBox(55.5, 41.0, 37.0, -0.2)]
+    plain, averaged = Landmarker(weights, flip_average=True).run_pair(frame, boxes)
+    alone = Landmarker(weights).run(frame, boxes)
+    flip = Landmarker(weights, flip_average=True).run(frame, boxes)
+    for p, a, q, f in zip(plain, averaged, alone, flip):
+        np.testing.assert_allclose(p.points, q.points, atol=1e-4)
+        np.testing.assert_allclose(p.coarse, q.coarse, atol=1e-4)
+        assert p.score == pytest.approx(q.score, abs=1e-5)
+        np.testing.assert_array_equal(a.points, f.points)
+        assert a.score == f.score
+    assert not np.allclose(plain[0].points, averaged[0].points)
+    with pytest.raises(ValueError, match="flip_average=True"):
+        Landmarker(weights).run_pair(frame, boxes)

@@ -94,16 +94,32 @@ class Landmarker:
         (the interface `tracker.tracking.Tracker` uses)."""
         if not boxes:
             return []
+        if self.flip_average:
+            return self.run_pair(frame_bgr, boxes)[1]
         x, mats = self.crops(frame_bgr, boxes)
-        if not self.flip_average:
-            out = self.model.forward(x)
-            refined, coarse, score = out.refined, out.coarse, out.peaks.mean(axis=1)
-        else:
-            n = len(boxes)
-            out = self.model.forward(np.concatenate([x, x[:, :, ::-1]]))
-            refined = (out.refined[:n] + self._unmirror(out.refined[n:])) / 2
-            coarse = (out.coarse[:n] + self._unmirror(out.coarse[n:])) / 2
-            score = (out.peaks[:n].mean(axis=1) + out.peaks[n:].mean(axis=1)) / 2
+        out = self.model.forward(x)
+        return self._results(mats, out.refined, out.coarse, out.peaks.mean(axis=1))
+
+    def run_pair(self, frame_bgr: np.ndarray, boxes: list[CropBox]
+                 ) -> tuple[list[LandmarkResult], list[LandmarkResult]]:
+        """(plain, flip-averaged) landmarks for each crop box, from one batch of the crops and
+        their mirror images; needs ``flip_average=True``. `run` returns the second list."""
+        if self._flip is None:
+            raise ValueError("run_pair needs a Landmarker made with flip_average=True")
+        if not boxes:
+            return [], []
+        x, mats = self.crops(frame_bgr, boxes)
+        n = len(boxes)
+        out = self.model.forward(np.concatenate([x, x[:, :, ::-1]]))
+        plain = self._results(mats, out.refined[:n], out.coarse[:n], out.peaks[:n].mean(axis=1))
+        refined = (out.refined[:n] + self._unmirror(out.refined[n:])) / 2
+        coarse = (out.coarse[:n] + self._unmirror(out.coarse[n:])) / 2
+        score = (out.peaks[:n].mean(axis=1) + out.peaks[n:].mean(axis=1)) / 2
+        return plain, self._results(mats, refined, coarse, score)
+
+    @staticmethod
+    def _results(mats, refined, coarse, score) -> list[LandmarkResult]:
+        """Crop-pixel points (N, L, 2) and scores (N,) -> results in frame pixels."""
         back = [invert_affine(m) for m in mats]  # one inverse per crop for both point sets
         return [LandmarkResult(apply_affine(refined[i], b), apply_affine(coarse[i], b),
                                float(score[i])) for i, b in enumerate(back)]

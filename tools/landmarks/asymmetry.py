@@ -24,13 +24,21 @@ from tools.common import inter_ocular
 from tools.landmarks import data as D
 from tools.landmarks import evaluate as E
 from tools.landmarks.train import DEFAULT_DATA
+from tracker.geometry import box_to_crop, landmark_box
+from tracker.landmarks import Landmarker
 from tracker.resources import shipped_weights
 
 
 def measure(weights, pairs) -> dict:
     """-> {"flip_shift": 68 x offsets, "flip_shift_y": 68 y offsets (should be ~0), "faces": N}."""
-    plain, _, gt = E.run(weights, pairs, progress=False)
-    averaged, _, _ = E.run(weights, pairs, progress=False, flip_average=True)
+    lm = Landmarker(weights, flip_average=True)
+    plain, averaged, gt = [], [], []
+    for img, g in E.read_faces(pairs, progress=False):
+        p, a = lm.run_pair(img, [box_to_crop(landmark_box(g), lm.crop_scale)])
+        plain.append(p[0].points)
+        averaged.append(a[0].points)
+        gt.append(g)
+    plain, averaged = np.stack(plain), np.stack(averaged)
     io = np.array([inter_ocular(g) for g in gt])[:, None, None]
     offset = ((plain - averaged) / io).mean(axis=0)  # (68, 2)
     return {"flip_shift": [round(float(v), 5) for v in offset[:, 0]],

@@ -117,10 +117,9 @@ def plot_ced(curves: dict, path, limit=0.10, size=(640, 480)):
     cv2.imwrite(str(path), img)
 
 
-def run(weights, pairs, backend=None, progress=True, flip_average=False):
-    """-> (refined, coarse, gt) arrays (N, 68, 2) in frame pixels."""
-    lm = Landmarker(weights, backend=backend, flip_average=flip_average)
-    refined, coarse, gts = [], [], []
+def read_faces(pairs, progress=True):
+    """Yield (uint8 BGR image, float (68, 2) ground truth) per (image, .pts) pair, checked;
+    progress every 100 faces on stderr."""
     t0 = time.time()
     for i, (img_path, pts_path) in enumerate(pairs):
         img = cv2.imread(str(img_path), cv2.IMREAD_COLOR)
@@ -129,13 +128,21 @@ def run(weights, pairs, backend=None, progress=True, flip_average=False):
         gt = D.read_pts(pts_path)
         if gt.shape != (68, 2):
             raise ValueError(f"{pts_path}: expected 68 points, found {len(gt)}")
+        yield img, gt
+        if progress and (i + 1) % 100 == 0:
+            print(f"  {i + 1}/{len(pairs)} faces, {(i + 1) / (time.time() - t0):.0f} faces/s",
+                  file=sys.stderr, flush=True)
+
+
+def run(weights, pairs, backend=None, progress=True, flip_average=False):
+    """-> (refined, coarse, gt) arrays (N, 68, 2) in frame pixels."""
+    lm = Landmarker(weights, backend=backend, flip_average=flip_average)
+    refined, coarse, gts = [], [], []
+    for img, gt in read_faces(pairs, progress):
         res = lm.run(img, [box_to_crop(landmark_box(gt), lm.crop_scale)])[0]
         refined.append(res.points)
         coarse.append(res.coarse)
         gts.append(gt)
-        if progress and (i + 1) % 100 == 0:
-            print(f"  {i + 1}/{len(pairs)} faces, {(i + 1) / (time.time() - t0):.0f} faces/s",
-                  file=sys.stderr, flush=True)
     return np.stack(refined), np.stack(coarse), np.stack(gts)
 
 
