@@ -94,9 +94,9 @@ class Landmarker:
         (the interface `tracker.tracking.Tracker` uses)."""
         if not boxes:
             return []
-        if self.flip_average:
-            return self.run_pair(frame_bgr, boxes)[1]
         x, mats = self.crops(frame_bgr, boxes)
+        if self.flip_average:
+            return self._results(mats, *self._forward_pair(x)[1])
         out = self.model.forward(x)
         return self._results(mats, out.refined, out.coarse, out.peaks.mean(axis=1))
 
@@ -109,13 +109,19 @@ class Landmarker:
         if not boxes:
             return [], []
         x, mats = self.crops(frame_bgr, boxes)
-        n = len(boxes)
+        plain, averaged = self._forward_pair(x)
+        return self._results(mats, *plain), self._results(mats, *averaged)
+
+    def _forward_pair(self, x):
+        """float32 (N, S, S, 3) crops -> ((refined, coarse, score) plain, the same
+        flip-averaged): points (N, L, 2) in crop pixels, scores (N,); one batch of 2N."""
+        n = len(x)
         out = self.model.forward(np.concatenate([x, x[:, :, ::-1]]))
-        plain = self._results(mats, out.refined[:n], out.coarse[:n], out.peaks[:n].mean(axis=1))
+        plain = (out.refined[:n], out.coarse[:n], out.peaks[:n].mean(axis=1))
         refined = (out.refined[:n] + self._unmirror(out.refined[n:])) / 2
         coarse = (out.coarse[:n] + self._unmirror(out.coarse[n:])) / 2
-        score = (out.peaks[:n].mean(axis=1) + out.peaks[n:].mean(axis=1)) / 2
-        return plain, self._results(mats, refined, coarse, score)
+        score = (plain[2] + out.peaks[n:].mean(axis=1)) / 2
+        return plain, (refined, coarse, score)
 
     @staticmethod
     def _results(mats, refined, coarse, score) -> list[LandmarkResult]:
