@@ -135,16 +135,24 @@ class LandmarkNet(nn.Module):
 
     def forward(self, x):
         """x (N, 3, S, S) normalised -> dict of heatmaps and points in input pixels."""
-        cfg = self.cfg
-        rf = cfg["refine"]
-        s1 = cfg["heatmap"]["stride"]
-        s2 = rf["stride"]
+        branch_block = self.cfg["refine"]["branch_block"]
         y = self.stem(x)
         branch = None
         for i, blk in enumerate(self.blocks):
             y = blk(y)
-            if i == rf["branch_block"]:
+            if i == branch_block:
                 branch = y
+        # The backbone may run in bfloat16 (train --bf16); the heads, whose logits the decoders
+        # read to a fraction of a pixel, and the RoI sampling stay float32 (8 mantissa bits
+        # would put 0.4% noise on the logits).
+        with torch.autocast(x.device.type, enabled=False):
+            return self._heads(y.float(), branch.float())
+
+    def _heads(self, y, branch):
+        """Stage-1 features y and the branch point's features (float32) -> forward's dict."""
+        rf = self.cfg["refine"]
+        s1 = self.cfg["heatmap"]["stride"]
+        s2 = rf["stride"]
         heat1 = self.heatmap(y)
         beta = self.log_beta.exp()
         coarse = (soft_argmax(heat1, beta[0]) + 0.5) * s1 - 0.5  # input pixels

@@ -267,6 +267,9 @@ def main(argv=None):
     ap.add_argument("--ema", type=float, default=0.0,
                     help="keep an exponential moving average of the weights with this decay per "
                          "step (e.g. 0.999); it is what is scored and saved (0: off)")
+    ap.add_argument("--bf16", action="store_true",
+                    help="run the backbone in bfloat16 autocast (the heads and decoders stay "
+                         "float32); about 2.5x faster on CPUs with AVX-512 BF16")
     ap.add_argument("--time-limit", type=float, default=0,
                     help="stop (checkpointed, resumable) after the first scored epoch past "
                          "this many seconds (0: no limit)")
@@ -367,7 +370,9 @@ def main(argv=None):
         for imgs, pts in Batches(train, cfg, args.batch, args.seed, epoch, augment):
             x = to_tensor(imgs, cfg, device)
             gt = torch.from_numpy(pts).to(device)
-            loss, _ = compute_loss(model(x), gt, cfg, **flags)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16):
+                pred = model(x)
+            loss, _ = compute_loss(pred, gt, cfg, **flags)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
