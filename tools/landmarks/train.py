@@ -2,6 +2,8 @@
 
     python -m tools.landmarks.train --config demo --out runs/demo --epochs 120
     python -m tools.landmarks.train --out runs/demo --resume          # continue a run
+    python -m tools.landmarks.train --config demo --init tools/checkpoints/demo.pt \
+        --teacher tools/checkpoints/full.pt --out runs/demo_kd       # distil from the full model
 
 Writes runs/NAME/last.pt (model + optimizer, for resume), best.pt (model only,
 best validation NME) and log.csv (one line per epoch). Validation is a
@@ -207,6 +209,26 @@ def update_ema(ema, model, decay):
 BETA_LR_SCALE = 100.0
 
 
+def load_teacher(path, cfg, device):
+    """A trained checkpoint whose refined points become extra targets (--teacher); it must read
+    the student's crops (same input size, normalisation and crop scale)."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    tcfg = ckpt["config"]
+    if tcfg["input"] != cfg["input"] or tcfg["crop"] != cfg["crop"]:
+        raise SystemExit(f"--teacher {path}: its crops differ from the student's "
+                         f"({tcfg['input']}, {tcfg['crop']} against {cfg['input']}, {cfg['crop']})")
+    teacher = LandmarkNet(tcfg).to(device).to(memory_format=torch.channels_last)
+    teacher.load_state_dict(ckpt["model"])
+    return teacher.eval().requires_grad_(False)
+
+
+def distill_loss(out, target, cfg):
+    """Coordinate loss of the student's coarse and refined points against a teacher's refined
+    points target (N, L, 2), input pixels; the teacher is the better localiser of the two."""
+    kind, s1 = cfg["loss"].get("coord", "l2"), cfg["heatmap"]["stride"]
+    return coord_loss(out["coarse"], target, kind, s1) + coord_loss(out["refined"], target, kind, s1)
+
+
 def flip_shift_arg(text: str) -> float | list[float]:
     """--flip-shift: a number, or a tools.landmarks.asymmetry JSON file (one per landmark)."""
     try:
@@ -270,6 +292,10 @@ def main(argv=None):
     ap.add_argument("--bf16", action="store_true",
                     help="run the backbone in bfloat16 autocast (the heads and decoders stay "
                          "float32); about 2.5x faster on CPUs with AVX-512 BF16")
+    ap.add_argument("--teacher", help="distil: a trained checkpoint (e.g. the full model's) whose "
+                    "refined points on each augmented batch are extra coordinate targets")
+    ap.add_argument("--distill", type=float, default=1.0,
+                    help="weight of the teacher's targets relative to the ground truth's (with --teacher)")
     ap.add_argument("--time-limit", type=float, default=0,
                     help="stop (checkpointed, resumable) after the first scored epoch past "
                          "this many seconds (0: no limit)")
@@ -297,6 +323,8 @@ def main(argv=None):
                                learn_beta=args.learn_beta)
         cfg["recipe"] = dict(augment=args.augment, subset=args.subset, flip=args.flip,
                              flip_shift=args.flip_shift)
+        if args.teacher:
+            cfg["recipe"].update(teacher=args.teacher, distill=args.distill)
         for key, value in (("coord", args.coord_loss), ("lambda_l2", args.lambda_coord),
                            ("sigma1", args.sigma), ("sigma2", args.sigma)):
             if value is not None:
@@ -343,6 +371,7 @@ def main(argv=None):
         init = torch.load(args.init, map_location="cpu", weights_only=False)
         model.load_state_dict(init["model"])
     args.epochs = args.epochs or 120
+    teacher = load_teacher(recipe["teacher"], cfg, device) if recipe.get("teacher") else None
     # The EMA copy is what gets scored and saved; the raw weights stay in last.pt to resume.
     ema = None
     if args.ema or (state or {}).get("ema"):
@@ -373,6 +402,10 @@ def main(argv=None):
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16):
                 pred = model(x)
             loss, _ = compute_loss(pred, gt, cfg, **flags)
+            if teacher is not None:
+                with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16):
+                    target = teacher(x)["refined"]
+                loss = loss + recipe["distill"] * cfg["loss"]["lambda_l2"] * distill_loss(pred, target, cfg)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

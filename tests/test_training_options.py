@@ -1,4 +1,4 @@
-"""Training with --bf16: the backbone runs in bfloat16, the heads and decoders stay float32."""
+"""Training options: --bf16 (backbone in bfloat16, heads and decoders float32) and --teacher."""
 import numpy as np
 import pytest
 
@@ -37,3 +37,25 @@ def test_bf16_gradients_reach_the_backbone():
     out["refined"].sum().backward()
     grads = [p.grad for p in net.stem.parameters() if p.requires_grad]
     assert grads and all(g is not None and g.dtype == torch.float32 and torch.isfinite(g).all() for g in grads)
+
+
+def test_distilling_from_itself_costs_nothing_and_a_mismatched_teacher_is_refused(tmp_path):
+    from tools.landmarks.train import distill_loss, load_teacher
+
+    net = _net()
+    torch.nn.init.normal_(net.refine.weight, std=0.5)  # so that refined and coarse points differ
+    path = tmp_path / "teacher.pt"
+    torch.save({"config": net.cfg, "model": net.state_dict()}, path)
+    teacher = load_teacher(path, net.cfg, torch.device("cpu"))
+    assert not any(p.requires_grad for p in teacher.parameters())
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        out, target = net(x), teacher(x)["refined"]
+    # The refined points match the teacher's exactly; the coarse ones are what is left to learn.
+    # The config's coordinate loss (squared distance, in heatmap pixels).
+    coarse_gap = float((((out["coarse"] - target) / net.cfg["heatmap"]["stride"]) ** 2).sum(-1).mean())
+    assert coarse_gap > 1e-5
+    assert float(distill_loss(out, target, net.cfg)) == pytest.approx(coarse_gap, rel=1e-5)
+    other = make_config(alpha=1 / 6, input_size=96)
+    with pytest.raises(SystemExit, match="crops differ"):
+        load_teacher(path, other, torch.device("cpu"))
