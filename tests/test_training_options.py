@@ -59,3 +59,12 @@ def test_distilling_from_itself_costs_nothing_and_a_mismatched_teacher_is_refuse
     other = make_config(alpha=1 / 6, input_size=96)
     with pytest.raises(SystemExit, match="crops differ"):
         load_teacher(path, other, torch.device("cpu"))
+
+
+def test_the_experiments_table_names_a_teacher():
+    from tools.landmarks.experiments import describe
+
+    cfg = make_config(alpha=1 / 6, input_size=64)
+    assert "teacher" not in describe(cfg)
+    cfg["recipe"] = {"augment": "light", "teacher": "tools/checkpoints/full.pt", "distill": 0.5}
+    assert "teacher full x0.5" in describe(cfg)

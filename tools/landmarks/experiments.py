@@ -51,6 +51,8 @@ def describe(cfg: dict) -> str:
         parts.append("no " + " ".join(off))  # e.g. "no heatmap": a loss term left out
     if training.get("learn_beta"):
         parts.append("learnt beta")
+    if recipe.get("teacher"):
+        parts.append(f"teacher {Path(recipe['teacher']).stem} x{recipe['distill']:g}")
     return ", ".join(parts)
 
 
