@@ -151,3 +151,16 @@ def test_the_opaque_part_looks_like_the_swatch_where_the_surface_is_lit_unevenly
     got = mean_lab(render(lit, [pts], single("blush", product)), core)
     swatch = linear_bgr_to_lab(hex_to_linear(product.color) * face_light(lit, skin_mask(face)))
     assert abs(got[0] - swatch[0]) < 1.5, (got, swatch)
+
+
+def test_shade_measurement_leaves_out_thin_dark_occluders():
+    from tools.makeup_realism import occluders
+
+    lab = np.zeros((40, 60, 3), np.float32)
+    lab[...] = (55.0, 10.0, 12.0)  # a lid
+    lab[20, 10:50, 0] = 25.0  # a lash line, 1 px
+    lab[5:15, 5:15, 0] = 45.0  # a broad shadow: surface, not an occluder
+    img = lab_to_bgr(lab.reshape(-1, 3)).reshape(40, 60, 3)
+    occ = occluders(img)
+    assert occ[20, 12:48].all()
+    assert not occ[5:15, 5:15].any() and occ.sum() < 60

@@ -21,7 +21,11 @@ since "auto" has no colour to check), at the look's intensity unless said otherw
   lit and normally exposed (mean skin
   L in 60-75, skin a, b within `NEUTRAL_AB` of typical skin `TYPICAL_SKIN_AB`), the mean
   colour against the product's Lab (where the mask is at least 0.95 of its peak: the layer is opaque): lightness, chroma and hue
-  (degrees; for products with chroma >= 10) differences; worst and median face.
+  (degrees; for products with chroma >= 10) differences; worst and median face. Occluders
+  (`occluders`: lashes, hairs, lines, more than `OCCLUDER_DL` darker than their surroundings
+  in the photo) are left out: the renderer keeps them on top of the product as texture, and
+  a swatch is judged on the product, not on the lashes in front of it (on a small lid they
+  were half the measured pixels).
 - texture: Laplacian energy (mean square of the 3x3 Laplacian) of L inside the lips
   (mask >= 0.99, eroded by a pixel), made-up / original, for the lipstick alone.
 - outside: pixels changed outside the face (`tracker.masks.face_coverage` is 0) by the full
@@ -53,6 +57,8 @@ CASTS = {"warm": (0.7, 0.95, 1.25), "cool": (1.25, 1.0, 0.8)}
 SHADES = {"foundation": "#c99a7c"}
 TYPICAL_SKIN_AB = (13.0, 15.5)  # median skin a, b of 300-W validation faces with skin L 60-75
 NEUTRAL_AB = 5.0
+OCCLUDER_DL = 8.0  # CIELAB L below the local mean (Gaussian, OCCLUDER_SIGMA px)
+OCCLUDER_SIGMA = 2.0
 SKIN_L = (60.0, 75.0)
 
 
@@ -155,6 +161,14 @@ def lch(lab):
     return lab[0], float(np.hypot(lab[1], lab[2])), float(np.degrees(np.arctan2(lab[2], lab[1])))
 
 
+def occluders(img: np.ndarray) -> np.ndarray:
+    """bool (H, W): pixels of a uint8 BGR photo more than OCCLUDER_DL darker in L than their
+    Gaussian neighbourhood (sigma OCCLUDER_SIGMA px): lashes, hairs and lines, thin dark
+    things in front of (or in) a surface rather than the surface itself."""
+    lum = bgr_to_lab(img)[..., 0].astype(np.float32)
+    return lum < cv2.GaussianBlur(lum, (0, 0), OCCLUDER_SIGMA) - OCCLUDER_DL
+
+
 def shade_errors(faces, kind, product):
     """[(dL, dC, dH degrees or nan)] per neutral face, the product alone at full intensity."""
     look = single(kind, dataclasses.replace(product, intensity=1.0))
@@ -165,7 +179,7 @@ def shade_errors(faces, kind, product):
         if not neutral(face, img):
             continue
         w = weights(face, img, kind, product)
-        core = (w >= 0.95 * w.max()).astype(np.float32)
+        core = ((w >= 0.95 * w.max()) & ~occluders(img)).astype(np.float32)
         if core.sum() < 5:
             continue
         got = lch(mean_lab(render(img, [pts], look), core))
