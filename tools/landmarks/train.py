@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
+import functools
 import json
 import math
 import sys
@@ -30,6 +31,7 @@ from tools import common
 from tools.landmarks import data as D
 from tools.landmarks import evaluate as E
 from tools.landmarks.config import demo_config, full_config, make_config
+from tools.landmarks.export import load_checkpoint
 from tools.landmarks.model import LandmarkNet, count_params
 
 CONFIGS = {"demo": demo_config, "full": full_config}
@@ -212,14 +214,12 @@ BETA_LR_SCALE = 100.0
 def load_teacher(path, cfg, device):
     """A trained checkpoint whose refined points become extra targets (--teacher); it must read
     the student's crops (same input size, normalisation and crop scale)."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    tcfg = ckpt["config"]
+    teacher, _ = load_checkpoint(path)
+    tcfg = teacher.cfg
     if tcfg["input"] != cfg["input"] or tcfg["crop"] != cfg["crop"]:
         raise SystemExit(f"--teacher {path}: its crops differ from the student's "
                          f"({tcfg['input']}, {tcfg['crop']} against {cfg['input']}, {cfg['crop']})")
-    teacher = LandmarkNet(tcfg).to(device).to(memory_format=torch.channels_last)
-    teacher.load_state_dict(ckpt["model"])
-    return teacher.eval().requires_grad_(False)
+    return teacher.to(device).to(memory_format=torch.channels_last).requires_grad_(False)
 
 
 def distill_loss(out, target, cfg):
@@ -390,6 +390,8 @@ def main(argv=None):
         augment = dataclasses.replace(augment, **{k: recipe[k] for k in ("flip", "flip_shift")
                                                   if recipe.get(k) is not None})
     warmup = 2
+    # --bf16: the forward passes of training (the student's and the teacher's); scoring stays float32.
+    low_precision = functools.partial(torch.autocast, device.type, dtype=torch.bfloat16, enabled=args.bf16)
     t_start = t0 = time.time()
     for epoch in range(start, args.epochs):
         lr = common.cosine_lr(args.lr, epoch, args.epochs, warmup)
@@ -399,11 +401,11 @@ def main(argv=None):
         for imgs, pts in Batches(train, cfg, args.batch, args.seed, epoch, augment):
             x = to_tensor(imgs, cfg, device)
             gt = torch.from_numpy(pts).to(device)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16):
+            with low_precision():
                 pred = model(x)
             loss, _ = compute_loss(pred, gt, cfg, **flags)
             if teacher is not None:
-                with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16):
+                with torch.no_grad(), low_precision():
                     target = teacher(x)["refined"]
                 loss = loss + recipe["distill"] * cfg["loss"]["lambda_l2"] * distill_loss(pred, target, cfg)
             opt.zero_grad(set_to_none=True)
