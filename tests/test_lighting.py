@@ -128,3 +128,23 @@ def test_the_numpy_paths_give_the_numba_results(monkeypatch):
         np.testing.assert_allclose(LG.smooth_lightness(lab, mask, y0, x0, sigma), g, atol=0.05)
     assert LG.opaque_shading(got[-1], mask) == pytest.approx(ref_nb, abs=1e-4)
     np.testing.assert_allclose(LG.face_light(pix, skin), light, rtol=1e-9)
+
+
+def test_a_skins_green_magenta_tint_is_not_read_as_the_light():
+    # The same skin under a warm cast, once plain and once redder (its own tint along the
+    # green-magenta axis): the light keeps the cast's level and warmth, not the tint.
+    skin = Mask(np.ones((40, 40), np.float32), 0, 0)
+    ref = LG.SKIN_REFERENCE_LINEAR
+    warm = np.array([0.7, 0.95, 1.25]) * 0.8
+
+    def frame(linear_bgr):
+        srgb = np.where(linear_bgr <= 0.0031308, 12.92 * linear_bgr,
+                        1.055 * np.power(linear_bgr, 1 / 2.4) - 0.055)
+        return np.broadcast_to(np.round(255 * srgb).astype(np.uint8), (40, 40, 3)).copy()
+
+    plain = LG.face_light(frame(ref * warm), skin)
+    redder = LG.face_light(frame(ref * warm * np.array([1.08, 0.85, 1.08])), skin)
+    np.testing.assert_allclose(plain, LG.on_light_locus(warm), rtol=0.01)
+    np.testing.assert_allclose(redder, plain, rtol=0.015)
+    # a pure warm-cool cast and a level are on the locus: kept as they are
+    np.testing.assert_allclose(LG.on_light_locus([0.6 / 1.2, 0.6, 0.6 * 1.2]), [0.5, 0.6, 0.72])
