@@ -53,4 +53,9 @@ MIN_BAND_ROWS = 4
 #: RoI conv (0.9M) gained nothing or lost, and after an idle gap the whole pass at 2 threads
 #: was slower than at 1 while every call above ~4K input floats went parallel. Every layer
 #: of the full model but the stem, heatmap and RoI conv is above the threshold.
+#: Spinning workers instead (6 Dec 2026, same guest, demo model, 2 vs 1 thread, medians):
+#: with ``GOMP_SPINCOUNT=300000`` and this threshold at 1.5M, back-to-back passes take 0.60
+#: of the 1-thread time (0.85 as shipped), but a pass after a 30 ms idle gap (a camera
+#: frame's) takes 1.9x the 1-thread time (1.07x as shipped), and 19x with the other core
+#: busy: the waking, not the spinning, is what a live tracker pays, so both stay as they are.
 MIN_PARALLEL_MACS = 10_000_000

@@ -68,3 +68,30 @@ def test_the_experiments_table_names_a_teacher():
     assert "teacher" not in describe(cfg)
     cfg["recipe"] = {"augment": "light", "teacher": "tools/checkpoints/full.pt", "distill": 0.5}
     assert "teacher full x0.5" in describe(cfg)
+
+
+def test_heatmap_distillation_is_zero_for_the_teachers_own_maps_and_trains_the_student():
+    from tools.landmarks.train import heatmap_distill_loss
+
+    torch.manual_seed(1)
+    teacher = torch.randn(2, 5, 8, 8) * 3.0
+    beta = torch.tensor(0.8)
+    assert float(heatmap_distill_loss(teacher, teacher, beta, beta)) == pytest.approx(0.0, abs=1e-6)
+    # The same distribution through another temperature: logits scaled to match cost nothing.
+    assert float(heatmap_distill_loss(teacher * 2.0, teacher, beta / 2.0, beta)) == pytest.approx(0.0, abs=1e-5)
+    student = torch.randn(2, 5, 8, 8, requires_grad=True)
+    loss = heatmap_distill_loss(student, teacher, beta, beta)
+    assert float(loss) > 0.1
+    loss.backward()
+    with torch.no_grad():  # a step down the gradient brings the student's maps closer
+        closer = heatmap_distill_loss(student - 0.5 * student.grad / student.grad.norm(), teacher, beta, beta)
+    assert float(closer) < float(loss)
+
+
+def test_the_experiments_table_names_heatmap_distillation():
+    from tools.landmarks.experiments import describe
+
+    cfg = make_config(alpha=1 / 6, input_size=64)
+    cfg["recipe"] = {"augment": "light", "teacher": "tools/checkpoints/full.pt", "distill": 1.0,
+                     "distill_heatmap": 5.0}
+    assert "teacher full x1, teacher's heatmaps x5" in describe(cfg)

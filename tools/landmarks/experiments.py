@@ -53,6 +53,8 @@ def describe(cfg: dict) -> str:
         parts.append("learnt beta")
     if recipe.get("teacher"):
         parts.append(f"teacher {Path(recipe['teacher']).stem} x{recipe['distill']:g}")
+        if recipe.get("distill_heatmap"):
+            parts.append(f"teacher's heatmaps x{recipe['distill_heatmap']:g}")
     return ", ".join(parts)
 
 

@@ -4,6 +4,7 @@
     python -m tools.landmarks.train --out runs/demo --resume          # continue a run
     python -m tools.landmarks.train --config demo --init tools/checkpoints/demo.pt \
         --teacher tools/checkpoints/full.pt --out runs/demo_kd       # distil from the full model
+        (add --distill-heatmap W to also match the teacher's stage-1 heatmaps)
 
 Writes runs/NAME/last.pt (model + optimizer, for resume), best.pt (model only,
 best validation NME) and log.csv (one line per epoch). Validation is a
@@ -213,12 +214,16 @@ BETA_LR_SCALE = 100.0
 
 def load_teacher(path, cfg, device):
     """A trained checkpoint whose refined points become extra targets (--teacher); it must read
-    the student's crops (same input size, normalisation and crop scale)."""
+    the student's crops (same input size, normalisation and crop scale) into heatmaps of the
+    same stride (--distill-heatmap compares them pixel by pixel)."""
     teacher, _ = load_checkpoint(path)
     tcfg = teacher.cfg
     if tcfg["input"] != cfg["input"] or tcfg["crop"] != cfg["crop"]:
         raise SystemExit(f"--teacher {path}: its crops differ from the student's "
                          f"({tcfg['input']}, {tcfg['crop']} against {cfg['input']}, {cfg['crop']})")
+    if tcfg["heatmap"]["stride"] != cfg["heatmap"]["stride"]:
+        raise SystemExit(f"--teacher {path}: its heatmap stride {tcfg['heatmap']['stride']} "
+                         f"differs from the student's {cfg['heatmap']['stride']}")
     return teacher.to(device).to(memory_format=torch.channels_last).requires_grad_(False)
 
 
@@ -227,6 +232,20 @@ def distill_loss(out, target, cfg):
     points target (N, L, 2), input pixels; the teacher is the better localiser of the two."""
     kind, s1 = cfg["loss"].get("coord", "l2"), cfg["heatmap"]["stride"]
     return coord_loss(out["coarse"], target, kind, s1) + coord_loss(out["refined"], target, kind, s1)
+
+
+def heatmap_distill_loss(student, teacher, beta_s, beta_t):
+    """KL divergence of the student's stage-1 softmax read-out from the teacher's.
+
+    student, teacher : stage-1 heatmap logits (N, L, H, W); beta_s, beta_t : each model's
+    stage-1 inverse temperature (its soft-argmax reads softmax(beta * logits)). Summed over
+    pixels, averaged over landmarks and batch. Where the points only say where the teacher
+    looks, the maps also say how sure it is and what else it considered (a jaw point's spread
+    along the jaw).
+    """
+    t = F.log_softmax(beta_t * teacher.flatten(2).float(), dim=-1)
+    s = F.log_softmax(beta_s * student.flatten(2).float(), dim=-1)
+    return (t.exp() * (t - s)).sum(-1).mean()
 
 
 def flip_shift_arg(text: str) -> float | list[float]:
@@ -296,6 +315,9 @@ def main(argv=None):
                     "refined points on each augmented batch are extra coordinate targets")
     ap.add_argument("--distill", type=float, default=1.0,
                     help="weight of the teacher's targets relative to the ground truth's (with --teacher)")
+    ap.add_argument("--distill-heatmap", type=float, default=0.0,
+                    help="with --teacher: weight of the KL divergence of the student's stage-1 "
+                         "softmax maps from the teacher's (0: points only)")
     ap.add_argument("--time-limit", type=float, default=0,
                     help="stop (checkpointed, resumable) after the first scored epoch past "
                          "this many seconds (0: no limit)")
@@ -324,7 +346,8 @@ def main(argv=None):
         cfg["recipe"] = dict(augment=args.augment, subset=args.subset, flip=args.flip,
                              flip_shift=args.flip_shift)
         if args.teacher:
-            cfg["recipe"].update(teacher=args.teacher, distill=args.distill)
+            cfg["recipe"].update(teacher=args.teacher, distill=args.distill,
+                                 distill_heatmap=args.distill_heatmap)
         for key, value in (("coord", args.coord_loss), ("lambda_l2", args.lambda_coord),
                            ("sigma1", args.sigma), ("sigma2", args.sigma)):
             if value is not None:
@@ -406,8 +429,13 @@ def main(argv=None):
             loss, _ = compute_loss(pred, gt, cfg, **flags)
             if teacher is not None:
                 with torch.no_grad(), low_precision():
-                    target = teacher(x)["refined"]
-                loss = loss + recipe["distill"] * cfg["loss"]["lambda_l2"] * distill_loss(pred, target, cfg)
+                    taught = teacher(x)
+                loss = loss + recipe["distill"] * cfg["loss"]["lambda_l2"] * distill_loss(
+                    pred, taught["refined"], cfg)
+                if recipe.get("distill_heatmap"):
+                    loss = loss + recipe["distill_heatmap"] * heatmap_distill_loss(
+                        pred["heatmaps"], taught["heatmaps"], model.log_beta.exp()[0],
+                        teacher.log_beta.exp()[0])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
