@@ -11,7 +11,10 @@ estimates the light from the face). Blending happens in CIELAB, per pixel:
   by k^(1/3), so the layer darkens with the scene exactly as a lit pigment does;
 - the fine texture on top: L - Ls (lip lines, pores, hair strands) is added back with gain
   `texture_dark` / `texture_light` below / above the local mean (a matte finish damps the
-  bright side, i.e. the shine), and the chroma follows the lightness reached;
+  bright side, i.e. the shine), and the chroma follows the lightness reached below the
+  layer's own and stays at the layer's above it: a brighter spot of a saturated pigment
+  would leave sRGB's gamut and be clipped, which crushed the bright side of the lips' texture
+  (`tools.makeup_realism`, texture kept on 101 validation faces: worst 0.46 -> 0.63);
 - a gloss finish adds a specular highlight where the surface is brighter than its local
   mean (smoothstep of L - Ls), up to 1.5 x the pixel's own (L + 16): relative to the light
   there, so it dims with the scene too;
@@ -115,7 +118,7 @@ def tint_reference(lum: np.ndarray, a: np.ndarray, b: np.ndarray, alpha: np.ndar
     d = lum - ls
     r = np.clip((ls + 16.0) / (p.ref_lightness + 16.0), 0.0, 2.0)
     lt = (lp + 16.0) * r - 16.0 + np.where(d < 0.0, p.texture_dark, p.texture_light) * d
-    q = np.clip((lt + 16.0) / (lp + 16.0), 0.0, 2.0)
+    q = np.clip((lt + 16.0) / (lp + 16.0), 0.0, 1.0)
     at, bt = ap * q, bp * q
     if p.gloss > 0.0:
         x = np.clip((d - p.gloss_at) / max(p.gloss_width, 1e-6), 0.0, 1.0)
@@ -343,7 +346,7 @@ def _tint_pixel(lum, a, b, alpha, ls, c):
     d = lum - ls
     r = min(max((ls + f16) * inv_ref16, f0), f2)
     lt = lp16 * r - f16 + (tex_dark if d < f0 else tex_light) * d
-    q = min(max((lt + f16) * inv_lp16, f0), f2)
+    q = min(max((lt + f16) * inv_lp16, f0), f1)
     x = min(max((d - gloss_at) * inv_width, f0), f1)
     spec = gloss * x * x * (np.float32(3.0) - f2 * x)
     high = min(np.float32(_HIGHLIGHT) * (lum + f16) - f16, np.float32(100.0))
