@@ -1,4 +1,7 @@
-"""Training options: --bf16 (backbone in bfloat16, heads and decoders float32) and --teacher."""
+"""Training options: --bf16 (backbone in bfloat16, heads and decoders float32), --teacher and
+--distill-heatmap, and a run resumed in the precision it started with."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -95,3 +98,37 @@ def test_the_experiments_table_names_heatmap_distillation():
     cfg["recipe"] = {"augment": "light", "teacher": "tools/checkpoints/full.pt", "distill": 1.0,
                      "distill_heatmap": 5.0}
     assert "teacher full x1, teacher's heatmaps x5" in describe(cfg)
+
+
+HELEN = Path(__file__).resolve().parents[2] / "shared" / "data" / "300w" / "helen" / "trainset"
+
+
+@pytest.mark.skipif(not HELEN.is_dir(), reason=f"300-W data not found at {HELEN}")
+def test_a_distilling_bf16_run_resumes_in_bf16(tmp_path):
+    # One tiny epoch with a teacher (points and heatmaps) in bfloat16, then --resume without
+    # --bf16: the resumed run keeps the precision it started with.
+    import json
+    import shutil
+
+    from tools.landmarks import data as D
+    from tools.landmarks import train
+
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    for img, pts in D.find_pairs(HELEN)[:12]:
+        shutil.copy(img, folder)
+        shutil.copy(pts, folder)
+    cfg = tmp_path / "tiny.json"
+    cfg.write_text(json.dumps(make_config(alpha=1 / 6, input_size=64, name="tiny")))
+    net = LandmarkNet(make_config(alpha=1 / 6, input_size=64, name="tiny"))
+    torch.save({"config": net.cfg, "model": net.state_dict()}, tmp_path / "teacher.pt")
+    out = tmp_path / "run"
+    common = ["--out", str(out), "--data", str(folder), "--batch", "4", "--threads", "1",
+              "--fit-faces", "4"]
+    assert train.main(["--config", str(cfg), "--epochs", "1", "--bf16", "--teacher",
+                       str(tmp_path / "teacher.pt"), "--distill-heatmap", "5", *common]) == 0
+    state = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
+    assert state["bf16"] is True and state["config"]["recipe"]["distill_heatmap"] == 5.0
+    assert train.main(["--resume", "--epochs", "2", *common]) == 0
+    state = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
+    assert state["epoch"] == 1 and state["bf16"] is True

@@ -331,6 +331,7 @@ def main(argv=None):
     state = torch.load(last, map_location="cpu", weights_only=False) if args.resume else None
     # A resumed run keeps its peak learning rate unless --lr says otherwise.
     args.lr = args.lr or (state or {}).get("lr") or 3e-3
+    args.bf16 = args.bf16 or bool((state or {}).get("bf16"))  # a resumed run keeps its precision
     if state is not None:
         cfg = state["config"]
     elif args.alpha is not None:
@@ -461,7 +462,8 @@ def main(argv=None):
                         "metrics": metrics}, out / "best.pt")
         tmp = out / "last.pt.tmp"
         resume = {"config": cfg, "model": model_state, "optimizer": opt.state_dict(),
-                  "epoch": epoch, "epochs": args.epochs, "lr": args.lr, "best": best}
+                  "epoch": epoch, "epochs": args.epochs, "lr": args.lr, "best": best,
+                  "bf16": args.bf16}
         if ema is not None:
             resume.update(raw_model=model.state_dict(), ema=args.ema)
         torch.save(resume, tmp)
