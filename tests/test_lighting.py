@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from tracker import lighting as LG
+from tracker.colors import linear_to_srgb
 from tracker.masks import Mask
 
 SHAPES = [(1, 1), (5, 7), (13, 9), (31, 47), (64, 3)]
@@ -138,9 +139,8 @@ def test_a_skins_green_magenta_tint_is_not_read_as_the_light():
     warm = np.array([0.7, 0.95, 1.25]) * 0.8
 
     def frame(linear_bgr):
-        srgb = np.where(linear_bgr <= 0.0031308, 12.92 * linear_bgr,
-                        1.055 * np.power(linear_bgr, 1 / 2.4) - 0.055)
-        return np.broadcast_to(np.round(255 * srgb).astype(np.uint8), (40, 40, 3)).copy()
+        srgb = np.round(255 * linear_to_srgb(linear_bgr)).astype(np.uint8)
+        return np.broadcast_to(srgb, (40, 40, 3)).copy()
 
     plain = LG.face_light(frame(ref * warm), skin)
     redder = LG.face_light(frame(ref * warm * np.array([1.08, 0.85, 1.08])), skin)
