@@ -61,8 +61,9 @@ def on_light_locus(gains) -> np.ndarray:
     Planckian locus: blue against red at about constant green), while skins differ most in
     redness (blood) across that axis, so the green-magenta part of the skin's ratio is read as
     the skin's own tint, not the light's. Measured by `tools.makeup_realism` on neutrally lit
-    faces: foundation's hue error 11.9 -> 3.3 degrees, brows' 7.6 -> 1.3; warm and cool casts
-    stay within 0.11 error / change.
+    faces when this came in (before the chroma cap of `tracker.blend`): foundation's hue error
+    11.9 -> 3.3 degrees, brows' 7.6 -> 1.3; warm and cool casts within 0.11 error / change.
+    Current figures: the README's makeup section.
     """
     g = np.log(np.asarray(gains, dtype=np.float64))
     return np.exp(LEVEL_AXIS * (g @ LEVEL_AXIS) + WARM_AXIS * (g @ WARM_AXIS))
