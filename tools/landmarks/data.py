@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,7 +109,9 @@ def load_samples(pairs, cache_dir=".cache") -> list[Sample]:
             raise ValueError(f"{img_path}: unreadable image")
         out.append(Sample(img_path.stem, img, read_pts(pts_path)))
     cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(".tmp")
+    # One temporary file per process: two runs started together both decode and must not
+    # write into the same file.
+    tmp = cache.with_suffix(f".{os.getpid()}.tmp")
     with open(tmp, "wb") as f:
         pickle.dump([(s.name, s.image, s.points) for s in out], f,
                     protocol=pickle.HIGHEST_PROTOCOL)
