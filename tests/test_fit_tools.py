@@ -6,10 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tools.common import HELEN_TRAIN as HELEN
 from tools.landmarks import data as D
 from tools.landmarks import evaluate as E
 
-HELEN = Path(__file__).resolve().parents[2] / "shared" / "data" / "300w" / "helen" / "trainset"
 needs_data = pytest.mark.skipif(
     not HELEN.is_dir(), reason=f"300-W data not found at {HELEN} (../shared beside the repo)")
 

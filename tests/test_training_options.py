@@ -1,12 +1,11 @@
 """Training options: --bf16 (backbone in bfloat16, heads and decoders float32), --teacher and
 --distill-heatmap, and a run resumed in the precision it started with."""
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
+from tools.common import HELEN_TRAIN as HELEN  # noqa: E402
 from tools.landmarks.config import make_config  # noqa: E402
 from tools.landmarks.model import LandmarkNet  # noqa: E402
 
@@ -98,9 +97,6 @@ def test_the_experiments_table_names_heatmap_distillation():
     cfg["recipe"] = {"augment": "light", "teacher": "tools/checkpoints/full.pt", "distill": 1.0,
                      "distill_heatmap": 5.0}
     assert "teacher full x1, teacher's heatmaps x5" in describe(cfg)
-
-
-HELEN = Path(__file__).resolve().parents[2] / "shared" / "data" / "300w" / "helen" / "trainset"
 
 
 @pytest.mark.skipif(not HELEN.is_dir(), reason=f"300-W data not found at {HELEN}")

@@ -18,6 +18,8 @@ import numpy as np
 
 #: ../shared/data beside the repository (300w/, detect/), wherever a tool is run from.
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+#: The HELEN training faces (crops with .pts), the tests' and examples' source of real faces.
+HELEN_TRAIN = SHARED_DATA / "300w" / "helen" / "trainset"
 
 
 def inter_ocular(points: np.ndarray) -> np.ndarray:
