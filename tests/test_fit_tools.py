@@ -38,6 +38,27 @@ def test_bias_is_the_mean_signed_error_in_inter_ocular_units():
     assert abs(E.bias(pred, gt)["mean_x"]) < 1e-4 and E.nme_per_face(pred, gt)["io"].min() > 0
 
 
+def test_contour_errors_split_a_slide_along_the_jaw_from_a_step_off_it():
+    gt = _faces().astype(np.float64)
+    io = np.linalg.norm(gt[:, 36] - gt[:, 45], axis=-1)
+    t = E.contour_tangents(gt)
+    assert np.allclose(np.linalg.norm(t, axis=2), 1.0)
+    normal = np.stack([-t[..., 1], t[..., 0]], axis=2)
+    pred = gt.copy()
+    jaw, lips = slice(0, 17), slice(48, 68)
+    pred[:, jaw] += 0.04 * io[:, None, None] * t[:, jaw]       # slid 4% io along the jaw line
+    pred[:, lips] += 0.01 * io[:, None, None] * normal[:, lips]  # 1% io off the lip lines
+    c = E.contour_errors(pred, gt)
+    assert c["jaw"]["along"] == pytest.approx(4.0)
+    assert c["jaw"]["across"] == pytest.approx(0.0, abs=1e-9)
+    assert c["lips"]["along"] == pytest.approx(0.0, abs=1e-9)
+    assert c["lips"]["across"] == pytest.approx(1.0)
+    assert c["eyes"]["along"] == c["eyes"]["across"] == c["eyes"]["share"] == 0.0
+    # Shares: each part's part of the summed point errors.
+    assert c["jaw"]["share"] == pytest.approx(17 * 4.0 / (17 * 4.0 + 20 * 1.0))
+    assert sum(v["share"] for v in c.values()) == pytest.approx(1.0)
+
+
 def _copy_faces(folder: Path, n: int) -> Path:
     folder.mkdir()
     for img, pts in D.find_pairs(HELEN)[:n]:
@@ -51,7 +72,8 @@ def test_fit_report_and_bias_from_one_command(tmp_path, capsys):
     folder = _copy_faces(tmp_path / "faces", 24)
     train, val = D.split_pairs(D.find_pairs(folder), 0.1, seed=0)
     out = tmp_path / "fit.json"
-    rc = E.main([str(folder), "--weights", "demo", "--fit-report", "--bias", "--json", str(out),
+    rc = E.main([str(folder), "--weights", "demo", "--fit-report", "--bias", "--contour",
+                 "--json", str(out),
                  "--ced", str(tmp_path / "ced.png")])
     assert rc == 0
     text = capsys.readouterr().out
@@ -66,6 +88,7 @@ def test_fit_report_and_bias_from_one_command(tmp_path, capsys):
     for name in ("train refined", "train coarse", "val refined", "val coarse"):
         b = report["bias"][name]
         assert len(b["x"]) == 68 and b["mean_x"] == pytest.approx(np.mean(b["x"]))
+    assert "along" in text and set(report["contour"]["val refined"]) == set(E.PARTS)
     # A trained model lands within a few % of the inter-ocular distance on average.
     assert 0.5 < rows["val refined (stage 2)"]["nme_io"] < 15
 

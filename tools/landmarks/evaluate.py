@@ -7,7 +7,10 @@
 `--fit-report` scores the training and the validation split side by side (a model
 that fits its training faces far better than unseen ones overfits; one that
 scores them alike underfits). `--bias` adds the mean *signed* error per landmark
-and over the face: unbiased predictions average to about zero.
+and over the face: unbiased predictions average to about zero. `--contour` splits each
+part's error into its component along the contour the points lie on (a point slid along
+the jaw line) and across it (off the line): 300-W places points along the jaw and brows
+by loose rules, so a large along-contour share there is where annotators disagree.
 
 Each face is cropped from its ground-truth landmark box, as papers do, with the
 crop geometry stored in the weights file. Prints NME by inter-pupil and
@@ -32,6 +35,55 @@ from tracker.landmarks import Landmarker
 
 PARTS = {"jaw": range(0, 17), "brows": range(17, 27), "nose": range(27, 36),
          "eyes": range(36, 48), "lips": range(48, 68)}
+
+
+# The 68-point markup's contours, as point chains: (first, last, closed).
+CONTOURS = ((0, 16, False), (17, 21, False), (22, 26, False), (27, 30, False), (31, 35, False),
+            (36, 41, True), (42, 47, True), (48, 59, True), (60, 67, True))
+
+
+def contour_tangents(gt: np.ndarray) -> np.ndarray:
+    """Unit tangents (N, 68, 2) of the ground truth's contours at each point: the direction
+    from its previous to its next point in `CONTOURS` (one-sided at an open chain's ends)."""
+    t = np.zeros(gt.shape, np.float64)
+    for a, b, closed in CONTOURS:
+        idx = np.arange(a, b + 1)
+        if closed:
+            prev, nxt = np.roll(idx, 1), np.roll(idx, -1)
+        else:
+            prev, nxt = np.maximum(idx - 1, a), np.minimum(idx + 1, b)
+        t[:, idx] = gt[:, nxt] - gt[:, prev]
+    return t / np.maximum(np.linalg.norm(t, axis=2, keepdims=True), 1e-9)
+
+
+def contour_errors(pred, gt) -> dict:
+    """Per part, the mean error along its contour and across it, % inter-ocular.
+
+    pred, gt (N, 68, 2) -> {part: {"along": float, "across": float, "share": float}}; share is
+    the part's fraction of the summed point errors (along^2 + across^2 = each point's error^2).
+    """
+    io = inter_ocular(gt)[:, None]
+    e = (pred - gt).astype(np.float64)
+    t = contour_tangents(np.asarray(gt, np.float64))
+    along = np.abs((e * t).sum(2)) / io * 100
+    across = np.abs(e[..., 0] * t[..., 1] - e[..., 1] * t[..., 0]) / io * 100
+    total = np.hypot(along, across)
+    return {part: {"along": float(along[:, list(idx)].mean()),
+                   "across": float(across[:, list(idx)].mean()),
+                   "share": float(total[:, list(idx)].sum() / max(total.sum(), 1e-12))}
+            for part, idx in PARTS.items()}
+
+
+def format_contour(rows: dict) -> str:
+    """Along / across table, one column group per row of `rows` (`contour_errors` results)."""
+    names = list(rows)
+    lines = [f"{'part':>8s}" + "".join(f"{n + ' along':>22s}{'across':>8s}{'share':>7s}"
+                                        for n in names)]
+    for part in PARTS:
+        lines.append(f"{part:>8s}" + "".join(
+            f"{rows[n][part]['along']:22.2f}{rows[n][part]['across']:8.2f}"
+            f"{rows[n][part]['share']:7.2f}" for n in names))
+    return "\n".join(lines)
 
 
 def nme_per_face(pred, gt):
@@ -167,6 +219,8 @@ def main(argv=None):
                     help="score the training and the validation split side by side")
     ap.add_argument("--bias", action="store_true",
                     help="also print the mean signed error per landmark (%% inter-ocular)")
+    ap.add_argument("--contour", action="store_true",
+                    help="also split each part's error along its contour and across it")
     ap.add_argument("--ced", default="ced.png", help="CED plot output (PNG)")
     ap.add_argument("--json", help="also write the figures here")
     ap.add_argument("--backend", choices=["numba", "numpy"])
@@ -190,13 +244,14 @@ def main(argv=None):
     except (OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    rows, biases = {}, {}
+    rows, biases, contours = {}, {}, {}
     for name, (refined, coarse, gt) in results.items():
         label = "" if len(results) == 1 else f"{name} "
         rows[f"{label}refined (stage 2)"] = summary(refined, gt)
         rows[f"{label}coarse (stage 1)"] = summary(coarse, gt)
         biases[f"{label}refined"] = bias(refined, gt)
         biases[f"{label}coarse"] = bias(coarse, gt)
+        contours[f"{label}refined"] = contour_errors(refined, gt)
     described = ", ".join(f"{n}: {len(ps)}" for n, ps in splits.items())
     print(f"{args.weights} on faces from {', '.join(args.folders)} ({described}"
           f"{', flip-averaged' if args.flip_average else ''}); NME in %, failure rates in % of faces")
@@ -216,6 +271,11 @@ def main(argv=None):
         print("global mean signed error (% inter-ocular): " + ", ".join(
             f"{n} x {b['mean_x']:+.2f} y {b['mean_y']:+.2f}" for n, b in biases.items()))
         report["bias"] = {n: {"mean_x": b["mean_x"], "mean_y": b["mean_y"]} for n, b in biases.items()}
+    if args.contour:
+        print("mean error along each part's contour and across it, % inter-ocular; share: the "
+              "part's fraction of all point error (refined points)")
+        print(format_contour(contours))
+        report["contour"] = contours
     refined, coarse, gt = results[next(iter(results))] if len(results) == 1 else results["val"]
     plot_ced({"refined": nme_per_face(refined, gt)["io"],
               "coarse": nme_per_face(coarse, gt)["io"]}, args.ced)
