@@ -99,6 +99,22 @@ def test_the_experiments_table_names_heatmap_distillation():
     assert "teacher full x1, teacher's heatmaps x5" in describe(cfg)
 
 
+def test_a_checkpoint_carries_over_to_another_input_size():
+    from tools.landmarks.config import with_input_size
+
+    small = _net()
+    cfg = with_input_size(small.cfg, 96)
+    assert cfg["input"]["size"] == 96 and cfg["heatmap"]["size"] == 12
+    assert small.cfg["input"]["size"] == 64  # a new dict
+    big = LandmarkNet(cfg).eval()
+    big.load_state_dict(small.state_dict())
+    with torch.no_grad():
+        out = big(torch.zeros(1, 3, 96, 96))
+    assert out["heatmaps"].shape[-2:] == (12, 12) and out["refined"].shape == (1, 68, 2)
+    with pytest.raises(ValueError, match="multiple of 8"):
+        with_input_size(small.cfg, 100)
+
+
 @pytest.mark.skipif(not HELEN.is_dir(), reason=f"300-W data not found at {HELEN}")
 def test_a_distilling_bf16_run_resumes_in_bf16(tmp_path):
     # One tiny epoch with a teacher (points and heatmaps) in bfloat16, then --resume without

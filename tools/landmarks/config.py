@@ -78,6 +78,18 @@ def full_config() -> dict:
     return make_config(alpha=1.0, name="full")
 
 
+def with_input_size(cfg: dict, size: int) -> dict:
+    """The same network on size x size crops: every layer is convolutional and the decoders
+    work in map pixels, so a checkpoint's weights carry over (a new dict)."""
+    stride = cfg["heatmap"]["stride"]
+    if size <= 0 or size % stride:
+        raise ValueError(f"input size must be a positive multiple of {stride}, got {size}")
+    out = copy.deepcopy(cfg)
+    out["input"]["size"] = int(size)
+    out["heatmap"]["size"] = int(size) // stride
+    return out
+
+
 def with_overrides(cfg: dict, **kw) -> dict:
     out = copy.deepcopy(cfg)
     out.update(kw)

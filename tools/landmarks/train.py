@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from tools import common
 from tools.landmarks import data as D
 from tools.landmarks import evaluate as E
-from tools.landmarks.config import demo_config, full_config, make_config
+from tools.landmarks.config import demo_config, full_config, make_config, with_input_size
 from tools.landmarks.export import load_checkpoint
 from tools.landmarks.model import LandmarkNet, count_params
 
@@ -318,6 +318,8 @@ def main(argv=None):
     ap.add_argument("--distill-heatmap", type=float, default=0.0,
                     help="with --teacher: weight of the KL divergence of the student's stage-1 "
                          "softmax maps from the teacher's (0: points only)")
+    ap.add_argument("--input-size", type=int,
+                    help="crop side in pixels (config: 128); with --init the weights carry over")
     ap.add_argument("--time-limit", type=float, default=0,
                     help="stop (checkpointed, resumable) after the first scored epoch past "
                          "this many seconds (0: no limit)")
@@ -340,6 +342,8 @@ def main(argv=None):
         cfg = CONFIGS[args.config]()
     else:
         cfg = json.loads(Path(args.config).read_text())
+    if state is None and args.input_size:
+        cfg = with_input_size(cfg, args.input_size)
     if state is None:
         cfg["training"] = dict(use_heatmap=not args.no_heatmap_loss,
                                use_l2=not args.no_l2_loss, use_stage2=not args.no_stage2,
