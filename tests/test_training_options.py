@@ -144,3 +144,19 @@ def test_a_distilling_bf16_run_resumes_in_bf16(tmp_path):
     assert train.main(["--resume", "--epochs", "2", *common]) == 0
     state = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
     assert state["epoch"] == 1 and state["bf16"] is True
+
+
+def test_the_ablation_passes_a_recipe_to_every_run(tmp_path, monkeypatch):
+    from tools.landmarks import ablation
+
+    calls = []
+    monkeypatch.setattr(ablation.subprocess, "run", lambda cmd, check: calls.append(cmd))
+    argv = ["--out", str(tmp_path), "--epochs", "3", "--variants", "full", "no_stage2",
+            "--", "--bf16", "--coord-loss", "l1"]
+    assert ablation.main(argv) == 2  # the runs were not really trained: nothing to tabulate
+    assert len(calls) == 2
+    for cmd, variant_flag in zip(calls, (None, "--no-stage2")):
+        i = cmd.index("--epochs")
+        assert cmd[i + 1] == "3" and cmd[cmd.index("--bf16") + 1:cmd.index("--bf16") + 3] == [
+            "--coord-loss", "l1"]
+        assert variant_flag is None or variant_flag in cmd

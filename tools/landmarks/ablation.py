@@ -2,6 +2,8 @@
 
     python -m tools.landmarks.ablation --out runs/ablation --epochs 12 --threads 1
     python -m tools.landmarks.ablation --out runs/ablation --evaluate-only     # tables from finished runs
+    python -m tools.landmarks.ablation --out runs/abl --epochs 30 -- --bf16 --coord-loss l1 ...
+        (flags after -- go to every run's tools.landmarks.train: a recipe, --bf16, --eval-every)
 
 Trains four models of one config with one schedule (tools.landmarks.train, one process per
 run; an interrupted run resumes from its last.pt, a finished one is skipped):
@@ -53,7 +55,8 @@ def train_variant(run: Path, flags: list[str], args) -> None:
             return
         cmd = ["--out", str(run), "--resume"]
     else:
-        cmd = ["--config", args.config, "--out", str(run), "--epochs", str(args.epochs), *flags]
+        cmd = ["--config", args.config, "--out", str(run), "--epochs", str(args.epochs), *flags,
+               *args.train_flags]
     cmd += ["--threads", str(args.threads), "--data", *args.data]
     print(f"{run.name}: python -m tools.landmarks.train {' '.join(cmd)}", flush=True)
     subprocess.run([sys.executable, "-m", "tools.landmarks.train", *cmd], check=True)
@@ -78,6 +81,11 @@ def markdown(rows: dict) -> str:
 
 
 def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    train_flags = []
+    if "--" in argv:
+        i = argv.index("--")
+        argv, train_flags = argv[:i], argv[i + 1:]
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="runs/ablation", help="one run folder per variant under it")
     ap.add_argument("--config", default="demo", help="model config for every run (demo | full | JSON)")
@@ -87,6 +95,7 @@ def main(argv=None):
     ap.add_argument("--evaluate-only", action="store_true", help="skip training; tables from last.pt")
     ap.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     args = ap.parse_args(argv)
+    args.train_flags = train_flags
 
     out = Path(args.out)
     pairs = [p for root in args.data for p in D.find_pairs(root)]
