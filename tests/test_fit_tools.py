@@ -117,9 +117,9 @@ def test_overfit_check_fits_a_few_faces(tmp_path, capsys):
     row = experiments.score_run(tmp_path / "run", {"train": pairs[:8], "val": pairs[8:]})
     assert row["epochs"] == 60 and row["params"] > 0 and row["macs"] > 0
     assert row["train"]["refined"]["faces"] == 8 and row["val"]["refined"]["faces"] == 4
-    assert row["variant"] == "l2 x1, augment none"
+    assert row["variant"] == "l2 x1, input 64, augment none"  # not the usual 128-pixel crops
     line = experiments.markdown_row(row)
-    assert line.startswith("| run: l2 x1, augment none |") and line.count("|") == 12
+    assert line.startswith("| run: l2 x1, input 64, augment none |") and line.count("|") == 12
 
 
 def _mirrored(flip_shift, seed=3):

@@ -113,6 +113,8 @@ def test_a_checkpoint_carries_over_to_another_input_size():
     assert out["heatmaps"].shape[-2:] == (12, 12) and out["refined"].shape == (1, 68, 2)
     with pytest.raises(ValueError, match="multiple of 8"):
         with_input_size(small.cfg, 100)
+    from tools.landmarks.experiments import describe
+    assert "input 96" in describe(cfg) and "input" not in describe(make_config())
 
 
 @pytest.mark.skipif(not HELEN.is_dir(), reason=f"300-W data not found at {HELEN}")

@@ -32,6 +32,8 @@ def describe(cfg: dict) -> str:
     """What a run's loss and recipe say, in one short string."""
     loss, recipe = cfg["loss"], cfg.get("recipe", {})
     parts = [f"{loss.get('coord', 'l2')} x{loss['lambda_l2']:g}"]
+    if cfg["input"]["size"] != 128:
+        parts.append(f"input {cfg['input']['size']}")
     if loss["sigma1"] != 1.0:
         parts.append(f"sigma {loss['sigma1']:g}")
     parts.append(f"augment {recipe.get('augment', 'full')}")
