@@ -12,6 +12,7 @@ import csv
 import math
 import os
 import platform
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -73,6 +74,16 @@ def machine() -> str:
             f"Numba {numba.__version__}, OpenCV {cv2.__version__}; "
             f"NUMBA_NUM_THREADS={os.environ.get('NUMBA_NUM_THREADS', 'default')}, "
             f"OpenCV threads {cv2.getNumThreads()}")
+
+
+def split_passthrough(argv) -> tuple[list[str], list[str]]:
+    """(this tool's arguments, the ones after "--") of argv (default: sys.argv[1:]): the flags a
+    tool hands on to the tools.landmarks.train runs it starts."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--" not in argv:
+        return argv, []
+    i = argv.index("--")
+    return argv[:i], argv[i + 1:]
 
 
 def cosine_lr(base: float, epoch: int, epochs: int, warmup: int) -> float:

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import torch
 
+from tools.common import split_passthrough
 from tools.landmarks import data as D
 from tools.landmarks import evaluate as E
 from tools.landmarks.export import export_last
@@ -81,11 +82,7 @@ def markdown(rows: dict) -> str:
 
 
 def main(argv=None):
-    argv = list(sys.argv[1:] if argv is None else argv)
-    train_flags = []
-    if "--" in argv:
-        i = argv.index("--")
-        argv, train_flags = argv[:i], argv[i + 1:]
+    argv, train_flags = split_passthrough(argv)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="runs/ablation", help="one run folder per variant under it")
     ap.add_argument("--config", default="demo", help="model config for every run (demo | full | JSON)")

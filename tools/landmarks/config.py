@@ -20,7 +20,10 @@ def _scale(c: float, alpha: float) -> int:
     return max(4, int(round(c * alpha)))
 
 
-def make_config(alpha: float = 1.0 / 3.0, input_size: int = 128, num_landmarks: int = 68,
+INPUT_SIZE = 128  # crop side in pixels unless a config says otherwise (train --input-size)
+
+
+def make_config(alpha: float = 1.0 / 3.0, input_size: int = INPUT_SIZE, num_landmarks: int = 68,
                 roi_size: int = 8, branch_stage: int = 1, name: str = "landmarks") -> dict:
     """Build a landmark-model config.
 

@@ -251,7 +251,8 @@ def main(argv=None):
         rows[f"{label}coarse (stage 1)"] = summary(coarse, gt)
         biases[f"{label}refined"] = bias(refined, gt)
         biases[f"{label}coarse"] = bias(coarse, gt)
-        contours[f"{label}refined"] = contour_errors(refined, gt)
+        if args.contour:
+            contours[f"{label}refined"] = contour_errors(refined, gt)
     described = ", ".join(f"{n}: {len(ps)}" for n, ps in splits.items())
     print(f"{args.weights} on faces from {', '.join(args.folders)} ({described}"
           f"{', flip-averaged' if args.flip_average else ''}); NME in %, failure rates in % of faces")

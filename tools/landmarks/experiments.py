@@ -19,6 +19,7 @@ from pathlib import Path
 
 from nnlite.model import count_macs
 from tools.landmarks import data as D
+from tools.landmarks.config import INPUT_SIZE
 from tools.landmarks import evaluate as E
 from tools.landmarks.export import export_last, model_config
 from tools.landmarks.train import DEFAULT_DATA
@@ -32,7 +33,7 @@ def describe(cfg: dict) -> str:
     """What a run's loss and recipe say, in one short string."""
     loss, recipe = cfg["loss"], cfg.get("recipe", {})
     parts = [f"{loss.get('coord', 'l2')} x{loss['lambda_l2']:g}"]
-    if cfg["input"]["size"] != 128:
+    if cfg["input"]["size"] != INPUT_SIZE:
         parts.append(f"input {cfg['input']['size']}")
     if loss["sigma1"] != 1.0:
         parts.append(f"sigma {loss['sigma1']:g}")

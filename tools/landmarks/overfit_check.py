@@ -18,6 +18,7 @@ import csv
 import sys
 from pathlib import Path
 
+from tools.common import split_passthrough
 from tools.landmarks import train
 
 
@@ -30,11 +31,7 @@ def fit_curve(log_path: Path) -> list[dict]:
 
 
 def main(argv=None):
-    argv = list(sys.argv[1:] if argv is None else argv)
-    extra = []
-    if "--" in argv:
-        i = argv.index("--")
-        argv, extra = argv[:i], argv[i + 1:]
+    argv, extra = split_passthrough(argv)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True, help="run folder (log.csv, last.pt, best.pt)")
     ap.add_argument("--config", default="demo")

@@ -31,7 +31,8 @@ import torch.nn.functional as F
 from tools import common
 from tools.landmarks import data as D
 from tools.landmarks import evaluate as E
-from tools.landmarks.config import demo_config, full_config, make_config, with_input_size
+from tools.landmarks.config import (INPUT_SIZE, demo_config, full_config, make_config,
+                                    with_input_size)
 from tools.landmarks.export import load_checkpoint
 from tools.landmarks.model import LandmarkNet, count_params
 
@@ -319,7 +320,7 @@ def main(argv=None):
                     help="with --teacher: weight of the KL divergence of the student's stage-1 "
                          "softmax maps from the teacher's (0: points only)")
     ap.add_argument("--input-size", type=int,
-                    help="crop side in pixels (config: 128); with --init the weights carry over")
+                    help=f"crop side in pixels (config: {INPUT_SIZE}); with --init the weights carry over")
     ap.add_argument("--time-limit", type=float, default=0,
                     help="stop (checkpointed, resumable) after the first scored epoch past "
                          "this many seconds (0: no limit)")
