@@ -162,3 +162,28 @@ def test_the_ablation_passes_a_recipe_to_every_run(tmp_path, monkeypatch):
         assert cmd[i + 1] == "3" and cmd[cmd.index("--bf16") + 1:cmd.index("--bf16") + 3] == [
             "--coord-loss", "l1"]
         assert variant_flag is None or variant_flag in cmd
+
+
+def test_the_coordinate_loss_can_count_a_pixel_as_the_nme_by_inter_pupil_distance_does():
+    from tools.landmarks.experiments import describe
+    from tools.landmarks.train import coord_loss, face_weights
+
+    gt = torch.zeros(2, 68, 2)
+    gt[:, 42:48, 0] = torch.tensor([[10.0], [40.0]])  # pupils 10 and 40 px apart
+    pred = gt + torch.tensor([0.0, 2.0])  # every point 2 px off on both faces
+    assert face_weights(gt, "none") is None
+    w = face_weights(gt, "ip")
+    assert w.tolist() == pytest.approx([1.6, 0.4])  # 1 / ip, mean 1
+    assert float(coord_loss(pred, gt, "l1", 1.0, w)) == pytest.approx(2.0)
+    # The error on the narrow face (the larger NME) costs 4x the same error on the wide one.
+    pred_narrow = pred.clone()
+    pred_narrow[1] = gt[1]
+    pred_wide = pred.clone()
+    pred_wide[0] = gt[0]
+    assert float(coord_loss(pred_narrow, gt, "l1", 1.0, w)) == pytest.approx(
+        4.0 * float(coord_loss(pred_wide, gt, "l1", 1.0, w)))
+    with pytest.raises(ValueError, match="normalisation"):
+        face_weights(gt, "io")
+    cfg = make_config(alpha=1 / 6, input_size=64)
+    cfg["loss"].update(coord="l1", lambda_l2=10.0, coord_norm="ip")
+    assert describe(cfg).startswith("l1 x10 per ip")

@@ -33,6 +33,8 @@ def describe(cfg: dict) -> str:
     """What a run's loss and recipe say, in one short string."""
     loss, recipe = cfg["loss"], cfg.get("recipe", {})
     parts = [f"{loss.get('coord', 'l2')} x{loss['lambda_l2']:g}"]
+    if loss.get("coord_norm", "none") != "none":
+        parts[0] += f" per {loss['coord_norm']}"  # e.g. "l1 x10 per ip"
     if cfg["input"]["size"] != INPUT_SIZE:
         parts.append(f"input {cfg['input']['size']}")
     if loss["sigma1"] != 1.0:

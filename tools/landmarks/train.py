@@ -62,8 +62,23 @@ def heatmap_loss(logits, points, sigma, floor):
     return ce.sum((-1, -2)).mean()
 
 
-def coord_loss(pred, gt, kind, scale):
+def face_weights(gt, norm):
+    """Per-face weights (N,) of the coordinate loss: None for "none"; for "ip" one over each
+    face's inter-pupil distance (gt (N, 68, 2)), scaled to mean 1 over the batch, so that a
+    pixel counts as much as it does in the NME by inter-pupil distance (faces turned aside
+    have a small one)."""
+    if norm in (None, "none"):
+        return None
+    if norm != "ip":
+        raise ValueError(f"unknown coordinate normalisation {norm!r} (none, ip)")
+    ip = torch.linalg.vector_norm(gt[:, 36:42].mean(1) - gt[:, 42:48].mean(1), dim=-1)
+    inv = 1.0 / ip.clamp_min(1e-3)
+    return (inv / inv.mean()).detach()
+
+
+def coord_loss(pred, gt, kind, scale, weight=None):
     """Per-point coordinate loss averaged over points and batch; pred, gt (N, L, 2) input pixels.
+    weight : optional (N,) per-face weights (`face_weights`), mean 1 or so.
 
     Errors are measured in units of `scale` input pixels (the stage-1 stride: heatmap
     pixels). "l2": squared distance (the paper); "l1": distance, whose gradient does
@@ -72,15 +87,20 @@ def coord_loss(pred, gt, kind, scale):
     px here), log-shaped for small errors, L1 for large ones.
     """
     if kind == "l2":
-        return (((pred - gt) / scale) ** 2).sum(-1).mean()
-    d = torch.linalg.vector_norm((pred - gt) / scale, dim=-1)
-    if kind == "l1":
-        return d.mean()
-    if kind == "wing":
-        w, eps = 1.0, 0.25
-        c = w - w * math.log(1 + w / eps)
-        return torch.where(d < w, w * torch.log1p(d / eps), d - c).mean()
-    raise ValueError(f"unknown coordinate loss {kind!r} (l2, l1, wing)")
+        per = (((pred - gt) / scale) ** 2).sum(-1)
+    else:
+        d = torch.linalg.vector_norm((pred - gt) / scale, dim=-1)
+        if kind == "l1":
+            per = d
+        elif kind == "wing":
+            w, eps = 1.0, 0.25
+            c = w - w * math.log(1 + w / eps)
+            per = torch.where(d < w, w * torch.log1p(d / eps), d - c)
+        else:
+            raise ValueError(f"unknown coordinate loss {kind!r} (l2, l1, wing)")
+    if weight is None:
+        return per.mean()
+    return (per.mean(-1) * weight).mean()
 
 
 def compute_loss(out, gt, cfg, use_heatmap=True, use_l2=True, use_stage2=True):
@@ -88,7 +108,8 @@ def compute_loss(out, gt, cfg, use_heatmap=True, use_l2=True, use_stage2=True):
 
     cfg["loss"]: sigma1/sigma2 (Gaussian target, heatmap pixels), weight_floor,
     coord ("l2" default, "l1", "wing") and lambda_l2, the coordinate term's weight
-    (named for the paper's L2; it weighs whichever coordinate loss is chosen).
+    (named for the paper's L2; it weighs whichever coordinate loss is chosen); coord_norm
+    ("none" default, "ip": each face's term over its inter-pupil distance, `face_weights`).
     """
     lc = cfg["loss"]
     kind = lc.get("coord", "l2")
@@ -96,13 +117,14 @@ def compute_loss(out, gt, cfg, use_heatmap=True, use_l2=True, use_stage2=True):
     rf = cfg["refine"]
     r = rf["roi_size"]
     g1 = (gt + 0.5) / s1 - 0.5
+    fw = face_weights(gt, lc.get("coord_norm"))
     parts = {}
     loss = 0.0
     if use_heatmap:
         parts["hm1"] = heatmap_loss(out["heatmaps"], g1, lc["sigma1"], lc["weight_floor"])
         loss = loss + parts["hm1"]
     if use_l2:
-        parts["l2_1"] = coord_loss(out["coarse"], gt, kind, s1)
+        parts["l2_1"] = coord_loss(out["coarse"], gt, kind, s1, fw)
         loss = loss + lc["lambda_l2"] * parts["l2_1"]
     if use_stage2:
         step = rf["roi_spacing"] * rf["stride"]
@@ -111,7 +133,7 @@ def compute_loss(out, gt, cfg, use_heatmap=True, use_l2=True, use_stage2=True):
             parts["hm2"] = heatmap_loss(out["refine_heatmaps"], g2, lc["sigma2"], lc["weight_floor"])
             loss = loss + parts["hm2"]
         if use_l2:
-            parts["l2_2"] = coord_loss(out["refined"], gt, kind, s1)
+            parts["l2_2"] = coord_loss(out["refined"], gt, kind, s1, fw)
             loss = loss + lc["lambda_l2"] * parts["l2_2"]
     return loss, parts
 
@@ -284,6 +306,9 @@ def main(argv=None):
     ap.add_argument("--no-stage2", action="store_true")
     ap.add_argument("--coord-loss", choices=["l2", "l1", "wing"], help="coordinate loss (config: l2)")
     ap.add_argument("--lambda-coord", type=float, help="coordinate loss weight (config: 1)")
+    ap.add_argument("--coord-norm", choices=["none", "ip"],
+                    help="per-face weight of the coordinate loss: ip = over the face's "
+                         "inter-pupil distance, as the NME counts it (config: none)")
     ap.add_argument("--sigma", type=float, help="Gaussian target sigma of both stages, heatmap px (config: 1)")
     ap.add_argument("--roi-spacing", type=float,
                     help="stage-2 RoI sample spacing, stage-2 feature px (config: 1)")
@@ -355,6 +380,7 @@ def main(argv=None):
             cfg["recipe"].update(teacher=args.teacher, distill=args.distill,
                                  distill_heatmap=args.distill_heatmap)
         for key, value in (("coord", args.coord_loss), ("lambda_l2", args.lambda_coord),
+                           ("coord_norm", args.coord_norm),
                            ("sigma1", args.sigma), ("sigma2", args.sigma)):
             if value is not None:
                 cfg["loss"][key] = value
