@@ -3,10 +3,12 @@ import json
 import shutil
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
 from tools.common import HELEN_TRAIN as HELEN
+from tools.common import inter_ocular
 from tools.landmarks import data as D
 from tools.landmarks import evaluate as E
 
@@ -217,3 +219,43 @@ def test_asymmetry_measures_the_convention_a_model_learnt(tmp_path, capsys):
         config["recipe"]["flip_shift"] = None
         f.attrs["config"] = json.dumps(config)
     assert asymmetry.main(["--weights", str(flipped), "--data", str(folder), "--out", str(out)]) == 2
+
+
+def _write_pts(path: Path, pts: np.ndarray) -> None:
+    body = "\n".join(f"{x + 1:.6f} {y + 1:.6f}" for x, y in pts)  # 300-W is 1-based
+    path.write_text(f"version: 1\nn_points: {len(pts)}\n{{\n{body}\n}}\n")
+
+
+@needs_data
+def test_a_face_annotated_twice_is_found_by_its_picture_and_measured(tmp_path, capsys):
+    from tools.landmarks import annotation_noise as N
+
+    (img_a, pts_a), (img_c, pts_c) = D.find_pairs(HELEN)[:2]
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    picture, points = cv2.imread(str(img_a)), D.read_pts(pts_a)
+    # The same face cropped again: scaled by 0.8, shifted; annotated again with the jaw
+    # points moved by 2% of the inter-ocular distance along x.
+    m = np.array([[0.8, 0.0, 7.0], [0.0, 0.8, -3.0]])
+    again = cv2.warpAffine(picture, m, (picture.shape[1], picture.shape[0]))
+    moved = points @ m[:, :2].T + m[:, 2]
+    noisy = moved.copy()
+    noisy[:17, 0] += 0.02 * float(inter_ocular(moved))
+    cv2.imwrite(str(folder / "123_1.png"), picture)
+    _write_pts(folder / "123_1.pts", points)
+    cv2.imwrite(str(folder / "123_2.png"), again)
+    _write_pts(folder / "123_2.pts", noisy)
+    # Another picture of the same photo id, annotated with the first face's shape: not a repeat.
+    cv2.imwrite(str(folder / "123_3.png"), cv2.resize(cv2.imread(str(img_c)), picture.shape[1::-1]))
+    _write_pts(folder / "123_3.pts", points)
+    found = N.twice_annotated(D.find_pairs(folder))
+    assert [(a[1].name, b[1].name) for a, b, _ in found] == [("123_1.pts", "123_2.pts")]
+    err = found[0][2]
+    # The alignment spreads the jaw's shift over the face; what is left is of its size.
+    assert 0.003 < err[:17].mean() < 0.02 and err[17:].mean() < err[:17].mean()
+    out = tmp_path / "noise.json"
+    assert N.main([str(folder), "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["twice_annotated"] == 1
+    assert report["aligned_error_io"]["two annotations"]["jaw"] == pytest.approx(err[:17].mean() * 100)
+    assert "annotated twice" in capsys.readouterr().out
