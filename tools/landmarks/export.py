@@ -69,12 +69,12 @@ def write_weights(path, config: dict, arrays: dict[str, np.ndarray], meta: dict 
             tmp.unlink()
 
 
-def load_checkpoint(path) -> LandmarkNet:
+def load_checkpoint(path) -> tuple[LandmarkNet, dict]:
+    """A training checkpoint -> (its model in eval mode, the whole checkpoint dict)."""
     state = torch.load(path, map_location="cpu", weights_only=False)
     model = LandmarkNet(state["config"])
     model.load_state_dict(state["model"])
     return model.eval(), state
-
 
 
 def model_from_weights(path) -> LandmarkNet:
