@@ -17,6 +17,23 @@ def _net():
     return net.eval()
 
 
+def _tiny_setup(tmp_path):
+    """12 HELEN faces in a folder and a tiny 64-pixel config file -> (folder, config path)."""
+    import json
+    import shutil
+
+    from tools.landmarks import data as D
+
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    for img, pts in D.find_pairs(HELEN)[:12]:
+        shutil.copy(img, folder)
+        shutil.copy(pts, folder)
+    cfg = tmp_path / "tiny.json"
+    cfg.write_text(json.dumps(make_config(alpha=1 / 6, input_size=64, name="tiny")))
+    return folder, cfg
+
+
 def test_heads_stay_float32_under_autocast():
     net = _net()
     x = torch.from_numpy(np.random.default_rng(0).uniform(-1, 1, (2, 3, 64, 64)).astype(np.float32))
@@ -121,19 +138,9 @@ def test_a_checkpoint_carries_over_to_another_input_size():
 def test_a_distilling_bf16_run_resumes_in_bf16(tmp_path):
     # One tiny epoch with a teacher (points and heatmaps) in bfloat16, then --resume without
     # --bf16: the resumed run keeps the precision it started with.
-    import json
-    import shutil
-
-    from tools.landmarks import data as D
     from tools.landmarks import train
 
-    folder = tmp_path / "faces"
-    folder.mkdir()
-    for img, pts in D.find_pairs(HELEN)[:12]:
-        shutil.copy(img, folder)
-        shutil.copy(pts, folder)
-    cfg = tmp_path / "tiny.json"
-    cfg.write_text(json.dumps(make_config(alpha=1 / 6, input_size=64, name="tiny")))
+    folder, cfg = _tiny_setup(tmp_path)
     net = LandmarkNet(make_config(alpha=1 / 6, input_size=64, name="tiny"))
     torch.save({"config": net.cfg, "model": net.state_dict()}, tmp_path / "teacher.pt")
     out = tmp_path / "run"
@@ -187,3 +194,39 @@ def test_the_coordinate_loss_can_count_a_pixel_as_the_nme_by_inter_pupil_distanc
     cfg = make_config(alpha=1 / 6, input_size=64)
     cfg["loss"].update(coord="l1", lambda_l2=10.0, coord_norm="ip")
     assert describe(cfg).startswith("l1 x10 per ip")
+
+
+def test_the_learning_curve_gain_per_doubling_is_the_slope_of_log_error():
+    from tools.landmarks.learning_curve import per_doubling, sizes_for
+
+    assert sizes_for(1074, None) == [268, 537, 1074]
+    assert sizes_for(1074, [537, 100, 537]) == [100, 537]
+    with pytest.raises(SystemExit, match="1..1074"):
+        sizes_for(1074, [2000])
+    rows = {n: {"val": {"nme_ip": 6.0 * 0.9 ** k}} for k, n in enumerate((250, 500, 1000))}
+    assert per_doubling(rows) == pytest.approx(-0.10)
+    assert per_doubling({500: rows[500]}) is None
+
+
+@pytest.mark.skipif(not HELEN.is_dir(), reason=f"300-W data not found at {HELEN}")
+def test_the_learning_curve_trains_each_size_on_the_first_faces_and_tabulates(tmp_path, capsys):
+    import json
+
+    from tools.landmarks import learning_curve
+
+    folder, cfg = _tiny_setup(tmp_path)
+    out = tmp_path / "lc"
+    argv = ["--out", str(out), "--config", str(cfg), "--epochs", "2", "--faces", "4", "8",
+            "--data", str(folder), "--", "--batch", "4", "--augment", "none"]
+    assert learning_curve.main(argv) == 0
+    for n in (4, 8):  # each size trained on the first n faces of the fixed shuffle
+        state = torch.load(out / f"n{n}" / "last.pt", map_location="cpu", weights_only=False)
+        assert state["config"]["recipe"]["subset"] == n and state["epoch"] == 1
+    report = json.loads((out / "learning_curve.json").read_text())
+    assert set(report["rows"]) == {"4", "8"} and report["per_doubling"] is not None
+    assert report["rows"]["4"]["own"]["faces"] == 4 and report["rows"]["8"]["own"]["faces"] == 8
+    text = capsys.readouterr().out
+    assert "| 4 | 2 |" in text and "per doubling" in text
+    # Finished runs are scored again without training.
+    assert learning_curve.main(["--out", str(out), "--config", str(cfg), "--faces", "4", "8",
+                                "--epochs", "2", "--data", str(folder), "--evaluate-only"]) == 0

@@ -43,6 +43,18 @@ VARIANTS = {  # run folder -> (table label, tools.landmarks.train flags)
 }
 
 
+def add_run_arguments(ap: argparse.ArgumentParser, out: str, epochs: int, what: str) -> None:
+    """The options of a tool that trains one run per `what` with one schedule and tabulates
+    them (`train_variant` reads them): --out, --config, --epochs, --threads, --data,
+    --evaluate-only."""
+    ap.add_argument("--out", default=out, help=f"one run folder per {what} under it")
+    ap.add_argument("--config", default="demo", help="model config for every run (demo | full | JSON)")
+    ap.add_argument("--epochs", type=int, default=epochs, help="epochs per run (one cosine schedule)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--data", nargs="+", default=[str(DEFAULT_DATA)])
+    ap.add_argument("--evaluate-only", action="store_true", help="skip training; tables from last.pt")
+
+
 def train_variant(run: Path, flags: list[str], args) -> None:
     """Train (or resume, or skip when finished) one variant in its own process."""
     last = run / "last.pt"
@@ -84,12 +96,7 @@ def markdown(rows: dict) -> str:
 def main(argv=None):
     argv, train_flags = split_passthrough(argv)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default="runs/ablation", help="one run folder per variant under it")
-    ap.add_argument("--config", default="demo", help="model config for every run (demo | full | JSON)")
-    ap.add_argument("--epochs", type=int, default=12, help="epochs per run (one cosine schedule)")
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--data", nargs="+", default=[str(DEFAULT_DATA)])
-    ap.add_argument("--evaluate-only", action="store_true", help="skip training; tables from last.pt")
+    add_run_arguments(ap, out="runs/ablation", epochs=12, what="variant")
     ap.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     args = ap.parse_args(argv)
     args.train_flags = train_flags

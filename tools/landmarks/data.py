@@ -83,6 +83,12 @@ def split_pairs(pairs, val_fraction=0.1, seed=0):
     return train, val
 
 
+def training_order(n: int) -> np.ndarray:
+    """The fixed shuffle of n training faces: `train --subset K` trains on its first K and
+    the fit report scores its first faces, the same in every run (and for every tool)."""
+    return np.random.default_rng(1).permutation(n)
+
+
 @dataclass
 class Sample:
     name: str

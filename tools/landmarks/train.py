@@ -395,8 +395,7 @@ def main(argv=None):
     t0 = time.time()
     train = D.load_samples(train_pairs)
     val = D.load_samples(val_pairs)
-    # A fixed shuffle, so --subset N and the fit-report faces are the same every run.
-    order = np.random.default_rng(1).permutation(len(train))
+    order = D.training_order(len(train))
     if recipe["subset"]:
         train = [train[i] for i in order[:recipe["subset"]]]
         order = np.arange(len(train))
