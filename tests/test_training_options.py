@@ -208,6 +208,13 @@ def test_the_learning_curve_gain_per_doubling_is_the_slope_of_log_error():
     assert per_doubling({500: rows[500]}) is None
 
 
+def test_the_learning_curve_names_a_missing_data_folder(tmp_path, capsys):
+    from tools.landmarks import learning_curve
+
+    assert learning_curve.main(["--data", str(tmp_path / "missing"), "--evaluate-only"]) == 2
+    assert "missing: no such folder" in capsys.readouterr().err
+
+
 @pytest.mark.skipif(not HELEN.is_dir(), reason=f"300-W data not found at {HELEN}")
 def test_the_learning_curve_trains_each_size_on_the_first_faces_and_tabulates(tmp_path, capsys):
     import json

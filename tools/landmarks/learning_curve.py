@@ -88,7 +88,11 @@ def main(argv=None):
     args.train_flags = train_flags
 
     out = Path(args.out)
-    pairs = [p for root in args.data for p in D.find_pairs(root)]
+    try:
+        pairs = [p for root in args.data for p in D.find_pairs(root)]
+    except OSError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     train, val = D.split_pairs(pairs, 0.1, seed=0)
     order = D.training_order(len(train))
     rows = {}
