@@ -75,6 +75,17 @@ def train_variant(run: Path, flags: list[str], args) -> None:
     subprocess.run([sys.executable, "-m", "tools.landmarks.train", *cmd], check=True)
 
 
+def run_ready(run: Path, flags: list[str], args, label: str) -> bool:
+    """Train `run` (`train_variant`) unless --evaluate-only; True when it has a last.pt to
+    score, else says it is left out (on stderr)."""
+    if not args.evaluate_only:
+        train_variant(run, flags, args)
+    if (run / "last.pt").exists():
+        return True
+    print(f"{label}: no {run / 'last.pt'}, left out", file=sys.stderr)
+    return False
+
+
 def evaluate_variant(run: Path, uses_stage2: bool, pairs) -> dict:
     """Export run/last.pt to run/last.h5 and evaluate it on `pairs` through nnlite."""
     weights, _, state, _ = export_last(run, ablation=run.name)
@@ -108,10 +119,7 @@ def main(argv=None):
     for name in args.variants:
         label, flags = VARIANTS[name]
         run = out / name
-        if not args.evaluate_only:
-            train_variant(run, flags, args)
-        if not (run / "last.pt").exists():
-            print(f"{name}: no {run / 'last.pt'}, left out", file=sys.stderr)
+        if not run_ready(run, flags, args, name):
             continue
         rows[label] = evaluate_variant(run, "--no-stage2" not in flags, val)
         print(f"{label}: {rows[label]['nme_io']:.2f}% inter-ocular after "

@@ -30,7 +30,7 @@ import numpy as np
 
 from tools.common import inter_ocular
 from tools.landmarks import data as D
-from tools.landmarks.evaluate import PARTS
+from tools.landmarks.evaluate import PARTS, run
 from tools.landmarks.train import DEFAULT_DATA
 
 
@@ -76,12 +76,19 @@ def twice_annotated(pairs, min_ncc: float = 0.98, max_shape: float = 0.05):
     found = []
     for group in by_photo.values():
         points = [D.read_pts(p[1]) for p in group]
+        images = {}  # read once per file, and only for candidates
+
+        def image(k):
+            if k not in images:
+                images[k] = cv2.imread(str(group[k][0]), cv2.IMREAD_COLOR)
+            return images[k]
+
         for i in range(len(group)):
             for j in range(i + 1, len(group)):
                 err = aligned_errors(points[i], points[j])
                 if err.mean() > max_shape:
                     continue
-                img_a, img_b = (cv2.imread(str(group[k][0]), cv2.IMREAD_COLOR) for k in (i, j))
+                img_a, img_b = image(i), image(j)
                 if img_a is None or img_b is None:
                     continue
                 if same_picture(img_a, points[i], img_b, points[j]) >= min_ncc:
@@ -121,7 +128,6 @@ def main(argv=None):
         for a, b, err in found:
             print(f"  {Path(a[1]).name} / {Path(b[1]).name}: {err.mean() * 100:.2f}")
         if args.weights:
-            from tools.landmarks.evaluate import run
             train, val = D.split_pairs(pairs, 0.1, seed=0)
             for name, split in (("train", train), ("val", val)):
                 refined, _, gt = run(args.weights, split, progress=False)

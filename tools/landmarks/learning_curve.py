@@ -28,8 +28,8 @@ from pathlib import Path
 from tools.common import split_passthrough
 from tools.landmarks import data as D
 from tools.landmarks import evaluate as E
-from tools.landmarks.ablation import add_run_arguments, train_variant
-from tools.landmarks.export import export_last
+from tools.landmarks.ablation import add_run_arguments, run_ready
+from tools.landmarks.experiments import score_run
 
 FIT_FACES = 133  # as many of a run's own faces as the validation split has
 
@@ -45,13 +45,10 @@ def sizes_for(n_train: int, asked: list[int] | None) -> list[int]:
 
 
 def score(run: Path, own: list, val: list) -> dict:
-    """Export run/last.pt and score it on its own faces and the validation faces."""
-    weights, _, state, _ = export_last(run, learning_curve=run.name)
-    out = {"epochs": int(state["epoch"]) + 1}
-    for name, pairs in (("own", own), ("val", val)):
-        refined, _, gt = E.run(weights, pairs, progress=False)
-        out[name] = E.summary(refined, gt)
-    return out
+    """Export run/last.pt and score its refined points on its own faces and the validation
+    faces (`tools.landmarks.experiments.score_run`) -> {"epochs", "own", "val"}."""
+    r = score_run(run, {"own": own, "val": val})
+    return {"epochs": r["epochs"], "own": r["own"]["refined"], "val": r["val"]["refined"]}
 
 
 def per_doubling(rows: dict) -> float | None:
@@ -98,10 +95,7 @@ def main(argv=None):
     rows = {}
     for n in sizes_for(len(train), args.faces):
         run = out / f"n{n}"
-        if not args.evaluate_only:
-            train_variant(run, ["--subset", str(n)] if n < len(train) else [], args)
-        if not (run / "last.pt").exists():
-            print(f"{n} faces: no {run / 'last.pt'}, left out", file=sys.stderr)
+        if not run_ready(run, ["--subset", str(n)] if n < len(train) else [], args, f"{n} faces"):
             continue
         own = [train[i] for i in order[:min(n, FIT_FACES)]]
         rows[n] = score(run, own, val)
