@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from nnlite.jit import HAVE_NUMBA, JIT_DISABLED, available_cores
-from tracker.startup import Preparation, after_process, wait_all
+from tracker.startup import Preparation, after_process, holding_compiler_lock, wait_all
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "tests" / "fixtures" / "model_small.h5"
@@ -105,6 +105,15 @@ def test_preparation_does_not_wait_for_itself_and_after_process_waits():
     after_process(None)()                     # no helper: nothing to wait for
 
 
+@pytest.mark.skipif(not HAVE_NUMBA, reason="Numba's compiler lock")
+def test_holding_compiler_lock_holds_it_for_the_whole_step():
+    from numba.core.compiler_lock import global_compiler_lock
+
+    seen = []
+    holding_compiler_lock(lambda: seen.append(global_compiler_lock.is_locked()))()
+    assert seen == [True] and not global_compiler_lock.is_locked()
+
+
 @pytest.mark.skipif(not HAVE_NUMBA or JIT_DISABLED, reason="prepares Numba kernels only")
 def test_background_preparation_gives_the_same_landmarks():
     import cv2
@@ -133,10 +142,13 @@ import gc, json, sys
 from numba.core.registry import CPUDispatcher
 from tracker.landmarks import load_landmarker
 from tracker.makeup import load_look, render
+from tracker.precompile import compile_makeup_tail
 from tracker.sources import open_file
 from tracker.tracking import Tracker
-# The helper's way first (heads only), then a whole run: both must use the same types.
+# The helper's way first (heads only) and the first run's makeup tail (the parent's part of
+# the makeup on an empty cache), then a whole run: all must use the same types.
 load_landmarker(sys.argv[1], backend="numba", threads=1).model.warmup_heads()
+compile_makeup_tail()
 tracker = Tracker.from_weights(sys.argv[1], detector="blaze", threads=1)
 tracker.preparation.finish()
 look = load_look("natural")
@@ -156,6 +168,7 @@ print(json.dumps(used))
 def test_a_run_compiles_one_specialisation_per_kernel():
     used = _run_python(_ONE_SPECIALISATION, str(MODEL), str(ROOT / "tracker" / "data" / "sample.mp4"))
     assert any("roi_conv" in name for name in used) and any("blend" in name for name in used), used
+    assert {"tracker.lighting._skin_sums_nb", "tracker.blend._lab_planes_to_bgr_nb"} <= set(used)
     assert {name: n for name, n in used.items() if n != 1} == {}
 
 

@@ -129,6 +129,17 @@ def after_process(proc, timeout: float = HELPER_WAIT_S) -> Callable[[], None]:
     return step
 
 
+def holding_compiler_lock(step: Callable[[], object]) -> Callable[[], None]:
+    """`step` as a step that runs it holding Numba's compiler lock (`nnlite.jit.compiler_lock`):
+    a kernel another thread needs meanwhile waits and then loads what `step` compiled."""
+    def locked() -> None:
+        from nnlite.jit import compiler_lock
+
+        with compiler_lock():
+            step()
+    return locked
+
+
 def start_compiler_init_step() -> None:
     """Numba's compiler target and the modules its first typing pass imports.
 

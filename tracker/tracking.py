@@ -247,13 +247,19 @@ class Tracker:
 
     def _start_preparation(self, makeup: bool) -> None:
         """Load (or compile) the kernels on a background thread (see `tracker.startup`)."""
-        from tracker.startup import Preparation, after_process, start_compiler_init_step
+        from tracker.startup import (Preparation, after_process, holding_compiler_lock,
+                                     start_compiler_init_step)
 
         later = []
         if makeup:
-            from tracker.precompile import compile_makeup
+            from tracker.precompile import compile_makeup, compile_makeup_tail
 
-            later = [after_process(self.precompile_helper), compile_makeup]
+            helper = self.precompile_helper
+            # On a first run the helper renders the default look from its first kernel on;
+            # this thread compiles the render's last kernels meanwhile, holding the compiler
+            # lock so that a render in another thread does not compile them a third time.
+            tail = [holding_compiler_lock(compile_makeup_tail)] if helper is not None else []
+            later = tail + [after_process(helper), compile_makeup]
         self._models_ready = False
         self.preparation = Preparation([start_compiler_init_step, self._warm_models], later)
 
