@@ -130,6 +130,25 @@ def test_landmarker_backend_argument(backend):
     assert res.points.shape == (68, 2) and np.isfinite(res.points).all()
 
 
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_the_detector_runs_on_the_chosen_backend(backend, monkeypatch):
+    from tracker import cli
+    from tracker import video as video_cli
+    from tracker.detection import build_detector
+    from tracker.errors import InputError
+    from tracker.tracking import Tracker
+
+    monkeypatch.delenv("NNLITE_BACKEND", raising=False)   # the argument alone decides
+    tracker = Tracker.from_weights(FIX / "model_small.h5", backend=backend, prepare=None)
+    assert tracker.detector.model.ops.name == tracker.landmarker.model.ops.name == backend
+    args = video_cli.build_parser().parse_args([str(SAMPLE), "--weights", str(FIX / "model_small.h5"),
+                                                "--backend", backend])
+    assert cli.build_engine(args).detector.model.ops.name == backend
+    assert build_detector("cascade", backend).detect(np.zeros((60, 80, 3), np.uint8)) == []
+    with pytest.raises(InputError, match="unknown detector 'haar'"):
+        build_detector("haar", backend)
+
+
 def test_cli_backend_and_threads_options(tmp_path, capsys):
     from tracker import video as video_cli
 

@@ -72,7 +72,7 @@ class _Engines:
 
     def tracker(self, kind: str):
         if kind not in self._trackers:
-            from tracker.detection import DETECTORS
+            from tracker.detection import build_detector
             from tracker.landmarks import load_landmarker
             from tracker.tracking import Tracker
 
@@ -81,7 +81,7 @@ class _Engines:
             # One thread per worker: N workers then use N cores without oversubscription.
             landmarker = load_landmarker(o.weights, backend=o.backend, threads=1,
                                          flip_average=o.flip_average and photo)
-            self._trackers[kind] = Tracker(landmarker, DETECTORS[o.detector](), max_faces=o.max_faces,
+            self._trackers[kind] = Tracker(landmarker, build_detector(o.detector, o.backend), max_faces=o.max_faces,
                                            threads=1, static_image_mode=photo)
         return self._trackers[kind]
 

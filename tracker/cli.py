@@ -363,14 +363,14 @@ def build_engine(args: argparse.Namespace, flip_average: bool = False) -> Engine
     Checked in the order a user can fix them, each an InputError naming the option or
     file: the makeup options, the backend ($NNLITE_BACKEND), then the weights.
     """
-    from tracker.detection import DETECTORS
+    from tracker.detection import build_detector
 
     try:
         render = makeup_renderer(look_from_args(args))
     except ValueError as exc:
         raise InputError(str(exc)) from None
     backend = check_backend(args.backend)  # before the detector, which runs on it too
-    detector = DETECTORS[args.detector]()
+    detector = build_detector(args.detector, backend)
     landmarker = load_landmarker(args.weights, backend=backend, threads=args.threads, flip_average=flip_average)
     from tracker.precompile import start_if_first_run
 

@@ -220,16 +220,14 @@ class Tracker:
             tracker.errors.InputError: missing or unreadable weights, unknown
                 detector or backend (the message names the input).
         """
-        from tracker.detection import DEFAULT_DETECTOR, DETECTORS
-        from tracker.errors import InputError
-        from tracker.landmarks import DEFAULT_WEIGHTS, load_landmarker
+        from tracker.detection import DEFAULT_DETECTOR, build_detector
+        from tracker.landmarks import DEFAULT_WEIGHTS, check_backend, load_landmarker
 
         if detector is None:
             detector = DEFAULT_DETECTOR
+        backend = check_backend(backend)
         if isinstance(detector, str):
-            if detector not in DETECTORS:
-                raise InputError(f"unknown detector {detector!r}; choose one of {', '.join(sorted(DETECTORS))}")
-            detector = DETECTORS[detector]()
+            detector = build_detector(detector, backend)  # on the landmark model's backend
         weights = DEFAULT_WEIGHTS if weights is None else weights
         landmarker = load_landmarker(weights, backend=backend, threads=threads)
         if prepare not in ("all", "models", None):

@@ -302,11 +302,11 @@ class Engine:
              threads: int | None = 1) -> "Engine":
         """Load the landmark model (a file or a shipped name) and the detector by name;
         `tracker.errors.InputError` naming the file on failure."""
-        from tracker.detection import DETECTORS
+        from tracker.detection import build_detector
         from tracker.landmarks import load_landmarker
 
         landmarker = load_landmarker(weights, backend=backend, threads=threads)
-        return cls(landmarker, DETECTORS[detector](), max_faces=max_faces, threads=threads)
+        return cls(landmarker, build_detector(detector, backend), max_faces=max_faces, threads=threads)
 
     def tracker(self, static_image_mode: bool) -> Tracker:
         """A new Tracker over the shared models."""
