@@ -43,4 +43,5 @@ def build_detector(name: str, backend: str | None = None) -> Detector:
     cls = DETECTORS[name]
     return cls(backend=backend) if cls in _NNLITE_DETECTORS else cls()
 
+
 __all__ = ["DEFAULT_DETECTOR", "DETECTORS", "build_detector", "BackgroundDetector", "BlazeDetector", "BoxCalibration", "CascadeDetector", "Detector"]
