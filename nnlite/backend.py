@@ -23,7 +23,7 @@ from nnlite.jit import HAVE_NUMBA, NUMBA_IMPORT_ERROR, NumbaMissingWarning, star
 
 BACKENDS = ("numba", "numpy")
 OPS = ("conv2d", "pointwise_conv2d", "inverted_residual", "roi_align", "roi_group_conv",
-       "soft_argmax", "heatmap_peak")
+       "soft_argmax", "heatmap_peak", "softmax_peak")
 
 __all__ = ["BACKENDS", "OPS", "NumbaMissingWarning", "get_backend", "numba_kernels_cached", "resolve_backend"]
 
@@ -86,7 +86,8 @@ def get_backend(name: str | None = None) -> SimpleNamespace:
             name=name, conv2d=conv.conv2d, pointwise_conv2d=conv.pointwise_conv2d,
             inverted_residual=inverted_residual.inverted_residual,
             roi_align=roi_align.roi_align, roi_group_conv=roi_conv.roi_group_conv,
-            soft_argmax=soft_argmax.soft_argmax, heatmap_peak=soft_argmax.heatmap_peak)
+            soft_argmax=soft_argmax.soft_argmax, heatmap_peak=soft_argmax.heatmap_peak,
+            softmax_peak=soft_argmax.softmax_peak)
     # The NumPy ops compute what the kernels' *_reference functions do (the test
     # oracle, written to be read), arranged for speed; the layers pass them
     # out= and a per-thread Workspace (see nnlite.kernels.numpy_ops).

@@ -26,6 +26,8 @@ from nnlite.weights import WeightsError
 #: The config key holding the number of keypoints K (heatmap channels), named as the
 #: weights file format names it.
 KEYPOINTS_KEY = "num_landmarks"
+#: Values of the config's ``heatmap.confidence`` (see `ModelOutput.peaks`).
+CONFIDENCES = ("sigmoid_peak", "softmax_peak")
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,11 @@ class ModelOutput:
     refine_heatmaps : float32 ndarray (N, r, r, K), NHWC
         Stage-2 logits.
     peaks : float32 ndarray (N, K)
-        Max sigmoid of each stage-1 heatmap, a confidence in [0, 1].
+        Confidence of each stage-1 heatmap in [0, 1], as the config's
+        ``heatmap.confidence`` says: "softmax_peak", the largest probability of the
+        softmax the coarse points are decoded from, or "sigmoid_peak" (the default, for
+        files without the key), the sigmoid of the largest logit, which means something
+        only for a model trained with a sigmoid heatmap loss.
     """
     coarse: np.ndarray
     refined: np.ndarray
@@ -96,6 +102,10 @@ class TwoStageModel(Network):
             self.roi_size, self.roi_spacing = rf["roi_size"], float(rf["roi_spacing"])
             # Inverse temperatures of the two soft-argmax decoders (learnt in training).
             self.beta1, self.beta2 = float(hm.get("beta", 1.0)), float(rf.get("beta", 1.0))
+            self.confidence = hm.get("confidence", "sigmoid_peak")
+            if self.confidence not in CONFIDENCES:
+                raise WeightsError(f"{source}: unknown heatmap confidence {self.confidence!r} "
+                                   f"(one of {', '.join(CONFIDENCES)})")
             self.num_keypoints = k
         except (KeyError, TypeError) as e:
             raise WeightsError(f"{source}: config is missing or has a malformed field ({e})") from None
@@ -186,15 +196,18 @@ class TwoStageModel(Network):
         r = self.roi_size
         offset = (self.ops.soft_argmax(heat2, self.beta2) - (r - 1) / 2.0) * (self.roi_spacing * self.stride2)
         tick and tick("soft_argmax (refine)")
-        peaks = self.ops.heatmap_peak(heat1)
-        tick and tick("heatmap_peak")
+        if self.confidence == "softmax_peak":
+            peaks = self.ops.softmax_peak(heat1, self.beta1)
+        else:
+            peaks = self.ops.heatmap_peak(heat1)
+        tick and tick("confidence")
         return ModelOutput(coarse.astype(np.float32), (coarse + offset).astype(np.float32),
                            heat1, heat2, peaks)
 
     def warmup_heads(self) -> float:
         """Compile (or load from Numba's cache) only the kernels of the heads; -> seconds taken.
 
-        Soft-argmax, heatmap peak and the fused RoI align + group conv, called on zero
+        Soft-argmax, the heatmap confidence and the fused RoI align + group conv, called on zero
         inputs (batch 1) exactly as `forward` calls them, so they get the same one
         specialisation each; the stem, blocks and plain convs are not run (their kernels
         are the ones a detector built on the same blocks shares). A helper process on
@@ -280,7 +293,7 @@ def layer_macs(config: dict) -> list[tuple[str, int]]:
         cin = cout
     r = rf["roi_size"]
     steps += [("soft_argmax", 0), ("roi_align+refine", r * r * k * cin * rf["kernel"] ** 2),
-              ("soft_argmax (refine)", 0), ("heatmap_peak", 0)]
+              ("soft_argmax (refine)", 0), ("confidence", 0)]
     return [(name, int(m)) for name, m in steps]
 
 

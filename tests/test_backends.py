@@ -62,6 +62,7 @@ def _op_cases():
         ("roi_group_conv", (feat2, rois_rc, w_rc, None, (4, 6), 0.5, 2, False)),
         ("soft_argmax", (heat, 1.0)),
         ("heatmap_peak", (heat,)),
+        ("softmax_peak", (heat, 1.3)),
     ]
 
 

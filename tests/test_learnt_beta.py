@@ -58,3 +58,31 @@ def test_nnlite_decodes_with_the_exported_betas(tmp_path):
         net.log_beta.zero_()
         plain = net(torch.from_numpy(x).permute(0, 3, 1, 2).contiguous())
     assert np.abs(plain["coarse"].numpy() - out.coarse).max() > 0.05  # 25x the parity tolerance
+
+
+def test_exported_models_score_by_the_softmax_peak(tmp_path):
+    """The export asks for the softmax peak as the landmark score; nnlite computes it from the
+    stage-1 logits at the learnt temperature, and older configs keep the sigmoid peak."""
+    from nnlite.kernels.soft_argmax import heatmap_peak_reference, softmax_peak_reference
+    from nnlite.weights import WeightsError
+
+    net = _net(True)
+    with torch.no_grad():
+        net.log_beta.copy_(torch.tensor([math.log(1.7), math.log(0.6)]))
+    net.eval()
+    config = model_config(net)
+    assert config["heatmap"]["confidence"] == "softmax_peak"
+    x = np.random.default_rng(2).uniform(-1, 1, (2, 64, 64, 3)).astype(np.float32)
+    for kind, ref in (("softmax_peak", lambda h: softmax_peak_reference(h, 1.7)),
+                      (None, heatmap_peak_reference)):
+        if kind is None:
+            del config["heatmap"]["confidence"]
+        path = tmp_path / f"{kind}.h5"
+        write_weights(path, config, folded_arrays(net), {})
+        for backend in ("numpy", "numba"):
+            out = TwoStageModel.load(path, backend=backend).forward(x)
+            np.testing.assert_allclose(out.peaks, ref(out.heatmaps), atol=1e-6, rtol=1e-5)
+    config["heatmap"]["confidence"] = "entropy"
+    write_weights(tmp_path / "bad.h5", config, folded_arrays(net), {})
+    with pytest.raises(WeightsError, match="confidence 'entropy'"):
+        TwoStageModel.load(tmp_path / "bad.h5")

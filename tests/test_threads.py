@@ -28,7 +28,7 @@ def _record_threads(model):
     """Wrap every op of a model so each call records Numba's thread count in force."""
     seen = []
     for name in ("conv2d", "pointwise_conv2d", "inverted_residual", "roi_align", "soft_argmax",
-                 "heatmap_peak"):
+                 "heatmap_peak", "softmax_peak"):
         fn = getattr(model.ops, name)
 
         def wrapped(*args, _fn=fn, **kwargs):

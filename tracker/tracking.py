@@ -53,7 +53,10 @@ from tracker.types import Box, Face
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MIN_TRACKING_SCORE = 0.5  # when neither the caller nor the weights file gives one
+# When neither the caller nor the weights file gives a threshold: one per kind of landmark
+# score (the weights config's heatmap.confidence, see nnlite.model.ModelOutput.peaks); a face
+# scores about 0.9 in sigmoid peaks and 0.3 in softmax peaks, a lost track under half that.
+DEFAULT_MIN_TRACKING_SCORES = {"sigmoid_peak": 0.5, "softmax_peak": 0.15}
 CROP_DEADBAND = 0.02              # see Tracker(crop_deadband=...); tools/landmarks/tune_tracking.py
 CROP_DEADBAND_ROLL = math.radians(2.0)
 MAX_FACE_SIZE = 2.0               # most landmark-box side, in frame sides, of a tracked face
@@ -62,13 +65,18 @@ MAX_FACE_SIZE = 2.0               # most landmark-box side, in frame sides, of a
 def default_min_tracking_score(landmarker) -> float:
     """The landmark model's own tracking threshold: `landmarker.min_score` when it has one,
     else `"tracking": {"min_score": ...}` of its weights config (`landmarker.model.config`),
-    else DEFAULT_MIN_TRACKING_SCORE."""
+    else the default of DEFAULT_MIN_TRACKING_SCORES for its kind of score."""
     score = getattr(landmarker, "min_score", None)
-    if score is None:
-        config = getattr(getattr(landmarker, "model", None), "config", None)
-        tracking = config.get("tracking") if isinstance(config, dict) else None
-        score = tracking.get("min_score") if isinstance(tracking, dict) else None
-    return DEFAULT_MIN_TRACKING_SCORE if score is None else float(score)
+    if score is not None:
+        return float(score)
+    config = getattr(getattr(landmarker, "model", None), "config", None)
+    config = config if isinstance(config, dict) else {}
+    tracking, heatmap = config.get("tracking"), config.get("heatmap")
+    score = tracking.get("min_score") if isinstance(tracking, dict) else None
+    if score is not None:
+        return float(score)
+    kind = heatmap.get("confidence", "sigmoid_peak") if isinstance(heatmap, dict) else "sigmoid_peak"
+    return DEFAULT_MIN_TRACKING_SCORES.get(kind, DEFAULT_MIN_TRACKING_SCORES["sigmoid_peak"])
 
 
 @dataclass(frozen=True)
@@ -122,7 +130,8 @@ class Tracker:
         min_tracking_score: landmark results below this drop the track (or
             reject a new detection). None: the landmark model's own value
             (`landmarker.min_score`, else its weights config
-            "tracking": {"min_score": ...}), else 0.5.
+            "tracking": {"min_score": ...}), else the default for its kind of
+            score (DEFAULT_MIN_TRACKING_SCORES).
         smoothing: run the One Euro filter on each track's landmarks.
         redetect_interval: frames between detector runs while some faces are
             tracked and fewer than max_faces (every frame when none is).

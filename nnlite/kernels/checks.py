@@ -465,7 +465,7 @@ def check_heatmaps(h, where):
     return h
 
 
-def check_beta(beta, where):
+def check_beta(beta, where, positive=False):
     """Return ``beta`` as a finite float32.
 
     Parameters
@@ -474,6 +474,9 @@ def check_beta(beta, where):
         Softmax inverse temperature.
     where : str
         Name of the calling kernel, used in error messages.
+    positive : bool
+        Also reject a negative beta (a kernel that takes the maximum of ``h``, not of
+        ``beta * h``).
 
     Returns
     -------
@@ -485,4 +488,6 @@ def check_beta(beta, where):
     beta = np.float32(beta)
     if not np.isfinite(beta):
         raise ValueError(f"{where}: beta must be finite, got {beta!r}")
+    if positive and beta < 0:
+        raise ValueError(f"{where}: beta must be >= 0, got {beta!r}")
     return beta

@@ -36,9 +36,11 @@ from nnlite.kernels.checks import (check_beta, check_conv2d, check_heatmaps,
                                    check_roi_align, check_roi_group_conv, output_array)
 from nnlite.kernels.conv import conv2d_np
 from nnlite.kernels.roi_align import roi_axis_samples
+# Already one vectorised pass over a small map: the reference is the fast version too.
+from nnlite.kernels.soft_argmax import softmax_peak_reference as softmax_peak
 
 __all__ = ["Workspace", "conv2d", "heatmap_peak", "inverted_residual", "pointwise_conv2d",
-           "roi_align", "roi_group_conv", "soft_argmax"]
+           "roi_align", "roi_group_conv", "soft_argmax", "softmax_peak"]
 
 _as_strided = np.lib.stride_tricks.as_strided
 _F0, _F6 = np.float32(0.0), np.float32(6.0)

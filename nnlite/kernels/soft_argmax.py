@@ -1,9 +1,9 @@
-"""Soft-argmax keypoint read-out and peak confidence of NHWC heatmaps.
+"""Soft-argmax keypoint read-out and peak confidences of NHWC heatmaps.
 
 Coordinates are in pixel-centre units: pixel (row ``i``, column ``j``) sits at
 ``x = j``, ``y = i``, so a soft-argmax lies in ``[0, W-1] x [0, H-1]``.
 
-Both kernels are serial: heatmaps are small (e.g. 16 x 16 x 68), and starting
+The kernels are serial: heatmaps are small (e.g. 16 x 16 x 68), and starting
 threads would cost more than it saves.
 """
 import numpy as np
@@ -227,3 +227,89 @@ def heatmap_peak_reference(h):
     e = np.exp(-np.abs(m))
     one = np.float32(1.0)
     return np.where(m >= 0, one / (one + e), e / (one + e)).astype(np.float32)
+
+
+def softmax_peak(h, beta=1.0):
+    """Largest probability ``max_ij softmax(beta * h)`` of each heatmap, Numba kernel.
+
+    Parameters
+    ----------
+    h : float32 ndarray (N, H, W, C), channels-last
+        Heatmap logits.
+    beta : float
+        Inverse temperature (>= 0), the one :func:`soft_argmax` decodes with.
+
+    Returns
+    -------
+    peak : float32 ndarray (N, C)
+        The spatial softmax's largest value per channel, in ``[1/(H*W), 1]``: how concentrated
+        the distribution that `soft_argmax` averages over is, a keypoint confidence that does
+        not need the logits to be trained as sigmoids.
+
+    Notes
+    -----
+    The largest term of ``exp(beta * (h - max))`` is 1, so the peak is ``1 / sum``; the sum is
+    taken in float64.
+    """
+    h = check_heatmaps(h, "softmax_peak")
+    beta = check_beta(beta, "softmax_peak", positive=True)
+    out = np.empty((h.shape[0], h.shape[3]), np.float32)
+    _softmax_peak_nb(h, beta, out)
+    return out
+
+
+@njit(cache=config.CACHE, fastmath=config.FASTMATH)
+def _softmax_peak_nb(h, beta, out):
+    """Softmax peak core: per-channel max of ``h``, then ``1 / sum(exp(beta * (h - max)))``.
+
+    Parameters
+    ----------
+    h : float32 ndarray (N, H, W, C)
+        Heatmap logits, C-contiguous.
+    beta : float32
+        Inverse temperature.
+    out : float32 ndarray (N, C)
+        Output, overwritten.
+    """
+    n_img, n_rows, n_cols, n_ch = h.shape
+    m = np.empty(n_ch, np.float32)
+    s = np.empty(n_ch, np.float64)
+    for n in range(n_img):
+        for c in range(n_ch):
+            m[c] = h[n, 0, 0, c]
+            s[c] = 0.0
+        for i in range(n_rows):
+            for j in range(n_cols):
+                hr = h[n, i, j]
+                for c in range(n_ch):
+                    m[c] = max(m[c], hr[c])
+        for i in range(n_rows):
+            for j in range(n_cols):
+                hr = h[n, i, j]
+                for c in range(n_ch):
+                    # h - max is exactly 0 at the peak (beta > 0), so the sum is >= 1
+                    s[c] += np.exp(beta * (hr[c] - m[c]))
+        for c in range(n_ch):
+            out[n, c] = 1.0 / s[c]
+
+
+def softmax_peak_reference(h, beta=1.0):
+    """Softmax peak of each heatmap, NumPy reference of :func:`softmax_peak`.
+
+    Parameters
+    ----------
+    h : float32 ndarray (N, H, W, C), channels-last
+        Heatmap logits.
+    beta : float
+        Inverse temperature of the softmax.
+
+    Returns
+    -------
+    peak : float32 ndarray (N, C)
+        ``max over pixels of softmax(beta * h)`` per channel.
+    """
+    h = check_heatmaps(h, "softmax_peak_reference")
+    beta = check_beta(beta, "softmax_peak_reference", positive=True)
+    z = h.reshape(h.shape[0], -1, h.shape[3]).astype(np.float64) * beta
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    return (p / p.sum(axis=1, keepdims=True)).max(axis=1).astype(np.float32)

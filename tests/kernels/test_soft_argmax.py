@@ -1,4 +1,4 @@
-"""soft_argmax and heatmap_peak: Numba vs NumPy reference, rendered Gaussians.
+"""soft_argmax, heatmap_peak and softmax_peak: Numba vs NumPy reference, rendered Gaussians.
 
 Tolerances: soft-argmax coordinates atol 1e-4 (pixels), peaks atol 1e-6.
 """
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from nnlite.kernels.soft_argmax import (heatmap_peak, heatmap_peak_reference, soft_argmax,
-                                        soft_argmax_reference)
+                                        soft_argmax_reference, softmax_peak, softmax_peak_reference)
 from tests.helpers import assert_matches_reference, random_arrays
 
 ATOL = 1e-4
@@ -66,6 +66,27 @@ def test_heatmap_peak_matches_reference(n, h, w, c):
                                                       1 / (1 + np.exp(-5)), 1], atol=1e-7)
 
 
+@pytest.mark.parametrize("n, h, w, c, beta", [(1, 7, 9, 5, 1.0), (3, 9, 7, 68, 2.5), (2, 5, 11, 3, 0.3)])
+def test_softmax_peak_matches_reference(n, h, w, c, beta):
+    (x,) = random_arrays([(n, h, w, c)], seed=w, scale=3.0)
+    out = assert_matches_reference(softmax_peak, softmax_peak_reference, (x, beta), 1e-6, 1e-5)
+    assert out.shape == (n, c) and np.all(out >= 1 / (h * w) - 1e-7) and np.all(out <= 1)
+
+
+def test_softmax_peak_of_flat_spiked_and_steep_maps():
+    flat = np.zeros((1, 7, 12, 1), np.float32)
+    np.testing.assert_allclose(softmax_peak(flat)[0], [1 / 84], rtol=1e-6)
+    spike = np.full((1, 5, 5, 2), -1e4, np.float32)
+    spike[0, 2, 3] = 0.0
+    np.testing.assert_allclose(softmax_peak(spike)[0], [1, 1], atol=1e-7)
+    two = np.zeros((1, 1, 4, 1), np.float32)
+    two[0, 0, :2] = 1.0  # two pixels e times the other two: peak e / (2e + 2)
+    np.testing.assert_allclose(softmax_peak(two)[0], [np.e / (2 * np.e + 2)], rtol=1e-6)
+    np.testing.assert_allclose(softmax_peak(two, 2.0)[0], [np.e ** 2 / (2 * np.e ** 2 + 2)], rtol=1e-6)
+    (big,) = random_arrays([(1, 9, 9, 4)], seed=2, scale=1000.0)  # stable for huge logits
+    assert_matches_reference(softmax_peak, softmax_peak_reference, (big, 10.0), 1e-6, 1e-5)
+
+
 def test_validation_errors():
     with pytest.raises(ValueError, match="float32"):
         soft_argmax(np.zeros((1, 3, 3, 2)))
@@ -73,3 +94,7 @@ def test_validation_errors():
         heatmap_peak(np.zeros((3, 3, 2), np.float32))
     with pytest.raises(ValueError, match="beta"):
         soft_argmax(np.zeros((1, 3, 3, 2), np.float32), beta=float("nan"))
+    with pytest.raises(ValueError, match="beta"):
+        softmax_peak(np.zeros((1, 3, 3, 2), np.float32), beta=float("inf"))
+    with pytest.raises(ValueError, match=">= 0"):
+        softmax_peak(np.zeros((1, 3, 3, 2), np.float32), beta=-1.0)

@@ -160,7 +160,7 @@ def step_shapes(model, x_shape) -> dict:
     r = model.roi_size
     shapes["roi_align+refine"] = (n, r, r, k)
     shapes["soft_argmax (refine)"] = (n, k, 2)
-    shapes["heatmap_peak"] = (n, k)
+    shapes["confidence"] = (n, k)
     return shapes
 
 

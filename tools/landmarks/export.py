@@ -103,8 +103,11 @@ def model_from_weights(path) -> LandmarkNet:
 
 def model_config(model: LandmarkNet) -> dict:
     """The config a weights file stores: the checkpoint's, tagged with its type (older
-    checkpoints lack the tag), with the decoders' inverse temperatures unless both are 1."""
+    checkpoints lack the tag), with the decoders' inverse temperatures unless both are 1 and
+    the softmax peak as the landmark score (it means the same whether or not the model was
+    trained with the heatmap loss; the sigmoid peak does not: EXPERIMENTS.md section 13)."""
     config = copy.deepcopy({"type": "two_stage_heatmap", **model.cfg})
+    config["heatmap"]["confidence"] = "softmax_peak"
     b1, b2 = model.betas()
     if (b1, b2) != (1.0, 1.0):
         config["heatmap"]["beta"], config["refine"]["beta"] = b1, b2
