@@ -21,7 +21,10 @@ def test_demo_landmarks_on_the_sample_frame_match_the_golden_file(backend):
 def test_golden_landmarks_sit_on_the_face():
     pts = np.asarray(GOLDEN["refined"])
     x0, y0, x1, y1 = GOLDEN["box"]
-    inside = (pts[:, 0] > x0 - 10) & (pts[:, 0] < x1 + 10) & (pts[:, 1] > y0 - 10) & (pts[:, 1] < y1 + 10)
+    # The box is where the face's landmark box is near (tools.fixtures.make_sample_clip), not
+    # its exact extent: allow a tenth of its side (the jaw's ends sit 8-11 px outside it).
+    m = 0.1 * (x1 - x0)
+    inside = (pts[:, 0] > x0 - m) & (pts[:, 0] < x1 + m) & (pts[:, 1] > y0 - m) & (pts[:, 1] < y1 + m)
     assert inside.all()
     # Eyes above the mouth, left eye left of the right eye (image coordinates).
     assert pts[36:48, 1].mean() < pts[48:68, 1].mean()

@@ -197,6 +197,7 @@ def test_render_api_makes_up_the_lips_and_nothing_far_from_the_face(server, fram
 
 
 def test_faces_api_returns_the_trackers_landmarks(server, frame):
+    from tracker.landmarks import Landmarker
     from tracker.tracking import Tracker
 
     image, jpeg = frame
@@ -206,7 +207,9 @@ def test_faces_api_returns_the_trackers_landmarks(server, frame):
     assert (result["width"], result["height"]) == (640, 480)
     (face,) = result["faces"]
     points = np.asarray(face["landmarks"])
-    assert points.shape == (68, 2) and 0.5 <= face["score"] <= 1
+    # A tracked face scores at least the model's tracking threshold (a softmax peak: about 0.3).
+    threshold = Landmarker("demo", backend="numpy").model.config["tracking"]["min_score"]
+    assert points.shape == (68, 2) and threshold <= face["score"] <= 1
     x0, y0, x1, y1 = face["box"]
     assert x0 <= points[:, 0].min() + 0.01 and points[:, 0].max() <= x1 + 0.01
     assert y0 <= points[:, 1].min() + 0.01 and points[:, 1].max() <= y1 + 0.01

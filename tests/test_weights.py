@@ -92,3 +92,14 @@ def test_refuses_other_model_type():
     det = Path(__file__).parent / "fixtures" / "detector_small.h5"
     with pytest.raises(WeightsError, match="single_shot_detector"):
         TwoStageModel.load(det)
+
+
+@pytest.mark.parametrize("name", ["demo", "full"])
+def test_shipped_models_score_faces_by_the_softmax_peak(name):
+    """Both shipped models carry the score kind and the tracking threshold tuned for it."""
+    from tracker.landmarks import Landmarker
+    from tracker.tracking import default_min_tracking_score
+
+    lm = Landmarker(name, backend="numpy")
+    assert lm.model.config["heatmap"]["confidence"] == "softmax_peak"
+    assert 0.1 < default_min_tracking_score(lm) == lm.model.config["tracking"]["min_score"] < 0.5
