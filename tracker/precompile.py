@@ -4,7 +4,7 @@ A first run compiles every kernel its first frame needs, one after another in on
 process (Numba compiles under a process-wide lock). Measured on a 2-core EPYC with two
 other busy processes (seconds of one core): the kernels the detector and the landmark
 model share (the GEMM convolution 13, the inverted residual 11), the landmark model's
-heads (RoI align + group conv 7.6, soft-argmax 3.5, heatmap peak 0.4), then the
+heads (RoI align + group conv 7.6, soft-argmax 3.5, the score 0.4-0.7), then the
 makeup's. `Tracker.from_weights` starts this module in a helper process when the cache
 lacks the landmark model's kernels (`nnlite.backend.numba_kernels_cached`, a first
 run): it compiles the heads (`TwoStageModel.warmup_heads`, with the parent's weights and
