@@ -146,6 +146,9 @@ def test_tuning_choices():
     assert (positives >= t).mean() >= 0.99 and t == pytest.approx(0.2, abs=0.011)
     rates = T.rates({"face": positives, "background": np.array([0.05, 0.1, 0.5])}, 0.3)
     assert rates["background"] == pytest.approx(1 / 3)
+    assert T.separation_warning({"track": 0.99, "background": 0.0, "off-face": 0.003}) is None
+    warning = T.separation_warning({"track": 1.0, "background": 0.249, "off-face": 0.0})
+    assert "24.9% of background" in warning and "off-face" not in warning.split(";")[0]
     rows = [(0.0, SmoothingParams(0.1, 10, 1), {"jitter": 0.10, "lag": 1.0}),
             (0.0, SmoothingParams(1.0, 10, 1), {"jitter": 0.12, "lag": 1.1}),  # within 25%: wins
             (0.0, SmoothingParams(2.0, 10, 1), {"jitter": 0.20, "lag": 0.9})]

@@ -25,7 +25,8 @@ and copy the printed values (see "what to set" at the end of its output).
                 2.5-4x too large, or 3-4x too small (a track that lost its face;
                 the image border is replicated as in the tracker).
    The threshold is the highest one that keeps at least --keep (default 99%)
-   of the "track" positives; the true/false accept rates at it are printed.
+   of the "track" positives; the true/false accept rates at it are printed, with a warning
+   when it accepts more than 2% of either kind of negative (a score that does not separate).
 
 2. Crop deadband and One Euro parameters (tracker.tracking.CROP_DEADBAND,
    tracker.smoothing.SmoothingParams defaults). For each deadband of
@@ -169,6 +170,18 @@ def choose_threshold(positives: np.ndarray, keep: float = 0.99) -> float:
     """Highest threshold (2 decimals, rounded down) accepting at least `keep` of the positives."""
     t = float(np.quantile(positives, 1.0 - keep, method="lower"))
     return math.floor(t * 100) / 100
+
+
+def separation_warning(rates_at: dict[str, float], most: float = 0.02) -> str | None:
+    """A warning when the chosen threshold accepts more than `most` of a negative kind
+    (background, off-face): the score does not tell faces from the rest (a model trained
+    without the heatmap loss scored by the sigmoid peak accepted 25% / 50%), else None."""
+    bad = {k: v for k, v in rates_at.items() if k in ("background", "off-face") and v > most}
+    if not bad:
+        return None
+    return ("warning: this landmark score does not separate faces from the rest: the threshold accepts "
+            + ", ".join(f"{100 * v:.1f}% of {k} crops" for k, v in bad.items())
+            + "; the tracker would keep lost tracks (check the weights config's heatmap.confidence)")
 
 
 def rates(scores: dict[str, np.ndarray], t: float) -> dict[str, float]:
@@ -323,7 +336,10 @@ def main(argv=None) -> int:
         print(f"chosen min_tracking_score {threshold:.2f}: keeps {100 * r['track']:.1f}% of tracking crops and "
               f"{100 * r['detect']:.1f}% of detection crops; accepts {100 * r.get('background', 0):.1f}% of "
               f"background and {100 * r['off-face']:.1f}% of off-face crops")
-        report["score"] = {"threshold": threshold, "keep": args.keep, "rates": r,
+        warning = separation_warning(r)
+        if warning:
+            print(warning)
+        report["score"] = {"threshold": threshold, "keep": args.keep, "rates": r, "warning": warning,
                            "percentiles": {k: np.percentile(v, [1, 5, 25, 50, 75, 95, 99]).round(4).tolist()
                                            for k, v in scores.items()},
                            "counts": {k: len(v) for k, v in scores.items()}}
