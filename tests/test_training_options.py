@@ -153,6 +153,12 @@ def test_a_distilling_bf16_run_resumes_in_bf16(tmp_path):
     assert train.main(["--resume", "--epochs", "2", *common]) == 0
     state = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
     assert state["epoch"] == 1 and state["bf16"] is True
+    # A last.pt carried across sessions without its optimizer state resumes too (fresh moments).
+    del state["optimizer"]
+    torch.save(state, out / "last.pt")
+    assert train.main(["--resume", "--epochs", "3", *common]) == 0
+    state = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
+    assert state["epoch"] == 2 and "optimizer" in state
 
 
 def test_the_ablation_passes_a_recipe_to_every_run(tmp_path, monkeypatch):

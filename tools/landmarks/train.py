@@ -415,10 +415,12 @@ def main(argv=None):
     start, best = 0, math.inf
     if state is not None:
         model.load_state_dict(state.get("raw_model", state["model"]))
-        if len(state["optimizer"]["param_groups"]) == len(opt.param_groups):
-            opt.load_state_dict(state["optimizer"])
-        else:  # a run from before the temperatures' own group: its moments start afresh
-            print("resume: optimizer state of another layout, Adam's moments restart", flush=True)
+        saved = state.get("optimizer")
+        if saved is not None and len(saved["param_groups"]) == len(opt.param_groups):
+            opt.load_state_dict(saved)
+        else:  # a run from before the temperatures' own group, or a last.pt committed without
+            # its optimizer state (a third of the size, to carry a long run across sessions)
+            print("resume: no optimizer state of this layout, Adam's moments restart", flush=True)
         start, best = state["epoch"] + 1, state["best"]
         args.epochs = args.epochs or state["epochs"]
     elif args.init:
