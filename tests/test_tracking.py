@@ -129,7 +129,7 @@ def test_rejects_bad_frame_and_arguments():
 def test_min_tracking_score_default_comes_from_the_landmark_model():
     lm, det = SceneLandmarker(), BlobDetector()
     assert Tracker(lm, det).min_tracking_score == 0.5  # nothing given anywhere
-    lm.model = type("Model", (), {"config": {"heatmap": {"confidence": "softmax_peak"}}})()
+    lm.model = type("Model", (), {"config": {}, "confidence": "softmax_peak"})()
     assert Tracker(lm, det).min_tracking_score == pytest.approx(0.15)  # the default of its kind of score
     lm.model = type("Model", (), {"config": {"tracking": {"min_score": 0.3}}})()
     assert Tracker(lm, det).min_tracking_score == pytest.approx(0.3)  # weights config

@@ -65,17 +65,16 @@ MAX_FACE_SIZE = 2.0               # most landmark-box side, in frame sides, of a
 def default_min_tracking_score(landmarker) -> float:
     """The landmark model's own tracking threshold: `landmarker.min_score` when it has one,
     else `"tracking": {"min_score": ...}` of its weights config (`landmarker.model.config`),
-    else the default of DEFAULT_MIN_TRACKING_SCORES for its kind of score."""
+    else the default of DEFAULT_MIN_TRACKING_SCORES for its kind of score
+    (`landmarker.model.confidence`, which nnlite reads from the config)."""
     score = getattr(landmarker, "min_score", None)
+    if score is None:
+        config = getattr(getattr(landmarker, "model", None), "config", None)
+        tracking = config.get("tracking") if isinstance(config, dict) else None
+        score = tracking.get("min_score") if isinstance(tracking, dict) else None
     if score is not None:
         return float(score)
-    config = getattr(getattr(landmarker, "model", None), "config", None)
-    config = config if isinstance(config, dict) else {}
-    tracking, heatmap = config.get("tracking"), config.get("heatmap")
-    score = tracking.get("min_score") if isinstance(tracking, dict) else None
-    if score is not None:
-        return float(score)
-    kind = heatmap.get("confidence", "sigmoid_peak") if isinstance(heatmap, dict) else "sigmoid_peak"
+    kind = getattr(getattr(landmarker, "model", None), "confidence", "sigmoid_peak")
     return DEFAULT_MIN_TRACKING_SCORES.get(kind, DEFAULT_MIN_TRACKING_SCORES["sigmoid_peak"])
 
 
