@@ -58,4 +58,6 @@ MIN_BAND_ROWS = 4
 #: of the 1-thread time (0.85 as shipped), but a pass after a 30 ms idle gap (a camera
 #: frame's) takes 1.9x the 1-thread time (1.07x as shipped), and 19x with the other core
 #: busy: the waking, not the spinning, is what a live tracker pays, so both stay as they are.
+#: Chains of blocks (``nnlite.kernels.inverted_residual.chain_plan``) count a wake-up as
+#: ``MIN_PARALLEL_MACS // 2`` multiply-adds, what splitting one such call in two saves.
 MIN_PARALLEL_MACS = 10_000_000

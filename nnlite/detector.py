@@ -269,6 +269,7 @@ class SingleShotDetector(Network):
                 self.heads.append((block,
                                    Conv(src, f"heads.{j}.cls", head["in"], n, 1, ops=ops),
                                    Conv(src, f"heads.{j}.reg", head["in"], 4 * n, 1, ops=ops)))
+            self._chain({b for b, _, _ in self.heads})
             box = config["box"]
             self.variance = (float(box["variance"][0]), float(box["variance"][1]))
             self.max_log_scale = float(box["max_log_scale"])
@@ -294,14 +295,9 @@ class SingleShotDetector(Network):
         return work
 
     def _forward(self, x: np.ndarray) -> DetectorOutput:
-        feats = {}
-        wanted = {b for b, _, _ in self.heads}
         work = self._workspace()
         y = self.stem(np.ascontiguousarray(x), None, work)
-        for i, block in enumerate(self.blocks):
-            y = block(y, None, work)
-            if i in wanted:
-                feats[i] = y
+        feats = self._run_blocks(y, None, work)
         n = x.shape[0]
         logits, deltas = [], []
         for b, cls, reg in self.heads:

@@ -27,9 +27,11 @@ from nnlite.kernels.gemm_conv import (conv2d_macs, conv2d_packed, conv2d_scratch
                                       pack_conv2d)
 from nnlite.kernels.layout import (conv_weight_from_torch, depthwise_weight_from_torch,
                                    pointwise_weight_from_torch)
-from nnlite.kernels.inverted_residual import (inverted_residual_packed,
+from nnlite.kernels.inverted_residual import (CHAIN_MAX, chain_plan, chain_scratch,
+                                              inverted_residual_chain_packed,
+                                              inverted_residual_packed,
                                               inverted_residual_scratch,
-                                              inverted_residual_workers,
+                                              inverted_residual_workers, pack_chain,
                                               pack_inverted_residual)
 from nnlite.kernels.roi_conv import (pack_roi_group_conv, roi_group_conv_packed,
                                      roi_group_conv_scratch, roi_group_conv_unfused)
@@ -302,6 +304,108 @@ class InvertedResidual(ImageLayer):
 
     def _run_ops(self, x, out, work):
         return _into(out, self.ops.inverted_residual(x, *self._weights()), self.name)
+
+
+class BlockChain(ImageLayer):
+    """Consecutive Numba-backed `InvertedResidual` blocks run as one kernel call.
+
+    One call for all of them (`nnlite.kernels.inverted_residual.inverted_residual_chain_packed`):
+    with several threads, each takes a band of the last block's rows through every block,
+    so the workers are woken once per chain instead of once per block, at the price of
+    the halo rows neighbouring bands both compute. Where that price is the larger (big
+    blocks, as in the full model), the blocks run as chains of one each instead. The
+    choice is made per input shape and thread cap by `chain_plan`'s cost (the busiest
+    worker's multiply-adds plus a wake-up). Bit-identical to calling the blocks one by
+    one either way. Build with `chain_blocks`.
+
+    Parameters
+    ----------
+    blocks : list of InvertedResidual
+        1 to ``CHAIN_MAX`` blocks, each packed for Numba, in run order.
+    """
+
+    def __init__(self, blocks):
+        self.blocks = list(blocks)
+        spec = [(b.packed, b.stride, b.residual, b.cout) for b in self.blocks]
+        self.chain = pack_chain(spec)
+        self.singles = [pack_chain([one]) for one in spec] if len(spec) > 1 else [self.chain]
+        self.cin = self.blocks[0].cin
+        self.name = f"{self.blocks[0].name}..{self.blocks[-1].name}"
+        self._scratch = _Scratch()
+        self._run = self._run_chain
+
+    def out_shape(self, x_shape):
+        """Output shape of the chain for an input of shape `x_shape`.
+
+        Parameters
+        ----------
+        x_shape : tuple of int
+            (N, H, W, in) of the first block.
+
+        Returns
+        -------
+        shape : tuple of int
+            (N, H_out, W_out, out) of the last block.
+        """
+        for b in self.blocks:
+            x_shape = b.out_shape(x_shape)
+        return x_shape
+
+    def _run_chain(self, x, out, work):
+        x = _check_input(x, self.cin, self.name)
+        shape = self.out_shape(x.shape)
+        out = output_array(out, shape, self.name)
+        # The plan depends on the shape and the thread cap only: kept with its buffers.
+        calls = self._scratch.get((x.shape, get_num_threads()), lambda: self._plan(x.shape))
+        for chain, plan, scratch, dst in calls:
+            x = inverted_residual_chain_packed(x, chain, out if dst is None else dst, scratch, plan)
+        return out
+
+    def _plan(self, x_shape):
+        """[(chain, (bands, workers), scratch, output or None for the caller's)] to run in order."""
+        shapes = [x_shape]
+        for b in self.blocks:
+            shapes.append(b.out_shape(shapes[-1]))
+        whole = chain_plan(x_shape, shapes[-1], self.chain)
+        parts = [chain_plan(shapes[i], shapes[i + 1], c) for i, c in enumerate(self.singles)]
+        if len(self.singles) == 1 or whole[2] <= sum(p[2] for p in parts):
+            return [(self.chain, whole[:2], chain_scratch(x_shape, self.chain, whole[1]), None)]
+        last = len(self.singles) - 1
+        return [(c, p[:2], chain_scratch(shapes[i], c, p[1]),
+                 None if i == last else np.empty(shapes[i + 1], np.float32))
+                for i, (c, p) in enumerate(zip(self.singles, parts))]
+
+
+def chain_blocks(blocks, outputs=()):
+    """Group a network's blocks into the runs it executes together.
+
+    Parameters
+    ----------
+    blocks : list of InvertedResidual
+        The network's blocks in order.
+    outputs : iterable of int
+        Indices of blocks whose outputs the network reads besides the last (a branch,
+        a detector head): each ends a run.
+
+    Returns
+    -------
+    runs : list of (int, int, BlockChain or None)
+        ``(first, last, chain)`` covering every block in order. A run starts at block 0,
+        after an output and at each strided block (its halo rows would double the ones
+        before it), and holds at most ``CHAIN_MAX`` blocks. ``chain`` is None when the
+        blocks are not on the Numba backend: the caller runs them one by one.
+    """
+    outputs = set(outputs)
+    runs, first = [], 0
+    for i, b in enumerate(blocks):
+        last = i == len(blocks) - 1
+        ends = (last or i in outputs or blocks[i + 1].stride > 1 or i + 1 - first == CHAIN_MAX)
+        if ends:
+            group = blocks[first:i + 1]
+            packed = all(g.packed is not None for g in group)
+            runs.append((first, i, BlockChain(group) if packed else None))
+            first = i + 1
+    return runs
 
 
 class RoiGroupConv:

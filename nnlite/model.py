@@ -99,6 +99,7 @@ class TwoStageModel(Network):
             self.refine_roi = RoiGroupConv(self.refine, rf["roi_size"], ops)
             self.stride1, self.stride2 = hm["stride"], rf["stride"]
             self.branch_block = rf["branch_block"]
+            self._chain({self.branch_block})
             self.roi_size, self.roi_spacing = rf["roi_size"], float(rf["roi_spacing"])
             # Inverse temperatures of the two soft-argmax decoders (learnt in training).
             self.beta1, self.beta2 = float(hm.get("beta", 1.0)), float(rf.get("beta", 1.0))
@@ -125,6 +126,8 @@ class TwoStageModel(Network):
         times : list of (str, float)
             ``(step name, seconds)`` in run order; names match `layer_macs`. Use medians
             over many calls (the timer itself costs well under a microsecond per step).
+            The blocks run one by one here, not in the chains `forward` runs them in,
+            so each has its own time.
         """
         x = np.asarray(x)
         times = []
@@ -141,7 +144,8 @@ class TwoStageModel(Network):
     def _buffers(self, x_shape):
         """Intermediate activations, reused by every call with the same input shape.
 
-        Per calling thread: ``(buffers by step name, workspace)``, the workspace being
+        Per calling thread: ``(buffers by step name, the blocks' under "blocks" by index,
+        workspace)``, the workspace being
         the NumPy ops' scratch (`nnlite.kernels.numpy_ops.Workspace`, None with Numba,
         whose layers keep their own). Outputs returned to the caller are never among
         them. A new input shape replaces both, so memory stays bounded.
@@ -151,9 +155,10 @@ class TwoStageModel(Network):
             return cached[1], cached[2]
         shape = self.stem.out_shape(x_shape)
         bufs = {"stem": np.empty(shape, np.float32)}
+        bufs["blocks"] = {}
         for i, block in enumerate(self.blocks):
             shape = block.out_shape(shape)
-            bufs[f"blocks.{i}"] = np.empty(shape, np.float32)
+            bufs["blocks"][i] = np.empty(shape, np.float32)
             if i == self.branch_block:
                 branch_shape = shape
         shape = branch_shape
@@ -168,15 +173,10 @@ class TwoStageModel(Network):
         bufs, work = self._buffers(x.shape)
         y = self.stem(np.ascontiguousarray(x), bufs["stem"], work)
         tick and tick("stem")
-        branch = None
-        for i, block in enumerate(self.blocks):
-            y = block(y, bufs[f"blocks.{i}"], work)
-            tick and tick(f"blocks.{i}")
-            if i == self.branch_block:
-                branch = y
-        heat1 = self.heatmap(y, None, work)
+        ends = self._run_blocks(y, bufs["blocks"], work, tick)
+        heat1 = self.heatmap(ends[len(self.blocks) - 1], None, work)
         tick and tick("heatmap")
-        feat = branch
+        feat = ends[self.branch_block]
         for i, conv in enumerate(self.refine_convs):
             feat = conv(feat, bufs[f"refine_convs.{i}"], work)
             tick and tick(f"refine_convs.{i}")
@@ -216,10 +216,10 @@ class TwoStageModel(Network):
         """
         start = time.perf_counter()
         bufs, work = self._buffers((1, self.input_size, self.input_size, 3))
-        last = bufs[f"blocks.{len(self.blocks) - 1}"]
+        last = bufs["blocks"][len(self.blocks) - 1]
         heat1 = np.zeros(self.heatmap.out_shape(last.shape), np.float32)
         feat = bufs[f"refine_convs.{len(self.refine_convs) - 1}"] if self.refine_convs \
-            else bufs[f"blocks.{self.branch_block}"]
+            else bufs["blocks"][self.branch_block]
         feat.fill(0.0)
         with thread_limit(self.threads):
             self._heads(heat1, feat, work)

@@ -13,7 +13,7 @@ import numpy as np
 
 from nnlite.backend import get_backend
 from nnlite.jit import resolve_threads, thread_limit
-from nnlite.layers import Conv, InvertedResidual, check_image_batch
+from nnlite.layers import Conv, InvertedResidual, chain_blocks, check_image_batch
 from nnlite.weights import ArraySource, load
 
 
@@ -42,6 +42,28 @@ class Network:
                          act="relu6", ops=self.ops)
         self.blocks = [InvertedResidual(src, f"blocks.{i}", spec, self.ops)
                        for i, spec in enumerate(config["blocks"])]
+
+    def _chain(self, outputs) -> None:
+        """Set ``runs``, the blocks grouped into chains (`nnlite.layers.chain_blocks`), each
+        run ending at the last block or one of `outputs` (block indices read elsewhere)."""
+        self.runs = chain_blocks(self.blocks, outputs)
+
+    def _run_blocks(self, y, bufs, work, tick=None):
+        """The blocks on `y`, run by run; -> {last block of each run: its output}.
+
+        bufs : {block index: output array} or None (allocate). With ``tick`` (a profile)
+        every block runs alone and is timed by name, ``blocks.<i>``.
+        """
+        ends = {}
+        for first, last, chain in self.runs:
+            if chain is not None and tick is None:
+                y = chain(y, None if bufs is None else bufs[last], work)
+            else:
+                for i in range(first, last + 1):
+                    y = self.blocks[i](y, None if bufs is None else bufs[i], work)
+                    tick and tick(f"blocks.{i}")
+            ends[last] = y
+        return ends
 
     @classmethod
     def load(cls, path, backend: str | None = None, threads: int | None = None, **options):

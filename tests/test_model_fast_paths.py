@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from nnlite.model import TwoStageModel, count_macs, layer_macs
+from tests.helpers import numba_threads
 
 FIX = Path(__file__).parent / "fixtures"
 
@@ -52,7 +53,38 @@ def test_batch_sizes_and_threads_agree(models, stored):
     two = TwoStageModel.load(FIX / "model_small.h5", backend="numba", threads=2)
     for i in range(len(x)):
         np.testing.assert_array_equal(fast.forward(x[i:i + 1]).refined[0], whole.refined[i])
-    np.testing.assert_allclose(two.forward(x).refined, whole.refined, atol=1e-5, rtol=0)
+    np.testing.assert_array_equal(two.forward(x).refined, whole.refined)
+
+
+def test_blocks_run_as_chains_bit_identical_to_one_by_one(models, stored, monkeypatch):
+    fast, ref = models
+    # a run ends at the branch (block 10) and before each strided block (6, 11)
+    assert [(a, b) for a, b, _ in fast.runs] == [(0, 5), (6, 10), (11, 15)]
+    assert all(c is not None for *_, c in fast.runs) and all(c is None for *_, c in ref.runs)
+    x = stored["x"]
+    for threads, min_macs in ((1, None), (2, None), (2, 0), (2, 2_000_000)):
+        if min_macs is not None:  # 0: the singles win (no wake-up to save); else the chains
+            monkeypatch.setattr("nnlite.config.MIN_PARALLEL_MACS", min_macs)
+        model = TwoStageModel.load(FIX / "model_small.h5", backend="numba", threads=threads)
+        with numba_threads(threads):
+            chained = model.forward(x)
+            model.runs = [(a, b, None) for a, b, _ in model.runs]
+            np.testing.assert_array_equal(model.forward(x).refined, chained.refined)
+
+
+def test_chain_plans_follow_the_cost(monkeypatch):
+    """Small blocks (the demo model) run as whole chains on two threads; big ones (the full
+    model) block by block, where the halo rows would cost more than the wake-ups saved."""
+    weights = Path(__file__).resolve().parents[1] / "weights"
+    with numba_threads(2):
+        for name, whole in (("demo.h5", True), ("full.h5", False)):
+            model = TwoStageModel.load(weights / name, backend="numba", threads=2)
+            shape = model.stem.out_shape((1, model.input_size, model.input_size, 3))
+            for first, last, chain in model.runs:
+                calls = chain._plan(shape)
+                assert len(calls) == (1 if whole else last - first + 1), (name, first)
+                assert all(plan == (2, 2) for _, plan, _, _ in calls), (name, first)
+                shape = chain.out_shape(shape)
 
 
 def test_layers_write_into_out(models, stored):

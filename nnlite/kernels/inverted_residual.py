@@ -1,4 +1,4 @@
-"""MobileNetV2 inverted residual block as one fused Numba kernel.
+"""MobileNetV2 inverted residual block as one fused Numba kernel, alone or in chains.
 
 Block: 1x1 expand + ReLU6 (absent for expansion 1), 3x3 depthwise (pad 1) + ReLU6,
 1x1 linear project, plus the input when ``residual``. Batch-norm is folded into the
@@ -27,6 +27,14 @@ projection GEMM straight into the output row (through a scratch row when ``cout`
 is not a multiple of 8 or for the residual add). Neighbouring bands recompute the
 one or two expanded rows they share. Scratch buffers are reusable across calls
 (:func:`inverted_residual_scratch`).
+
+A chain of blocks (:func:`inverted_residual_chain`, up to ``CHAIN_MAX``) runs the same
+band core block after block in one kernel call: each worker takes a band of the last
+block's output rows and computes, block by block, the rows that band needs (one more on
+each side per 3x3 depthwise going back, the halo its neighbour computes too) into its
+own buffers. One parallel call then wakes the workers once for the whole chain, where
+block by block each call wakes them: on a 2-core VM that wake-up costs about as much as
+a 64x64 block of the demo model saves by splitting.
 """
 import numpy as np
 
@@ -295,7 +303,7 @@ def _inverted_residual_nb(x, weights, geom, scratch, out, workers):
             n = task // bands
             oy0 = (task - n * bands) * band_rows
             _inverted_residual_band_nb(x, weights, geom, n, oy0, min(oy0 + band_rows, h_out),
-                                       ring[wk], dw_rows[wk], p_rows[wk], out)
+                                       ring[wk], dw_rows[wk], p_rows[wk], out, n)
 
 
 @njit(cache=config.CACHE)
@@ -318,11 +326,11 @@ def _inverted_residual_serial_nb(x, weights, geom, scratch, out):
     ring, dw_rows, p_rows = scratch
     for n in range(x.shape[0]):
         _inverted_residual_band_nb(x, weights, geom, n, 0, out.shape[1], ring[0], dw_rows[0],
-                                   p_rows[0], out)
+                                   p_rows[0], out, n)
 
 
 @njit(cache=config.CACHE, fastmath=config.FASTMATH)
-def _inverted_residual_band_nb(x, weights, geom, n, oy0, oy1, ring, dw_row, p_row, out):
+def _inverted_residual_band_nb(x, weights, geom, n, oy0, oy1, ring, dw_row, p_row, out, n_out):
     """Fused block for output rows ``oy0 .. oy1-1`` of image ``n``.
 
     Parameters
@@ -348,8 +356,10 @@ def _inverted_residual_band_nb(x, weights, geom, n, oy0, oy1, ring, dw_row, p_ro
         Depthwise output row (scratch).
     p_row : float32 ndarray (W_out, COUT8)
         Projection output row (scratch).
-    out : float32 ndarray (N, H_out, W_out, cout)
-        Output; rows ``oy0 .. oy1-1`` of image ``n`` are written.
+    out : float32 ndarray (N', H_out, W_out, cout)
+        Output; rows ``oy0 .. oy1-1`` of image ``n_out`` are written.
+    n_out : int
+        Image index in ``out`` (a block chain's per-worker buffers hold one image).
     """
     w_expand, b_expand, w_dw, b_dw, w_project, b_project = weights
     stride, residual, has_expand = geom[0], geom[1], geom[2]
@@ -393,9 +403,9 @@ def _inverted_residual_band_nb(x, weights, geom, n, oy0, oy1, ring, dw_row, p_ro
         # 1x1 linear projection (+ residual) into the output row: straight into it
         # when cout is a multiple of 8, else through p_row.
         direct = cout == cout8 and not residual
-        gemm_rows_nb(dw_row, w_project, b_project, -inf, inf, out[n, oy] if direct else p_row)
+        gemm_rows_nb(dw_row, w_project, b_project, -inf, inf, out[n_out, oy] if direct else p_row)
         if not direct:
-            of = out[n, oy].reshape(-1)
+            of = out[n_out, oy].reshape(-1)
             pf = p_row.reshape(-1)
             if residual:
                 _add_rows_nb(of, pf, x[n, oy].reshape(-1), w_out, cout, cout8)
@@ -559,6 +569,341 @@ def _dw3x3_relu6_row_nb(ring, o0, o1, o2, w_dw, b_dw, stride, dw, w_out):
                 vstore1(dw, pairs * ce8 + c, vclamp(s, vlo, vhi))
 
 
+#: Most blocks in one chain call (:func:`inverted_residual_chain_packed`). Chains are passed
+#: to Numba as tuples padded to this length, so every chain, of any length, shares one
+#: compiled specialisation (compile time is start-up time); a longer run of blocks is
+#: split into several chains.
+CHAIN_MAX = 6
+
+
+def pack_chain(blocks):
+    """Several fused blocks that run one after another, as one chain.
+
+    Parameters
+    ----------
+    blocks : sequence of (packed, stride, residual, cout)
+        1 to ``CHAIN_MAX`` blocks in order, each ``packed`` from
+        :func:`pack_inverted_residual` with its output channels ``cout``; a block's
+        ``cin`` is its predecessor's ``cout``.
+
+    Returns
+    -------
+    chain : tuple
+        ``(weights, geoms, k, couts)``: the packed weights and the int64 array
+        (CHAIN_MAX, 4) of ``(stride, residual, has_expand, 1)`` of each block, both padded to ``CHAIN_MAX`` entries by
+        repeating the last block (never run), the number of blocks ``k`` and their
+        output channels.
+    """
+    k = len(blocks)
+    if not 1 <= k <= CHAIN_MAX:
+        raise ValueError(f"a chain has 1 to {CHAIN_MAX} blocks, got {k}")
+    weights = [b[0] for b in blocks]
+    geoms = [(int(b[1]), int(b[2]), int(b[0][0].shape[0] > 0), 1) for b in blocks]
+    weights += [weights[-1]] * (CHAIN_MAX - k)
+    geoms += [geoms[-1]] * (CHAIN_MAX - k)
+    # An array, not a tuple of tuples: Numba's parallel loops take no nested tuples of ints.
+    return tuple(weights), np.array(geoms, np.int64), k, tuple(int(b[3]) for b in blocks)
+
+
+def chain_shapes(x_shape, chain):
+    """Output shape of every block of a chain for an input of shape ``x_shape``.
+
+    Parameters
+    ----------
+    x_shape : tuple of int
+        (N, H, W, cin).
+    chain : tuple
+        From :func:`pack_chain`.
+
+    Returns
+    -------
+    shapes : list of tuple of int
+        ``k`` shapes (N, H_out, W_out, cout), the last one the chain's output.
+    """
+    _, geoms, k, couts = chain
+    shapes, (n, h, w) = [], x_shape[:3]
+    for i in range(k):
+        s = int(geoms[i, 0])
+        h, w = (h - 1) // s + 1, (w - 1) // s + 1
+        shapes.append((n, h, w, couts[i]))
+    return shapes
+
+
+def chain_plan(x_shape, out_shape, chain):
+    """How a chain call splits its work, and what it costs.
+
+    Parameters
+    ----------
+    x_shape : tuple of int
+        Input shape (N, H, W, cin).
+    out_shape : tuple of int
+        Output shape of the chain's last block.
+    chain : tuple
+        From :func:`pack_chain`.
+
+    Returns
+    -------
+    bands : int
+        Row bands per image of the last block's output.
+    workers : int
+        Threads sharing the ``N * bands`` tasks; 1 means the serial core runs.
+    cost : int
+        Multiply-adds of the busiest worker, halo rows included, plus
+        ``nnlite.config.MIN_PARALLEL_MACS // 2`` for waking the workers when parallel
+        (splitting one call of ``MIN_PARALLEL_MACS`` in two saves as much as that).
+
+    Notes
+    -----
+    The call goes parallel when that costs less than running serially.
+    """
+    serial = _chain_band_macs(x_shape, chain, 0, out_shape[1]) * x_shape[0]
+    n_threads = get_num_threads()
+    if n_threads == 1:
+        return 1, 1, serial
+    bands = _bands_per_image(x_shape[0], out_shape[1], n_threads)
+    workers = min(n_threads, x_shape[0] * bands)
+    rows = -(-out_shape[1] // bands)
+    busiest = max(_chain_band_macs(x_shape, chain, a, min(a + rows, out_shape[1]))
+                  for a in range(0, out_shape[1], rows))
+    tasks = -(-(x_shape[0] * bands) // workers)  # (image, band) tasks of the busiest worker
+    cost = tasks * busiest + config.MIN_PARALLEL_MACS // 2
+    if workers == 1 or cost >= serial:
+        return 1, 1, serial
+    return bands, workers, cost
+
+
+def _chain_rows(heights, strides, oy0, oy1):
+    """Rows ``[lo, hi)`` each block of a chain computes for rows ``oy0 .. oy1-1`` of its output.
+
+    heights: output rows of each block; strides: each block's stride. The same rule as
+    :func:`_chain_task_nb`: block ``i`` computes what block ``i + 1``'s 3x3 depthwise reads.
+    """
+    k = len(heights)
+    lo, hi = [0] * k, [0] * k
+    lo[-1], hi[-1] = oy0, oy1
+    for i in range(k - 1, 0, -1):
+        lo[i - 1] = max(0, lo[i] * strides[i] - 1)
+        hi[i - 1] = min(heights[i - 1], (hi[i] - 1) * strides[i] + 2)
+    return lo, hi
+
+
+def _chain_band_macs(x_shape, chain, oy0, oy1):
+    """Multiply-adds of one image's output rows ``oy0 .. oy1-1`` through a chain, halos included."""
+    weights, geoms, k, _ = chain
+    shapes = chain_shapes(x_shape, chain)
+    strides = [int(geoms[i, 0]) for i in range(k)]
+    lo, hi = _chain_rows([sh[1] for sh in shapes], strides, oy0, oy1)
+    macs, h_in, w_in = 0, x_shape[1], x_shape[2]
+    for i in range(k):
+        we8, _, wd8, _, wp8, _ = weights[i]
+        s = strides[i]
+        rows_in = min(h_in, (hi[i] - 1) * s + 2) - max(0, lo[i] * s - 1)
+        w_out = shapes[i][2]
+        macs += rows_in * w_in * we8.shape[0] * wd8.shape[1]
+        macs += (hi[i] - lo[i]) * w_out * wd8.shape[1] * (9 + wp8.shape[1])
+        h_in, w_in = shapes[i][1], w_out
+    return macs
+
+
+def chain_scratch(x_shape, chain, workers):
+    """Per-worker buffers of a chain call (reusable across calls with this input shape).
+
+    Parameters
+    ----------
+    x_shape : tuple of int
+        Input shape (N, H, W, cin).
+    chain : tuple
+        From :func:`pack_chain`.
+    workers : int
+        Parallel workers that will use them.
+
+    Returns
+    -------
+    scratch : tuple
+        ``(acts, rings, dw_rows, p_rows)``, each a ``CHAIN_MAX``-tuple: ``acts[i]``
+        (workers, H_i, W_i, cout_i) is block ``i``'s output for the rows a worker
+        computes (the last block writes the caller's ``out`` instead), the others are
+        :func:`inverted_residual_scratch`'s buffers of block ``i``.
+    """
+    weights, geoms, k, _ = chain
+    acts, rings, dws, ps = [], [], [], []
+    shape = x_shape
+    for i, s in enumerate(chain_shapes(x_shape, chain)):
+        ring, dw, p = inverted_residual_scratch(shape, weights[i], int(geoms[i, 0]), workers)
+        rings.append(ring)
+        dws.append(dw)
+        ps.append(p)
+        acts.append(aligned_zeros((workers,) + s[1:]) if i < k - 1 else aligned_zeros((0, 1, 1, 1)))
+        shape = s
+    pad = CHAIN_MAX - k
+    return (tuple(acts + [acts[-1]] * pad), tuple(rings + [rings[-1]] * pad),
+            tuple(dws + [dws[-1]] * pad), tuple(ps + [ps[-1]] * pad))
+
+
+def inverted_residual_chain(x, blocks):
+    """Several inverted residual blocks one after another, as one fused Numba chain.
+
+    Parameters
+    ----------
+    x : float32 ndarray (N, H, W, cin), channels-last
+        Input of the first block.
+    blocks : sequence of tuple
+        1 to ``CHAIN_MAX`` blocks, each ``(w_expand, b_expand, w_dw, b_dw, w_project,
+        b_project, stride, residual)`` as the arguments of :func:`inverted_residual`.
+
+    Returns
+    -------
+    out : float32 ndarray (N, H_out, W_out, cout), channels-last
+        The last block's output; bit-identical to calling :func:`inverted_residual` block
+        by block.
+
+    Notes
+    -----
+    Packs the weights on every call; layers pack once (``nnlite.layers.BlockChain``).
+    """
+    if not 1 <= len(blocks) <= CHAIN_MAX:
+        raise ValueError(f"inverted_residual_chain: a chain has 1 to {CHAIN_MAX} blocks, "
+                         f"got {len(blocks)}")
+    spec, probe = [], x
+    for i, args in enumerate(blocks):
+        # Each block is checked against an (uninitialised) array of its predecessor's output shape.
+        (checked, we, be, wd, bd, wp, bp, stride, residual,
+         out_hw) = check_inverted_residual(probe, *args, f"inverted_residual_chain block {i}")
+        if i == 0:
+            x = checked
+        spec.append((pack_inverted_residual(we, be, wd, bd, wp, bp), stride, residual,
+                     wp.shape[1]))
+        probe = np.empty((x.shape[0], out_hw[0], out_hw[1], wp.shape[1]), np.float32)
+    out = probe
+    return inverted_residual_chain_packed(x, pack_chain(spec), out)
+
+
+def inverted_residual_chain_packed(x, chain, out, scratch=None, plan=None):
+    """Run a chain of fused blocks on packed weights into ``out`` (no argument checks).
+
+    Parameters
+    ----------
+    x : float32 ndarray (N, H, W, cin), C-contiguous
+        Input of the first block.
+    chain : tuple
+        From :func:`pack_chain`.
+    out : float32 ndarray (N, H_out, W_out, cout), C-contiguous
+        Output of the last block, overwritten.
+    scratch : tuple or None
+        From :func:`chain_scratch` with at least as many workers as this call uses
+        (:func:`chain_plan`); None allocates it.
+    plan : tuple of int or None
+        ``(bands, workers)`` from :func:`chain_plan` for these shapes and the current
+        thread count (a layer keeps it); None works it out.
+
+    Returns
+    -------
+    out : float32 ndarray
+        ``out``, bit-identical to running the blocks one by one with
+        :func:`inverted_residual_packed`, for any number of threads.
+
+    Notes
+    -----
+    One parallel call for the whole chain: each worker takes a band of the last
+    block's output rows and runs every block of the chain over the rows that band
+    needs (its rows grow by one per 3x3 depthwise going back, the halo shared with
+    the neighbouring band, which computes those rows too), keeping the intermediate
+    activations in its own buffers. Waking the workers is paid once per chain
+    instead of once per block, at the price of the halo rows.
+    """
+    weights, geoms, k, _ = chain
+    bands, workers = chain_plan(x.shape, out.shape, chain)[:2] if plan is None else plan
+    if scratch is None or scratch[0][0].shape[0] < workers:
+        scratch = chain_scratch(x.shape, chain, workers)
+    if workers == 1:
+        _chain_serial_nb(x, weights, geoms, k, scratch, out)
+    else:
+        _chain_nb(x, weights, geoms, k, scratch, out, bands, workers)
+    return out
+
+
+@njit(cache=config.CACHE, parallel=config.PARALLEL)
+def _chain_nb(x, weights, geoms, k, scratch, out, bands, workers):
+    """Block chain core, ``workers`` threads over (image, band) tasks.
+
+    Parameters
+    ----------
+    x : float32 ndarray (N, H, W, cin)
+        Input, C-contiguous.
+    weights, geoms : tuple
+        Padded chain tuples (:func:`pack_chain`).
+    k : int
+        Blocks in the chain.
+    scratch : tuple
+        :func:`chain_scratch`'s buffers.
+    out : float32 ndarray (N, H_out, W_out, cout)
+        Output, overwritten.
+    bands : int
+        Row bands per image of ``out``.
+    workers : int
+        Parallel workers; task ``t`` runs on worker ``t % workers``.
+    """
+    h_out = out.shape[1]
+    band_rows = (h_out + bands - 1) // bands
+    n_tasks = x.shape[0] * bands
+    # Numba's parallel loop takes no tuples of tuples or arrays from outside: unpack them
+    # here (CHAIN_MAX = 6 entries each) and pack them again inside.
+    w0, w1, w2, w3, w4, w5 = weights
+    acts, rings, dws, ps = scratch
+    a0, a1, a2, a3, a4, a5 = acts
+    r0, r1, r2, r3, r4, r5 = rings
+    d0, d1, d2, d3, d4, d5 = dws
+    p0, p1, p2, p3, p4, p5 = ps
+    for wk in prange(workers):
+        for task in range(wk, n_tasks, workers):
+            n = task // bands
+            oy0 = (task - n * bands) * band_rows
+            _chain_task_nb(x, (w0, w1, w2, w3, w4, w5), geoms, k,
+                           ((a0, a1, a2, a3, a4, a5), (r0, r1, r2, r3, r4, r5),
+                            (d0, d1, d2, d3, d4, d5), (p0, p1, p2, p3, p4, p5)),
+                           out, n, wk, oy0, min(oy0 + band_rows, h_out))
+
+
+@njit(cache=config.CACHE)
+def _chain_serial_nb(x, weights, geoms, k, scratch, out):
+    """Serial block chain core: every image in one band, worker 0's buffers.
+
+    Parameters are those of :func:`_chain_nb` without ``bands`` and ``workers``.
+    """
+    for n in range(x.shape[0]):
+        _chain_task_nb(x, weights, geoms, k, scratch, out, n, 0, 0, out.shape[1])
+
+
+@njit(cache=config.CACHE)
+def _chain_task_nb(x, weights, geoms, k, scratch, out, n, wk, oy0, oy1):
+    """Output rows ``oy0 .. oy1-1`` of image ``n`` through the whole chain, on worker ``wk``.
+
+    Going back from the last block, block ``i``'s rows are those block ``i + 1``'s
+    3x3 depthwise reads: ``[lo * s - 1, (hi - 1) * s + 2)`` clipped to the image for
+    the stride ``s`` of block ``i + 1``. Each block then runs forward over its rows
+    with the same band core as single blocks, so every row is computed exactly as
+    the block-by-block path computes it.
+    """
+    acts, rings, dws, ps = scratch
+    lo = np.empty(k, np.int64)
+    hi = np.empty(k, np.int64)
+    lo[k - 1] = oy0
+    hi[k - 1] = oy1
+    for i in range(k - 1, 0, -1):
+        s = geoms[i, 0]
+        lo[i - 1] = max(0, lo[i] * s - 1)
+        hi[i - 1] = min(acts[i - 1].shape[1], (hi[i] - 1) * s + 2)
+    for i in range(k):
+        # int64 both ways: a prange index is unsigned, and int64 | uint64 types as float
+        src = x if i == 0 else acts[i - 1]
+        n_src = np.int64(n) if i == 0 else np.int64(wk)
+        dst = out if i == k - 1 else acts[i]
+        n_dst = np.int64(n) if i == k - 1 else np.int64(wk)
+        geom = (geoms[i, 0], geoms[i, 1], geoms[i, 2], geoms[i, 3])
+        _inverted_residual_band_nb(src, weights[i], geom, n_src, lo[i], hi[i], rings[i][wk],
+                                   dws[i][wk], ps[i][wk], dst, n_dst)
+
+
 def inverted_residual_reference(x, w_expand, b_expand, w_dw, b_dw, w_project, b_project,
                                 stride, residual):
     """MobileNetV2 inverted residual block, NumPy reference of :func:`inverted_residual`.
@@ -604,3 +949,23 @@ def inverted_residual_reference(x, w_expand, b_expand, w_dw, b_dw, w_project, b_
     if residual:
         y += x
     return y
+
+
+def inverted_residual_chain_reference(x, blocks):
+    """Blocks one after another, NumPy reference of :func:`inverted_residual_chain`.
+
+    Parameters
+    ----------
+    x : float32 ndarray (N, H, W, cin), channels-last
+        Input of the first block.
+    blocks : sequence of tuple
+        Each ``(w_expand, b_expand, w_dw, b_dw, w_project, b_project, stride, residual)``.
+
+    Returns
+    -------
+    out : float32 ndarray (N, H_out, W_out, cout), channels-last
+        :func:`inverted_residual_reference` applied block by block.
+    """
+    for args in blocks:
+        x = inverted_residual_reference(x, *args)
+    return x

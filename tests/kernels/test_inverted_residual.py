@@ -105,3 +105,87 @@ def test_workers_follow_the_work():
             # one band per thread, at most ceil(64 / MIN_BAND_ROWS) bands
             assert workers == (min(numba.get_num_threads(), -(-64 // ir.config.MIN_BAND_ROWS))
                                if parallel else 1)
+
+
+# Chains: (N, H, W, cin) and blocks (cin, ce or None, cout, stride, residual); odd sizes,
+# strides at the start and in the middle, expansion 1, channels not a multiple of 8.
+CHAINS = [
+    ((3, 13, 11, 4), [(4, 24, 4, 1, True), (4, 12, 6, 2, False), (6, None, 6, 1, True),
+                      (6, 18, 5, 1, False), (5, 10, 5, 2, False), (5, 20, 5, 1, True)]),
+    ((1, 17, 9, 8), [(8, 16, 8, 2, False), (8, 48, 8, 1, True), (8, 48, 8, 1, True)]),
+    ((2, 7, 7, 3), [(3, 9, 3, 1, True)]),
+]
+
+
+def _chain_args(case, seed):
+    shape, specs = case
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal(shape) * 0.5).astype(np.float32)
+    blocks = []
+    for i, spec in enumerate(specs):
+        cin, ce, cout, stride, residual = spec
+        arrays = _args((1, 1, 1, cin, ce, cout, stride, residual), seed=seed * 7 + i)
+        blocks.append(arrays[1:])
+    return x, blocks
+
+
+@pytest.mark.parametrize("case", CHAINS)
+def test_chain_matches_reference_and_the_blocks_one_by_one(case, monkeypatch):
+    x, blocks = _chain_args(case, seed=3)
+    want = ir.inverted_residual_chain_reference(x, blocks)
+    one_by_one = x
+    for args in blocks:
+        one_by_one = ir.inverted_residual(one_by_one, *args)
+    monkeypatch.setattr(ir.config, "MIN_PARALLEL_MACS", 0)  # threaded even on tiny shapes
+    for threads in (1, None):
+        with numba_threads(threads):
+            got = ir.inverted_residual_chain(x, blocks)
+        np.testing.assert_allclose(got, want, atol=ATOL * len(blocks), rtol=RTOL * len(blocks))
+        np.testing.assert_array_equal(got, one_by_one)
+
+
+@pytest.mark.parametrize("case", CHAINS[:2])
+@pytest.mark.parametrize("bands, workers", [(2, 2), (3, 2), (5, 3)])
+def test_chain_band_split_gives_the_same_result(case, bands, workers):
+    """Halo rows recomputed by neighbouring bands and reused buffers change nothing."""
+    x, blocks = _chain_args(case, seed=5)
+    spec = [(ir.pack_inverted_residual(*args[:6]), args[6], args[7], args[4].shape[1])
+            for args in blocks]
+    chain = ir.pack_chain(spec)
+    out_shape = ir.chain_shapes(x.shape, chain)[-1]
+    scratch = ir.chain_scratch(x.shape, chain, workers)
+    for group in scratch:
+        for buf in group:
+            buf[...] = np.nan
+    got = np.full(out_shape, np.nan, np.float32)
+    ir._chain_nb(x, chain[0], chain[1], chain[2], scratch, got, bands, workers)
+    serial = np.empty(out_shape, np.float32)
+    ir._chain_serial_nb(x, chain[0], chain[1], chain[2], scratch, serial)
+    np.testing.assert_array_equal(got, serial)
+    np.testing.assert_allclose(serial, ir.inverted_residual_chain_reference(x, blocks),
+                               atol=ATOL * len(blocks), rtol=RTOL * len(blocks))
+
+
+def test_chain_rows_are_what_the_next_block_reads():
+    # 16 -> 8 rows (stride 2) -> 8 -> 8; the last block's rows 0..3 of 8
+    lo, hi = ir._chain_rows([8, 8, 8], [2, 1, 1], 0, 4)
+    assert (lo, hi) == ([0, 0, 0], [6, 5, 4])
+    lo, hi = ir._chain_rows([16, 8, 8], [1, 2, 1], 4, 8)
+    assert (lo, hi) == ([5, 3, 4], [16, 8, 8])
+
+
+def test_chain_errors_and_plan():
+    x, blocks = _chain_args(CHAINS[0], seed=1)
+    with pytest.raises(ValueError, match="1 to 6 blocks, got 7"):
+        ir.inverted_residual_chain(x, blocks + blocks[:1])
+    with pytest.raises(ValueError, match="block 1"):  # block 1 expects 4 channels, gets 6
+        ir.inverted_residual_chain(x, [blocks[1], blocks[1]])
+    spec = [(ir.pack_inverted_residual(*a[:6]), a[6], a[7], a[4].shape[1]) for a in blocks]
+    chain = ir.pack_chain(spec)
+    out_shape = ir.chain_shapes(x.shape, chain)[-1]
+    with numba_threads(1):
+        bands, workers, cost = ir.chain_plan(x.shape, out_shape, chain)
+    assert (bands, workers) == (1, 1)
+    assert cost == x.shape[0] * ir._chain_band_macs(x.shape, chain, 0, out_shape[1])
+    with numba_threads():  # tiny: waking a worker costs more than the split saves
+        assert ir.chain_plan(x.shape, out_shape, chain)[:2] == (1, 1)
