@@ -98,7 +98,7 @@ def get_backend(name: str | None = None) -> SimpleNamespace:
 
 def numba_kernels_cached() -> bool:
     """Whether Numba's cache folder has the main one-thread kernels of the landmark model and
-    the detector (convolution, inverted residual chain, RoI convolution, soft-argmax).
+    the detector (convolution, inverted residual, RoI convolution, soft-argmax).
 
     A look at the folder, nothing loaded (see `nnlite.jit.cached_on_disk`): False on a
     first run, when the first frame compiles for seconds; callers use it to start that
@@ -114,6 +114,6 @@ def numba_kernels_cached() -> bool:
     from nnlite.jit import cached_on_disk
     from nnlite.kernels import gemm_conv, inverted_residual, roi_conv, soft_argmax
 
-    kernels = (gemm_conv._conv2d_gemm_serial_nb, inverted_residual._chain_serial_nb,
+    kernels = (gemm_conv._conv2d_gemm_serial_nb, inverted_residual._inverted_residual_serial_nb,
                roi_conv._roi_group_conv_serial_nb, soft_argmax._soft_argmax_nb)
     return all(cached_on_disk(k) for k in kernels)

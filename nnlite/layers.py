@@ -27,7 +27,7 @@ from nnlite.kernels.gemm_conv import (conv2d_macs, conv2d_packed, conv2d_scratch
                                       pack_conv2d)
 from nnlite.kernels.layout import (conv_weight_from_torch, depthwise_weight_from_torch,
                                    pointwise_weight_from_torch)
-from nnlite.kernels.inverted_residual import (CHAIN_MAX, chain_plan, chain_scratch,
+from nnlite.kernels.inverted_residual import (chain_plan, chain_scratch,
                                               inverted_residual_chain_packed,
                                               inverted_residual_packed,
                                               inverted_residual_scratch,
@@ -313,15 +313,16 @@ class BlockChain(ImageLayer):
     with several threads, each takes a band of the last block's rows through every block,
     so the workers are woken once per chain instead of once per block, at the price of
     the halo rows neighbouring bands both compute. Where that price is the larger (big
-    blocks, as in the full model), the blocks run as chains of one each instead. The
-    choice is made per input shape and thread cap by `chain_plan`'s cost (the busiest
-    worker's multiply-adds plus a wake-up). Bit-identical to calling the blocks one by
-    one either way. Build with `chain_blocks`.
+    blocks, as in the full model), the blocks run as chains of one each instead, and on
+    one thread (or where no split pays) one by one with their own kernels. The choice is
+    made per input shape and thread cap by `chain_plan`'s cost (the busiest worker's
+    multiply-adds plus a wake-up). Bit-identical to calling the blocks one by one either
+    way. Build with `chain_blocks`.
 
     Parameters
     ----------
     blocks : list of InvertedResidual
-        1 to ``CHAIN_MAX`` blocks, each packed for Numba, in run order.
+        At least one block, each packed for Numba, in run order.
     """
 
     def __init__(self, blocks):
@@ -356,23 +357,36 @@ class BlockChain(ImageLayer):
         shape = self.out_shape(x.shape)
         out = output_array(out, shape, self.name)
         # The plan depends on the shape and the thread cap only: kept with its buffers.
-        calls = self._scratch.get((x.shape, get_num_threads()), lambda: self._plan(x.shape))
-        for chain, plan, scratch, dst in calls:
-            x = inverted_residual_chain_packed(x, chain, out if dst is None else dst, scratch, plan)
+        steps = self._scratch.get((x.shape, get_num_threads()), lambda: self._plan(x.shape))
+        for run, dst in steps:
+            x = run(x, out if dst is None else dst)
         return out
 
     def _plan(self, x_shape):
-        """[(chain, (bands, workers), scratch, output or None for the caller's)] to run in order."""
+        """[(run(x, out), output or None for the caller's)], the calls of one pass in order.
+
+        On one thread, or where no split pays, the blocks run one by one with their own
+        kernel: a chain saves nothing there, and a one-thread run compiles no chain kernel.
+        """
         shapes = [x_shape]
         for b in self.blocks:
             shapes.append(b.out_shape(shapes[-1]))
+        last = len(self.blocks) - 1
+
+        def between(i):  # block i's output: the caller's for the last block, else our own
+            return None if i == last else np.empty(shapes[i + 1], np.float32)
+
+        def chain_call(chain, plan, x_shape):
+            scratch = chain_scratch(x_shape, chain, plan[1])
+            return lambda x, out: inverted_residual_chain_packed(x, chain, out, scratch, plan)
+
         whole = chain_plan(x_shape, shapes[-1], self.chain)
         parts = [chain_plan(shapes[i], shapes[i + 1], c) for i, c in enumerate(self.singles)]
+        if whole[1] == 1 and all(p[1] == 1 for p in parts):
+            return [(lambda x, out, b=b: b(x, out), between(i)) for i, b in enumerate(self.blocks)]
         if len(self.singles) == 1 or whole[2] <= sum(p[2] for p in parts):
-            return [(self.chain, whole[:2], chain_scratch(x_shape, self.chain, whole[1]), None)]
-        last = len(self.singles) - 1
-        return [(c, p[:2], chain_scratch(shapes[i], c, p[1]),
-                 None if i == last else np.empty(shapes[i + 1], np.float32))
+            return [(chain_call(self.chain, whole[:2], x_shape), None)]
+        return [(chain_call(c, p[:2], shapes[i]), between(i))
                 for i, (c, p) in enumerate(zip(self.singles, parts))]
 
 
@@ -392,14 +406,14 @@ def chain_blocks(blocks, outputs=()):
     runs : list of (int, int, BlockChain or None)
         ``(first, last, chain)`` covering every block in order. A run starts at block 0,
         after an output and at each strided block (its halo rows would double the ones
-        before it), and holds at most ``CHAIN_MAX`` blocks. ``chain`` is None when the
+        before it). ``chain`` is None when the
         blocks are not on the Numba backend: the caller runs them one by one.
     """
     outputs = set(outputs)
     runs, first = [], 0
     for i, b in enumerate(blocks):
         last = i == len(blocks) - 1
-        ends = (last or i in outputs or blocks[i + 1].stride > 1 or i + 1 - first == CHAIN_MAX)
+        ends = last or i in outputs or blocks[i + 1].stride > 1
         if ends:
             group = blocks[first:i + 1]
             packed = all(g.packed is not None for g in group)

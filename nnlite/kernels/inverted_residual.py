@@ -28,7 +28,7 @@ is not a multiple of 8 or for the residual add). Neighbouring bands recompute th
 one or two expanded rows they share. Scratch buffers are reusable across calls
 (:func:`inverted_residual_scratch`).
 
-A chain of blocks (:func:`inverted_residual_chain`, up to ``CHAIN_MAX``) runs the same
+A chain of blocks (:func:`inverted_residual_chain`) runs the same
 band core block after block in one kernel call: each worker takes a band of the last
 block's output rows and computes, block by block, the rows that band needs (one more on
 each side per 3x3 depthwise going back, the halo its neighbour computes too) into its
@@ -569,11 +569,23 @@ def _dw3x3_relu6_row_nb(ring, o0, o1, o2, w_dw, b_dw, stride, dw, w_out):
                 vstore1(dw, pairs * ce8 + c, vclamp(s, vlo, vhi))
 
 
-#: Most blocks in one chain call (:func:`inverted_residual_chain_packed`). Chains are passed
-#: to Numba as tuples padded to this length, so every chain, of any length, shares one
-#: compiled specialisation (compile time is start-up time); a longer run of blocks is
-#: split into several chains.
-CHAIN_MAX = 6
+#: Floats between the starts of a chain's arrays in its flat buffers (64 bytes: every array
+#: starts on a cache line, as :func:`~nnlite.kernels.simd.aligned_zeros` gives single blocks).
+_ALIGN = 16
+
+
+def _layout(shapes):
+    """Offsets of arrays of ``shapes`` laid end to end, each at a multiple of ``_ALIGN`` floats.
+
+    -> (int64 (len(shapes), 5) table of ``[offset, d0, d1, d2, d3]`` (unused dims 1), total floats).
+    """
+    tab = np.ones((len(shapes), 5), np.int64)
+    at = 0
+    for j, shape in enumerate(shapes):
+        tab[j, 0] = at
+        tab[j, 1:1 + len(shape)] = shape
+        at += -(-int(np.prod(shape, dtype=np.int64)) // _ALIGN) * _ALIGN
+    return tab, max(at, _ALIGN)
 
 
 def pack_chain(blocks):
@@ -582,27 +594,30 @@ def pack_chain(blocks):
     Parameters
     ----------
     blocks : sequence of (packed, stride, residual, cout)
-        1 to ``CHAIN_MAX`` blocks in order, each ``packed`` from
+        At least one block, in order, each ``packed`` from
         :func:`pack_inverted_residual` with its output channels ``cout``; a block's
         ``cin`` is its predecessor's ``cout``.
 
     Returns
     -------
     chain : tuple
-        ``(weights, geoms, k, couts)``: the packed weights and the int64 array
-        (CHAIN_MAX, 4) of ``(stride, residual, has_expand, 1)`` of each block, both padded to ``CHAIN_MAX`` entries by
-        repeating the last block (never run), the number of blocks ``k`` and their
-        output channels.
+        ``(flat, table, geoms, couts)``: every block's six packed arrays laid end to end
+        in one aligned float32 array ``flat`` (a handful of plain arrays, not tuples of
+        tuples, is what keeps the kernel quick to compile), ``table`` int64 (k, 6, 5)
+        ``[offset, d0, d1, d2, d3]`` of array ``j`` of block ``i``, ``geoms`` int64
+        (k, 4) ``(stride, residual, has_expand, 1)`` per block, and the blocks' output
+        channels.
     """
-    k = len(blocks)
-    if not 1 <= k <= CHAIN_MAX:
-        raise ValueError(f"a chain has 1 to {CHAIN_MAX} blocks, got {k}")
-    weights = [b[0] for b in blocks]
-    geoms = [(int(b[1]), int(b[2]), int(b[0][0].shape[0] > 0), 1) for b in blocks]
-    weights += [weights[-1]] * (CHAIN_MAX - k)
-    geoms += [geoms[-1]] * (CHAIN_MAX - k)
-    # An array, not a tuple of tuples: Numba's parallel loops take no nested tuples of ints.
-    return tuple(weights), np.array(geoms, np.int64), k, tuple(int(b[3]) for b in blocks)
+    if len(blocks) < 1:
+        raise ValueError("a chain has at least one block")
+    arrays = [a for b in blocks for a in b[0]]
+    tab, size = _layout([a.shape for a in arrays])
+    flat = aligned_zeros(size)
+    for a, row in zip(arrays, tab):
+        flat[row[0]:row[0] + a.size] = a.reshape(-1)
+    geoms = np.array([(int(b[1]), int(b[2]), int(b[0][0].shape[0] > 0), 1) for b in blocks],
+                     np.int64)
+    return flat, tab.reshape(len(blocks), 6, 5), geoms, tuple(int(b[3]) for b in blocks)
 
 
 def chain_shapes(x_shape, chain):
@@ -618,14 +633,14 @@ def chain_shapes(x_shape, chain):
     Returns
     -------
     shapes : list of tuple of int
-        ``k`` shapes (N, H_out, W_out, cout), the last one the chain's output.
+        One (N, H_out, W_out, cout) per block, the last one the chain's output.
     """
-    _, geoms, k, couts = chain
+    _, _, geoms, couts = chain
     shapes, (n, h, w) = [], x_shape[:3]
-    for i in range(k):
+    for i, cout in enumerate(couts):
         s = int(geoms[i, 0])
         h, w = (h - 1) // s + 1, (w - 1) // s + 1
-        shapes.append((n, h, w, couts[i]))
+        shapes.append((n, h, w, cout))
     return shapes
 
 
@@ -687,20 +702,23 @@ def _chain_rows(heights, strides, oy0, oy1):
     return lo, hi
 
 
+def _chain_dims(chain, i):
+    """(has-expand cin, CE8, COUT8) of block ``i`` of a chain, from its table."""
+    tab = chain[1]
+    return int(tab[i, 0, 1]), int(tab[i, 2, 2]), int(tab[i, 4, 2])
+
+
 def _chain_band_macs(x_shape, chain, oy0, oy1):
     """Multiply-adds of one image's output rows ``oy0 .. oy1-1`` through a chain, halos included."""
-    weights, geoms, k, _ = chain
     shapes = chain_shapes(x_shape, chain)
-    strides = [int(geoms[i, 0]) for i in range(k)]
+    strides = [int(s) for s in chain[2][:, 0]]
     lo, hi = _chain_rows([sh[1] for sh in shapes], strides, oy0, oy1)
     macs, h_in, w_in = 0, x_shape[1], x_shape[2]
-    for i in range(k):
-        we8, _, wd8, _, wp8, _ = weights[i]
-        s = strides[i]
+    for i, s in enumerate(strides):
+        cin_expand, ce8, cout8 = _chain_dims(chain, i)
         rows_in = min(h_in, (hi[i] - 1) * s + 2) - max(0, lo[i] * s - 1)
         w_out = shapes[i][2]
-        macs += rows_in * w_in * we8.shape[0] * wd8.shape[1]
-        macs += (hi[i] - lo[i]) * w_out * wd8.shape[1] * (9 + wp8.shape[1])
+        macs += rows_in * w_in * cin_expand * ce8 + (hi[i] - lo[i]) * w_out * ce8 * (9 + cout8)
         h_in, w_in = shapes[i][1], w_out
     return macs
 
@@ -720,24 +738,20 @@ def chain_scratch(x_shape, chain, workers):
     Returns
     -------
     scratch : tuple
-        ``(acts, rings, dw_rows, p_rows)``, each a ``CHAIN_MAX``-tuple: ``acts[i]``
-        (workers, H_i, W_i, cout_i) is block ``i``'s output for the rows a worker
-        computes (the last block writes the caller's ``out`` instead), the others are
-        :func:`inverted_residual_scratch`'s buffers of block ``i``.
+        ``(flat, table)``: ``flat`` float32 (workers, S), a row per worker, aligned;
+        ``table`` int64 (k, 4, 5) ``[offset, d0, d1, d2, d3]`` in a row of, per block,
+        its output for the rows a worker computes (1, H_i, W_i, cout_i) (unused for the
+        last block, which writes the caller's ``out``) and :func:`inverted_residual_scratch`'s
+        ring (4, W + 2, CE8), depthwise row (W_out, CE8) and projection row (W_out, COUT8).
     """
-    weights, geoms, k, _ = chain
-    acts, rings, dws, ps = [], [], [], []
-    shape = x_shape
+    shapes, h_w = [], x_shape[1:3]
     for i, s in enumerate(chain_shapes(x_shape, chain)):
-        ring, dw, p = inverted_residual_scratch(shape, weights[i], int(geoms[i, 0]), workers)
-        rings.append(ring)
-        dws.append(dw)
-        ps.append(p)
-        acts.append(aligned_zeros((workers,) + s[1:]) if i < k - 1 else aligned_zeros((0, 1, 1, 1)))
-        shape = s
-    pad = CHAIN_MAX - k
-    return (tuple(acts + [acts[-1]] * pad), tuple(rings + [rings[-1]] * pad),
-            tuple(dws + [dws[-1]] * pad), tuple(ps + [ps[-1]] * pad))
+        _, ce8, cout8 = _chain_dims(chain, i)
+        act = (1,) + s[1:] if i < len(chain[3]) - 1 else (1, 1, 1, 1)
+        shapes += [act, (4, h_w[1] + 2, ce8), (s[2], ce8), (s[2], cout8)]
+        h_w = s[1:3]
+    tab, size = _layout(shapes)
+    return aligned_zeros((workers, size)), tab.reshape(-1, 4, 5)
 
 
 def inverted_residual_chain(x, blocks):
@@ -748,8 +762,8 @@ def inverted_residual_chain(x, blocks):
     x : float32 ndarray (N, H, W, cin), channels-last
         Input of the first block.
     blocks : sequence of tuple
-        1 to ``CHAIN_MAX`` blocks, each ``(w_expand, b_expand, w_dw, b_dw, w_project,
-        b_project, stride, residual)`` as the arguments of :func:`inverted_residual`.
+        At least one block, each ``(w_expand, b_expand, w_dw, b_dw, w_project, b_project,
+        stride, residual)`` as the arguments of :func:`inverted_residual`.
 
     Returns
     -------
@@ -761,9 +775,8 @@ def inverted_residual_chain(x, blocks):
     -----
     Packs the weights on every call; layers pack once (``nnlite.layers.BlockChain``).
     """
-    if not 1 <= len(blocks) <= CHAIN_MAX:
-        raise ValueError(f"inverted_residual_chain: a chain has 1 to {CHAIN_MAX} blocks, "
-                         f"got {len(blocks)}")
+    if len(blocks) < 1:
+        raise ValueError("inverted_residual_chain: a chain has at least one block")
     spec, probe = [], x
     for i, args in enumerate(blocks):
         # Each block is checked against an (uninitialised) array of its predecessor's output shape.
@@ -811,31 +824,32 @@ def inverted_residual_chain_packed(x, chain, out, scratch=None, plan=None):
     activations in its own buffers. Waking the workers is paid once per chain
     instead of once per block, at the price of the halo rows.
     """
-    weights, geoms, k, _ = chain
+    flat, tab, geoms, _ = chain
     bands, workers = chain_plan(x.shape, out.shape, chain)[:2] if plan is None else plan
-    if scratch is None or scratch[0][0].shape[0] < workers:
+    if scratch is None or scratch[0].shape[0] < workers:
         scratch = chain_scratch(x.shape, chain, workers)
     if workers == 1:
-        _chain_serial_nb(x, weights, geoms, k, scratch, out)
+        # Called from here rather than from a serial Numba loop: compiling that loop would
+        # optimise the whole inlined task once more (about a second of start-up).
+        for n in range(x.shape[0]):
+            _chain_task_nb(x, flat, tab, geoms, scratch[0][0], scratch[1], out, n, 0, out.shape[1])
     else:
-        _chain_nb(x, weights, geoms, k, scratch, out, bands, workers)
+        _chain_nb(x, flat, tab, geoms, scratch[0], scratch[1], out, bands, workers)
     return out
 
 
 @njit(cache=config.CACHE, parallel=config.PARALLEL)
-def _chain_nb(x, weights, geoms, k, scratch, out, bands, workers):
+def _chain_nb(x, flat, tab, geoms, work, work_tab, out, bands, workers):
     """Block chain core, ``workers`` threads over (image, band) tasks.
 
     Parameters
     ----------
     x : float32 ndarray (N, H, W, cin)
         Input, C-contiguous.
-    weights, geoms : tuple
-        Padded chain tuples (:func:`pack_chain`).
-    k : int
-        Blocks in the chain.
-    scratch : tuple
-        :func:`chain_scratch`'s buffers.
+    flat, tab, geoms : ndarray
+        The chain (:func:`pack_chain`).
+    work, work_tab : ndarray
+        The per-worker buffers (:func:`chain_scratch`).
     out : float32 ndarray (N, H_out, W_out, cout)
         Output, overwritten.
     bands : int
@@ -846,45 +860,38 @@ def _chain_nb(x, weights, geoms, k, scratch, out, bands, workers):
     h_out = out.shape[1]
     band_rows = (h_out + bands - 1) // bands
     n_tasks = x.shape[0] * bands
-    # Numba's parallel loop takes no tuples of tuples or arrays from outside: unpack them
-    # here (CHAIN_MAX = 6 entries each) and pack them again inside.
-    w0, w1, w2, w3, w4, w5 = weights
-    acts, rings, dws, ps = scratch
-    a0, a1, a2, a3, a4, a5 = acts
-    r0, r1, r2, r3, r4, r5 = rings
-    d0, d1, d2, d3, d4, d5 = dws
-    p0, p1, p2, p3, p4, p5 = ps
     for wk in prange(workers):
         for task in range(wk, n_tasks, workers):
             n = task // bands
             oy0 = (task - n * bands) * band_rows
-            _chain_task_nb(x, (w0, w1, w2, w3, w4, w5), geoms, k,
-                           ((a0, a1, a2, a3, a4, a5), (r0, r1, r2, r3, r4, r5),
-                            (d0, d1, d2, d3, d4, d5), (p0, p1, p2, p3, p4, p5)),
-                           out, n, wk, oy0, min(oy0 + band_rows, h_out))
+            # int64, as a call from Python passes them: one specialisation of the task
+            _chain_task_nb(x, flat, tab, geoms, work[wk], work_tab, out, np.int64(n),
+                           np.int64(oy0), np.int64(min(oy0 + band_rows, h_out)))
 
 
 @njit(cache=config.CACHE)
-def _chain_serial_nb(x, weights, geoms, k, scratch, out):
-    """Serial block chain core: every image in one band, worker 0's buffers.
-
-    Parameters are those of :func:`_chain_nb` without ``bands`` and ``workers``.
-    """
-    for n in range(x.shape[0]):
-        _chain_task_nb(x, weights, geoms, k, scratch, out, n, 0, 0, out.shape[1])
+def _view2(flat, row):
+    """The 2-D array ``row`` = [offset, d0, d1, ...] of a chain table describes in ``flat``."""
+    return flat[row[0]:row[0] + row[1] * row[2]].reshape((row[1], row[2]))
 
 
 @njit(cache=config.CACHE)
-def _chain_task_nb(x, weights, geoms, k, scratch, out, n, wk, oy0, oy1):
-    """Output rows ``oy0 .. oy1-1`` of image ``n`` through the whole chain, on worker ``wk``.
+def _view1(flat, row):
+    """The 1-D array ``row`` = [offset, d0, ...] of a chain table describes in ``flat``."""
+    return flat[row[0]:row[0] + row[1]].reshape((row[1],))
+
+
+@njit(cache=config.CACHE)
+def _chain_task_nb(x, flat, tab, geoms, work, work_tab, out, n, oy0, oy1):
+    """Output rows ``oy0 .. oy1-1`` of image ``n`` through the whole chain, in one worker's buffers.
 
     Going back from the last block, block ``i``'s rows are those block ``i + 1``'s
     3x3 depthwise reads: ``[lo * s - 1, (hi - 1) * s + 2)`` clipped to the image for
     the stride ``s`` of block ``i + 1``. Each block then runs forward over its rows
     with the same band core as single blocks, so every row is computed exactly as
-    the block-by-block path computes it.
+    the block-by-block path computes it. ``work`` is the worker's row of the scratch.
     """
-    acts, rings, dws, ps = scratch
+    k = geoms.shape[0]
     lo = np.empty(k, np.int64)
     hi = np.empty(k, np.int64)
     lo[k - 1] = oy0
@@ -892,16 +899,25 @@ def _chain_task_nb(x, weights, geoms, k, scratch, out, n, wk, oy0, oy1):
     for i in range(k - 1, 0, -1):
         s = geoms[i, 0]
         lo[i - 1] = max(0, lo[i] * s - 1)
-        hi[i - 1] = min(acts[i - 1].shape[1], (hi[i] - 1) * s + 2)
+        hi[i - 1] = min(work_tab[i - 1, 0, 2], (hi[i] - 1) * s + 2)
+    src = x
+    n_src = n
     for i in range(k):
-        # int64 both ways: a prange index is unsigned, and int64 | uint64 types as float
-        src = x if i == 0 else acts[i - 1]
-        n_src = np.int64(n) if i == 0 else np.int64(wk)
-        dst = out if i == k - 1 else acts[i]
-        n_dst = np.int64(n) if i == k - 1 else np.int64(wk)
+        t = tab[i]
+        weights = (_view2(flat, t[0]), _view1(flat, t[1]), _view2(flat, t[2]),
+                   _view1(flat, t[3]), _view2(flat, t[4]), _view1(flat, t[5]))
         geom = (geoms[i, 0], geoms[i, 1], geoms[i, 2], geoms[i, 3])
-        _inverted_residual_band_nb(src, weights[i], geom, n_src, lo[i], hi[i], rings[i][wk],
-                                   dws[i][wk], ps[i][wk], dst, n_dst)
+        w = work_tab[i]
+        ring = work[w[1, 0]:w[1, 0] + w[1, 1] * w[1, 2] * w[1, 3]].reshape((w[1, 1], w[1, 2], w[1, 3]))
+        last = i == k - 1
+        a = w[0]
+        act = work[a[0]:a[0] + a[1] * a[2] * a[3] * a[4]].reshape((a[1], a[2], a[3], a[4]))
+        dst = out if last else act
+        n_dst = n if last else np.int64(0)
+        _inverted_residual_band_nb(src, weights, geom, n_src, lo[i], hi[i], ring,
+                                   _view2(work, w[2]), _view2(work, w[3]), dst, n_dst)
+        src = act
+        n_src = np.int64(0)
 
 
 def inverted_residual_reference(x, w_expand, b_expand, w_dw, b_dw, w_project, b_project,
