@@ -189,16 +189,19 @@ class TwoStageModel(Network):
         -> `ModelOutput`. `forward` and `warmup_heads` share it, so the heads a warm-up
         compiles are the ones a forward pass calls.
         """
-        coarse = (self.ops.soft_argmax(heat1, self.beta1) + 0.5) * self.stride1 - 0.5
+        # The softmax peak, the score of models trained without the heatmap loss, comes out
+        # of the same pass as the coarse points (its "confidence" step then takes no time).
+        peaks = None
+        if self.confidence == "softmax_peak":
+            peaks = np.empty(heat1.shape[:1] + heat1.shape[3:], np.float32)
+        coarse = (self.ops.soft_argmax(heat1, self.beta1, peak=peaks) + 0.5) * self.stride1 - 0.5
         tick and tick("soft_argmax")
         heat2 = self.refine_roi(feat, self._rois(coarse), work)
         tick and tick("roi_align+refine")
         r = self.roi_size
         offset = (self.ops.soft_argmax(heat2, self.beta2) - (r - 1) / 2.0) * (self.roi_spacing * self.stride2)
         tick and tick("soft_argmax (refine)")
-        if self.confidence == "softmax_peak":
-            peaks = self.ops.softmax_peak(heat1, self.beta1)
-        else:
+        if peaks is None:
             peaks = self.ops.heatmap_peak(heat1)
         tick and tick("confidence")
         return ModelOutput(coarse.astype(np.float32), (coarse + offset).astype(np.float32),

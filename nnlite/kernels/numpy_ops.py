@@ -534,7 +534,7 @@ def roi_group_conv(x, rois, w, b, output_size, spatial_scale=1.0, sampling_ratio
 # ---------------------------------------------------------------------------
 
 
-def soft_argmax(h, beta=1.0, *, work=None):
+def soft_argmax(h, beta=1.0, *, work=None, peak=None):
     """Soft-argmax of NHWC heatmaps, fast NumPy version of ``soft_argmax_reference``.
 
     Parameters
@@ -545,6 +545,8 @@ def soft_argmax(h, beta=1.0, *, work=None):
         Inverse temperature of the softmax.
     work : Workspace or None
         Scratch reused across calls; None uses a fresh one.
+    peak : float32 ndarray (N, C) or None
+        Where to write each softmax's largest probability too (``softmax_peak``).
 
     Returns
     -------
@@ -555,14 +557,13 @@ def soft_argmax(h, beta=1.0, *, work=None):
     beta = check_beta(beta, "soft_argmax (numpy)")
     work = work or Workspace()
     n, rows, cols, c = h.shape
-    e = work.buffer("softmax", (n, rows * cols, c))
-    np.multiply(h.reshape(n, rows * cols, c), beta, out=e)
-    np.subtract(e, e.max(axis=1, keepdims=True), out=e)
-    np.exp(e, out=e)
+    e = np.multiply(h.reshape(n, rows * cols, c), beta, out=work.buffer("softmax", (n, rows * cols, c)))
+    np.exp(np.subtract(e, e.max(axis=1, keepdims=True), out=e), out=e)
     total = e.sum(axis=1)                                        # (N, C)
+    if peak is not None:  # the largest exp(beta * h - max) is 1: the peak is 1 / total
+        np.divide(1.0, total, out=output_array(peak, total.shape, "soft_argmax (numpy) peak"))
     grid = _pixel_grid(rows, cols)                               # (2, H*W) as (x, y)
-    xy = np.matmul(grid, e)                                      # (N, 2, C)
-    xy /= total[:, None, :]
+    xy = np.matmul(grid, e) / total[:, None, :]                  # (N, 2, C)
     return np.ascontiguousarray(xy.transpose(0, 2, 1))
 
 

@@ -10,12 +10,12 @@ import numpy as np
 
 from nnlite import config
 from nnlite.jit import njit
-from nnlite.kernels.checks import check_beta, check_heatmaps
+from nnlite.kernels.checks import check_beta, check_heatmaps, output_array
 from nnlite.kernels.simd import (LANES, vadd, vexp, vfma, vload1, vmax, vmul, vsplat,
                                  vstore1, vsub)
 
 
-def soft_argmax(h, beta=1.0):
+def soft_argmax(h, beta=1.0, *, peak=None):
     """Expected pixel position under a per-channel spatial softmax, Numba kernel.
 
     Parameters
@@ -24,6 +24,9 @@ def soft_argmax(h, beta=1.0):
         Heatmap logits, one heatmap per channel.
     beta : float
         Inverse temperature: the softmax is taken over ``beta * h``.
+    peak : float32 ndarray (N, C) or None
+        Where to write each softmax's largest probability as well (:func:`softmax_peak`,
+        the landmark score), from the same pass: it is ``1 / sum(exp(beta * h - max))``.
 
     Returns
     -------
@@ -41,12 +44,13 @@ def soft_argmax(h, beta=1.0):
     h = check_heatmaps(h, "soft_argmax")
     beta = check_beta(beta, "soft_argmax")
     out = np.empty((h.shape[0], h.shape[3], 2), np.float32)
-    _soft_argmax_nb(h, beta, out)
+    peak = output_array(peak, (h.shape[0], h.shape[3]), "soft_argmax peak")
+    _soft_argmax_nb(h, beta, out, peak)
     return out
 
 
 @njit(cache=config.CACHE, fastmath=config.FASTMATH)
-def _soft_argmax_nb(h, beta, out):
+def _soft_argmax_nb(h, beta, out, peak):
     """Soft-argmax core: 8 channels per vector, a scalar loop for the last ``C % 8``.
 
     Parameters
@@ -57,6 +61,8 @@ def _soft_argmax_nb(h, beta, out):
         Inverse temperature.
     out : float32 ndarray (N, C, 2)
         Output ``[x, y]``, overwritten.
+    peak : float32 ndarray (N, C)
+        The softmax's largest probability, ``1 / sum``, overwritten.
 
     Notes
     -----
@@ -99,6 +105,7 @@ def _soft_argmax_nb(h, beta, out):
             for k in range(LANES):
                 out[n, c + k, 0] = sx[k] / s[k]
                 out[n, c + k, 1] = sy[k] / s[k]
+                peak[n, c + k] = 1.0 / s[k]
         for c in range(c8, n_ch):
             mc = beta * h[n, 0, 0, c]
             for i in range(n_rows):
@@ -115,6 +122,7 @@ def _soft_argmax_nb(h, beta, out):
                     ty += e * i
             out[n, c, 0] = tx / t
             out[n, c, 1] = ty / t
+            peak[n, c] = 1.0 / t
 
 
 def soft_argmax_reference(h, beta=1.0):

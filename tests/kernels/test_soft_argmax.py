@@ -73,6 +73,22 @@ def test_softmax_peak_matches_reference(n, h, w, c, beta):
     assert out.shape == (n, c) and np.all(out >= 1 / (h * w) - 1e-7) and np.all(out <= 1)
 
 
+@pytest.mark.parametrize("n, h, w, c, beta", [(1, 7, 9, 5, 1.0), (3, 9, 7, 68, 2.5), (2, 5, 11, 3, 0.3)])
+def test_soft_argmax_writes_the_softmax_peak_from_the_same_pass(n, h, w, c, beta):
+    """Numba kernel and NumPy op: ``peak=`` holds softmax_peak's values, the points are unchanged."""
+    from nnlite.kernels import numpy_ops
+
+    (x,) = random_arrays([(n, h, w, c)], seed=w + 1, scale=3.0)
+    want = softmax_peak_reference(x, beta)
+    for op in (soft_argmax, numpy_ops.soft_argmax):
+        peak = np.full((n, c), np.nan, np.float32)
+        xy = op(x, beta, peak=peak)
+        np.testing.assert_allclose(peak, want, atol=1e-6, rtol=1e-5)
+        np.testing.assert_array_equal(xy, op(x, beta))
+        with pytest.raises(ValueError, match="out must be"):
+            op(x, beta, peak=np.empty((n, c + 1), np.float32))
+
+
 def test_softmax_peak_of_flat_spiked_and_steep_maps():
     flat = np.zeros((1, 7, 12, 1), np.float32)
     np.testing.assert_allclose(softmax_peak(flat)[0], [1 / 84], rtol=1e-6)
