@@ -406,8 +406,8 @@ def chain_blocks(blocks, outputs=()):
     runs : list of (int, int, BlockChain or None)
         ``(first, last, chain)`` covering every block in order. A run starts at block 0,
         after an output and at each strided block (its halo rows would double the ones
-        before it). ``chain`` is None when the
-        blocks are not on the Numba backend: the caller runs them one by one.
+        before it). ``chain`` is None when the blocks are not on the Numba backend: the
+        caller runs them one by one.
     """
     outputs = set(outputs)
     runs, first = [], 0

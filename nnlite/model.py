@@ -144,10 +144,9 @@ class TwoStageModel(Network):
     def _buffers(self, x_shape):
         """Intermediate activations, reused by every call with the same input shape.
 
-        Per calling thread: ``(buffers by step name, the blocks' under "blocks" by index,
-        workspace)``, the workspace being
-        the NumPy ops' scratch (`nnlite.kernels.numpy_ops.Workspace`, None with Numba,
-        whose layers keep their own). Outputs returned to the caller are never among
+        Per calling thread: ``(buffers by step name, workspace)``, the blocks' outputs
+        under ``"blocks"`` by block index, the workspace being the NumPy ops' scratch
+        (`nnlite.kernels.numpy_ops.Workspace`, None with Numba, whose layers keep their own). Outputs returned to the caller are never among
         them. A new input shape replaces both, so memory stays bounded.
         """
         cached = getattr(self._tls, "buffers", None)

@@ -28,13 +28,13 @@ is not a multiple of 8 or for the residual add). Neighbouring bands recompute th
 one or two expanded rows they share. Scratch buffers are reusable across calls
 (:func:`inverted_residual_scratch`).
 
-A chain of blocks (:func:`inverted_residual_chain`) runs the same
-band core block after block in one kernel call: each worker takes a band of the last
-block's output rows and computes, block by block, the rows that band needs (one more on
-each side per 3x3 depthwise going back, the halo its neighbour computes too) into its
-own buffers. One parallel call then wakes the workers once for the whole chain, where
-block by block each call wakes them: on a 2-core VM that wake-up costs about as much as
-a 64x64 block of the demo model saves by splitting.
+A chain of blocks (:func:`inverted_residual_chain`) runs the same band core block after
+block in one kernel call: each worker takes a band of the last block's output rows and
+computes, block by block, the rows that band needs (one more on each side per 3x3
+depthwise going back, the halo its neighbour computes too) into its own buffers. One
+parallel call then wakes the workers once for the whole chain, where block by block each
+call wakes them: on a 2-core VM that wake-up costs about as much as a 64x64 block of the
+demo model saves by splitting.
 """
 import numpy as np
 
