@@ -214,14 +214,3 @@ def test_missing_peer_interpreter_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no such interpreter"):
         PeerTracker(tmp_path / "nope" / "python")
 
-
-def test_make_tracker_keeps_the_landmarkers_thread_cap():
-    """The benchmarks' --threads reaches the model: the tracker's own cap (one core fewer than
-    available by default) would otherwise hold a 2-thread model at one thread."""
-    from tests.fakes import TemplateLandmarker
-
-    class TwoThreads(TemplateLandmarker):
-        threads = 2
-    tracker = S.make_tracker(TwoThreads(), BlobDetector(), min_tracking_score=0.5)
-    assert tracker.threads == 2
-    assert S.make_tracker(TemplateLandmarker(), BlobDetector(), min_tracking_score=0.5).threads >= 1

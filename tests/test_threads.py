@@ -97,6 +97,16 @@ def test_tracker_threads_cap_the_landmark_model():
     assert len(lm.seen) >= 2 and set(lm.seen) == {1}
 
 
+def test_tracker_keeps_the_landmarkers_thread_cap():
+    """Without threads= the tracker takes the landmarker's cap (a Landmarker(threads=2) under a
+    tracker capped at its default of one thread on 2 cores ran at one thread, silently)."""
+    class TwoThreads(TemplateLandmarker):
+        threads = 2
+    assert Tracker(TwoThreads(), BlobDetector()).threads == 2
+    assert Tracker(TwoThreads(), BlobDetector(), threads=1).threads == 1
+    assert Tracker(TemplateLandmarker(), BlobDetector()).threads == default_threads()
+
+
 def test_tracker_rejects_bad_threads():
     with pytest.raises(ValueError, match="threads"):
         Tracker(TemplateLandmarker(), BlobDetector(), threads=0)

@@ -328,18 +328,14 @@ def smooth_track(raw: np.ndarray, track: np.ndarray, params: SmoothingParams, fp
 
 
 def make_tracker(landmarker, detector, min_tracking_score=None, crop_deadband=None):
-    """Tracker for one face with smoothing off; None arguments take the tracker's defaults.
-
-    The tracker gets the landmarker's thread cap: its own cap (one core fewer than
-    available by default) would otherwise hold the model below the threads it was built with.
-    """
+    """Tracker for one face with smoothing off; None arguments take the tracker's defaults
+    (its thread cap: the landmarker's)."""
     from tracker.tracking import Tracker
 
     kwargs = {} if min_tracking_score is None else {"min_tracking_score": min_tracking_score}
     if crop_deadband is not None:
         kwargs["crop_deadband"] = crop_deadband
-    return Tracker(landmarker, detector, max_faces=1, smoothing=False, fps=FPS,
-                   threads=getattr(landmarker, "threads", None), **kwargs)
+    return Tracker(landmarker, detector, max_faces=1, smoothing=False, fps=FPS, **kwargs)
 
 
 def load_landmarker(weights, threads):

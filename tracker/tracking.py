@@ -148,8 +148,9 @@ class Tracker:
         fps: frame rate assumed when `process` is called without a timestamp.
         threads: most CPU threads per frame: caps Numba's parallel kernels in
             the landmark model and, when given, sets OpenCV's thread count
-            (`cv2.setNumThreads`, process-wide). None: Numba threads capped at
-            one core fewer than available (1 to 4), OpenCV unchanged.
+            (`cv2.setNumThreads`, process-wide). None: the landmarker's own cap
+            (its ``threads``, e.g. `Landmarker(threads=...)`), else one core fewer
+            than available (1 to 4); OpenCV unchanged.
 
     `Tracker.from_weights(...)` builds the landmark model and detector too, and on the
     Numba backend starts `preparation` (`tracker.startup`): a thread that loads (or
@@ -195,7 +196,8 @@ class Tracker:
         self.overlap_iou = float(overlap_iou)
         self.smoothing_params = smoothing_params
         self.fps = float(fps)
-        self.threads = resolve_threads(threads)
+        # A landmarker built for N threads keeps them: the tracker's cap would hold it lower.
+        self.threads = resolve_threads(getattr(landmarker, "threads", None) if threads is None else threads)
         if threads is not None:
             cv2.setNumThreads(threads)
         self._next_id = 1
