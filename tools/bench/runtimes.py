@@ -9,13 +9,15 @@
 All runtimes run the same exported weights (PyTorch and ONNX Runtime get a model
 rebuilt from the HDF5 file) on the same batch-1 input in one process. After a
 warm-up the runtimes take turns in blocks of --block calls (default 10, each
-block led by one untimed call), so a burst of load from another process hits
-them all alike while each runtime is timed in its steady state: taking turns
-call by call (--block 1) times each call right after another runtime's, whose
-threads may still hold the second core (ONNX Runtime's workers spin for ~40 ms
-after each call); --sequential runs each runtime's calls back to back); the table gives the median (and the file the 10th and 90th
-percentiles) of --runs calls each. Machines are shared
-and noisy: compare the ratios, not the absolute times.
+block led by one untimed call), so a burst of load from another process hits them
+all alike while each runtime is timed in its steady state. ONNX Runtime's workers
+spin for ~40 ms after each call and hold the second core that a 2-thread nnlite call
+waits for: --settle 50 sleeps that long after each block (but then every block
+starts on idle cores, whose first calls are slow on a VM); taking turns call by call
+(--block 1) times each call right after another runtime's; --sequential runs each
+runtime's calls back to back. The table gives the median (and the file the 10th and 90th
+percentiles) of --runs calls each. Machines are shared and noisy: compare the
+ratios, not the absolute times.
 
 Without the weights file (e.g. no trained weights/demo.h5 yet), or with
 --random CONFIG, a model of that config (tools.landmarks.config: demo or full)
@@ -51,13 +53,15 @@ def _stats(ts_ms) -> dict:
 
 
 def _time_interleaved(fns: dict, runs: int, warmup: int, sequential: bool = False,
-                      block: int = 1) -> dict:
+                      block: int = 1, settle: float = 0.0) -> dict:
     """Median etc. of `runs` timed calls of each callable, after a warm-up.
 
     Calls take turns in blocks: `block` consecutive calls of one callable, then the
     next's. In a block of more than one call, one extra untimed call leads the
-    block: it is where the previous runtime's threads (ONNX Runtime's workers spin
-    for ~40 ms after a call) and cache contents are still in the way. With
+    block: it is where the previous runtime's threads and cache contents are still in
+    the way. ``settle`` seconds of sleep end each block, so the next runtime does not
+    share the cores with the last one's spinning workers (ONNX Runtime's spin for ~40
+    ms after a call; a 2-thread nnlite call then waits for its second core). With
     ``sequential`` each callable's warm-up and runs go back to back instead.
     """
     ts = {name: [] for name in fns}
@@ -82,6 +86,8 @@ def _time_interleaved(fns: dict, runs: int, warmup: int, sequential: bool = Fals
                 t0 = time.perf_counter()
                 fn()
                 ts[name].append((time.perf_counter() - t0) * 1000)
+            if settle:
+                time.sleep(settle)
     return {name: _stats(v) for name, v in ts.items()}
 
 
@@ -220,6 +226,9 @@ def main(argv=None):
                     help="skip the side-by-side runtime table (with --layers: profile only)")
     ap.add_argument("--block", type=int, default=10,
                     help="consecutive timed calls per runtime per turn (1: call by call)")
+    ap.add_argument("--settle", type=float, default=0.0,
+                    help="milliseconds of sleep after each block (e.g. 50, longer than ONNX "
+                         "Runtime's workers spin; default 0: none)")
     ap.add_argument("--sequential", action="store_true",
                     help="time each runtime's calls back to back (warm caches) instead of "
                          "round-robin")
@@ -342,12 +351,14 @@ def side_by_side(args, nn_numba, path, x) -> list[dict]:
             fns = {name: (fn if name != "ONNX Runtime" else
                           (lambda sess=sessions[t]: sess.run(None, {"x": xo})))
                    for name, fn in runtimes.items()}
-            for name, r in _time_interleaved(fns, args.runs, args.warmup,
-                                             args.sequential, args.block).items():
+            for name, r in _time_interleaved(fns, args.runs, args.warmup, args.sequential,
+                                             args.block, args.settle / 1000.0).items():
                 results[(name, t)] = r
 
     order = ("back to back" if args.sequential else
              f"taking turns in blocks of {args.block}" if args.block > 1 else "taking turns call by call")
+    if not args.sequential and args.settle:
+        order += f", {args.settle:g} ms apart"
     print(f"side by side: median of {args.runs} calls each, {order}, after "
           f"{args.warmup} warm-up")
     if "ort" not in args.skip:
