@@ -411,10 +411,8 @@ def chain_blocks(blocks, outputs=()):
     """
     outputs = set(outputs)
     runs, first = [], 0
-    for i, b in enumerate(blocks):
-        last = i == len(blocks) - 1
-        ends = last or i in outputs or blocks[i + 1].stride > 1
-        if ends:
+    for i in range(len(blocks)):
+        if i == len(blocks) - 1 or i in outputs or blocks[i + 1].stride > 1:
             group = blocks[first:i + 1]
             packed = all(g.packed is not None for g in group)
             runs.append((first, i, BlockChain(group) if packed else None))
