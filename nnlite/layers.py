@@ -327,9 +327,13 @@ class BlockChain(ImageLayer):
 
     def __init__(self, blocks):
         self.blocks = list(blocks)
-        spec = [(b.packed, b.stride, b.residual, b.cout) for b in self.blocks]
-        self.chain = pack_chain(spec)
-        self.singles = [pack_chain([one]) for one in spec] if len(spec) > 1 else [self.chain]
+        self._spec = [(b.packed, b.stride, b.residual, b.cout) for b in self.blocks]
+        # Layouts to plan with; a chain's copy of the weights is made once a plan runs it
+        # (`_packed`): on one thread none is, and the full model's plans use the singles only.
+        self.chain = pack_chain(self._spec, weights=False)
+        self.singles = ([pack_chain([one], weights=False) for one in self._spec]
+                        if len(self._spec) > 1 else [self.chain])
+        self._chains = {}
         self.cin = self.blocks[0].cin
         self.name = f"{self.blocks[0].name}..{self.blocks[-1].name}"
         self._scratch = _Scratch()
@@ -376,7 +380,8 @@ class BlockChain(ImageLayer):
         def between(i):  # block i's output: the caller's for the last block, else our own
             return None if i == last else np.empty(shapes[i + 1], np.float32)
 
-        def chain_call(chain, plan, x_shape):
+        def chain_call(first, last, plan, x_shape):
+            chain = self._packed(first, last)
             scratch = chain_scratch(x_shape, chain, plan[1])
             return lambda x, out: inverted_residual_chain_packed(x, chain, out, scratch, plan)
 
@@ -385,9 +390,15 @@ class BlockChain(ImageLayer):
         if whole[1] == 1 and all(p[1] == 1 for p in parts):
             return [(lambda x, out, b=b: b(x, out), between(i)) for i, b in enumerate(self.blocks)]
         if len(self.singles) == 1 or whole[2] <= sum(p[2] for p in parts):
-            return [(chain_call(self.chain, whole[:2], x_shape), None)]
-        return [(chain_call(c, p[:2], shapes[i]), between(i))
-                for i, (c, p) in enumerate(zip(self.singles, parts))]
+            return [(chain_call(0, last, whole[:2], x_shape), None)]
+        return [(chain_call(i, i, p[:2], shapes[i]), between(i)) for i, p in enumerate(parts)]
+
+    def _packed(self, first, last):
+        """Blocks ``first..last`` packed with their weights (`pack_chain`), made on first use."""
+        key = (first, last)
+        if key not in self._chains:  # two threads may both pack: the same arrays, one kept
+            self._chains.setdefault(key, pack_chain(self._spec[first:last + 1]))
+        return self._chains[key]
 
 
 def chain_blocks(blocks, outputs=()):

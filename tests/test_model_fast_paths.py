@@ -74,21 +74,27 @@ def test_blocks_run_as_chains_bit_identical_to_one_by_one(models, stored, monkey
 
 def test_chain_plans_follow_the_cost(monkeypatch):
     """Small blocks (the demo model) run as whole chains on two threads; big ones (the full
-    model) block by block, where the halo rows would cost more than the wake-ups saved."""
+    model) block by block, where the halo rows would cost more than the wake-ups saved.
+    Only the chains a plan runs hold a copy of the blocks' weights."""
     weights = Path(__file__).resolve().parents[1] / "weights"
     with numba_threads(2):
         for name, whole in (("demo.h5", True), ("full.h5", False)):
             model = TwoStageModel.load(weights / name, backend="numba", threads=2)
             shape = model.stem.out_shape((1, model.input_size, model.input_size, 3))
             for first, last, chain in model.runs:
+                assert chain.chain[0] is None and not chain._chains  # layouts only, until planned
                 calls = chain._plan(shape)
                 assert len(calls) == (1 if whole else last - first + 1), (name, first)
+                n = last - first
+                packed = {(0, n)} if whole else {(i, i) for i in range(n + 1)}
+                assert set(chain._chains) == packed, (name, first)
                 shape = chain.out_shape(shape)
-    with numba_threads(1):  # one thread: the blocks' own kernels, one by one
+    with numba_threads(1):  # one thread: the blocks' own kernels, one by one, no copies
         model = TwoStageModel.load(weights / "demo.h5", backend="numba", threads=1)
         shape = model.stem.out_shape((1, model.input_size, model.input_size, 3))
         first, last, chain = model.runs[0]
         assert len(chain._plan(shape)) == last - first + 1
+        assert not chain._chains
 
 
 def test_layers_write_into_out(models, stored):

@@ -588,7 +588,7 @@ def _layout(shapes):
     return tab, max(at, _ALIGN)
 
 
-def pack_chain(blocks):
+def pack_chain(blocks, weights=True):
     """Several fused blocks that run one after another, as one chain.
 
     Parameters
@@ -597,6 +597,10 @@ def pack_chain(blocks):
         At least one block, in order, each ``packed`` from
         :func:`pack_inverted_residual` with its output channels ``cout``; a block's
         ``cin`` is its predecessor's ``cout``.
+    weights : bool
+        False: leave ``flat`` None, a layout that :func:`chain_shapes`,
+        :func:`chain_plan` and :func:`chain_scratch` can plan with, without a copy of
+        the weights.
 
     Returns
     -------
@@ -612,8 +616,8 @@ def pack_chain(blocks):
         raise ValueError("a chain has at least one block")
     arrays = [a for b in blocks for a in b[0]]
     tab, size = _layout([a.shape for a in arrays])
-    flat = aligned_zeros(size)
-    for a, row in zip(arrays, tab):
+    flat = aligned_zeros(size) if weights else None
+    for a, row in zip(arrays, tab if weights else ()):
         flat[row[0]:row[0] + a.size] = a.reshape(-1)
     geoms = np.array([(int(b[1]), int(b[2]), int(b[0][0].shape[0] > 0), 1) for b in blocks],
                      np.int64)
@@ -799,7 +803,7 @@ def inverted_residual_chain_packed(x, chain, out, scratch=None, plan=None):
     x : float32 ndarray (N, H, W, cin), C-contiguous
         Input of the first block.
     chain : tuple
-        From :func:`pack_chain`.
+        From :func:`pack_chain`, with its weights.
     out : float32 ndarray (N, H_out, W_out, cout), C-contiguous
         Output of the last block, overwritten.
     scratch : tuple or None
