@@ -24,19 +24,21 @@ INPUT_SIZE = 128  # crop side in pixels unless a config says otherwise (train --
 
 
 def make_config(alpha: float = 1.0 / 3.0, input_size: int = INPUT_SIZE, num_landmarks: int = 68,
-                roi_size: int = 8, branch_stage: int = 1, name: str = "landmarks") -> dict:
+                roi_size: int = 8, branch_stage: int = 1, name: str = "landmarks",
+                stages: tuple = _FULL_STAGES) -> dict:
     """Build a landmark-model config.
 
     Stage 1: stem conv 3x3 s2, then the inverted residual stages; a 1x1 conv
     gives one heatmap per landmark at input_size / 8. Stage 2 branches from
     the output of stage `branch_stage` (stride 4 for the default table).
+    `stages`: (channels at alpha 1, blocks, first stride) per stage.
     """
     stem = _scale(_FULL_STEM, alpha)
     blocks = []
     cin = stem
     stride_total = 2
     branch_block = None
-    for s, (c, n, first_stride) in enumerate(_FULL_STAGES):
+    for s, (c, n, first_stride) in enumerate(stages):
         cout = _scale(c, alpha)
         for i in range(n):
             stride = first_stride if i == 0 else 1
