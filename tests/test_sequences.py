@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from tests.fakes import BlobDetector, SceneLandmarker, draw_scene, face_points
+from tests.helpers import tiny_tflite
 from tools import sequences as S
 from tools.common import inter_ocular, nme
 from tools.peer import PeerTracker, peer_tracking_seconds
@@ -194,9 +195,16 @@ def test_peer_gets_the_frames_and_its_tracking_frames_are_counted(tmp_path):
     wrapper = tmp_path / "python"   # the peer interpreter: this one, with the fake on its path
     wrapper.write_text(f"#!/bin/sh\nPYTHONPATH={tmp_path} exec {sys.executable} \"$@\"\n")
     wrapper.chmod(0o755)
+    model = pkg / "modules" / "face_landmark" / "face_landmark.tflite"
+    bare = PeerTracker(wrapper)
+    bare.close()
+    assert bare.model_macs is None  # no model file where MediaPipe keeps it
+    model.parent.mkdir(parents=True)
+    model.write_bytes(tiny_tflite())
     peer = PeerTracker(wrapper)
     try:
         assert peer.version == "fake"
+        assert peer.model_macs == 1728 + 576 + 640
         levels = [100, 100, 0, 100, 100, 100, 0, 0, 100]
         frames = [np.full((6, 8, 3), v, np.uint8) for v in levels]
         seconds, found = peer.run(frames)

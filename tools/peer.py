@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tools.tflite_macs import tflite_macs
+
 
 #: Runs in the peer's interpreter (a venv with mediapipe 0.10.14 and numpy < 2). Reads
 #: sequences from stdin: a JSON line {"frames": T, "height": H, "width": W}, then T raw
@@ -17,9 +19,11 @@ import numpy as np
 PEER_WORKER = r"""
 import json, sys, time
 import cv2, numpy as np
+import os
 import mediapipe as mp
 fm = mp.solutions.face_mesh
-print(json.dumps({"ready": mp.__version__}), flush=True)
+model = os.path.join(os.path.dirname(mp.__file__), "modules", "face_landmark", "face_landmark.tflite")
+print(json.dumps({"ready": mp.__version__, "landmark_model": model}), flush=True)
 src = sys.stdin.buffer
 while True:
     line = src.readline()
@@ -45,7 +49,9 @@ class PeerTracker:
 
     python : the peer venv's interpreter (its own numpy; frames go over a pipe, so
     the transfer is not timed). `run(frames)` -> (seconds per frame, face found per frame);
-    `cpu_s` and `wall_s` add up the CPU seconds (all its threads) and frame seconds so far.
+    `cpu_s` and `wall_s` add up the CPU seconds (all its threads) and frame seconds so far;
+    `model_macs` is the multiply-adds of the landmark model it runs each tracking frame
+    (`tools.tflite_macs`; None where its file is not found).
     """
 
     def __init__(self, python):
@@ -55,7 +61,10 @@ class PeerTracker:
             raise FileNotFoundError(f"{python}: no such interpreter (--mediapipe)")
         self.proc = subprocess.Popen([str(python), "-c", PEER_WORKER], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        self.version = json.loads(self._answer())["ready"]
+        ready = json.loads(self._answer())
+        self.version = ready["ready"]
+        model = Path(ready.get("landmark_model", ""))
+        self.model_macs = tflite_macs(model).macs if model.is_file() else None
         self.cpu_s = self.wall_s = 0.0
 
     def _answer(self) -> str:

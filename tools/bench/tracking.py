@@ -47,7 +47,8 @@ install mediapipe==0.10.14 'numpy<2'`), MediaPipe's legacy face_mesh in tracking
 runs in that interpreter on the same frames, each timed sequence right after ours (so
 load on a shared machine hits both alike); its tracking frames are those with a face
 out after a frame with a face (cvtColor to RGB + FaceMesh.process), and both frames/s
-are printed side by side with their ratio.
+are printed side by side with their ratio, with both landmark models' multiply-adds a
+frame (the peer's read from its .tflite by `tools.tflite_macs`).
 
 Modes: `detector` starts (and restarts) tracks with the default detector of
 `tracker.detection.DETECTORS` and reports when it misses; `oracle` replaces it
@@ -70,6 +71,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nnlite.model import count_macs
 from tools.common import machine, nme
 from tools.peer import PeerTracker, peer_tracking_seconds
 from tools.sequences import (
@@ -192,10 +194,12 @@ def benchmark(landmarker, samples, mode: str, params: SmoothingParams, detector_
               "tracking_model_ms_median": _ms(np.nanmedian(model_s)) if np.isfinite(model_s).any() else None,
               "tracking_other_ms_median": _ms(np.nanmedian(other_s)) if np.isfinite(other_s).any() else None,
               "detection_ms_median": _ms(np.median(detect_frame_s)) if detect_frame_s else None,
-              "smoothing_ms": _ms(np.mean(smooth_s)) if smooth_s else None}
+              "smoothing_ms": _ms(np.mean(smooth_s)) if smooth_s else None,
+              "model_macs": count_macs(landmarker.model.config)}
     if peer is not None:
         cpu, wall = peer.cpu_s - peer_cpu, peer.wall_s - peer_wall
         timing["peer"] = {"cores_used": round(cpu / wall, 2) if wall else None, "name": f"MediaPipe {peer.version} face_mesh, tracking mode",
+                          "model_macs": peer.model_macs,
                           "tracking_frames": len(peer_s),
                           "tracking_fps": round(1.0 / np.mean(peer_s), 1) if peer_s else None,
                           "tracking_fps_median": round(1.0 / np.median(peer_s), 1) if peer_s else None,
@@ -273,6 +277,9 @@ def format_table(results: dict) -> str:
                          f"(median {t['tracking_fps_median']:.1f}) = {t['tracking_fps'] / p['tracking_fps']:.2f}x "
                          f"(medians {t['tracking_fps_median'] / p['tracking_fps_median']:.2f}x); the peer's "
                          f"CPU time / frame time: {p['cores_used']} cores")
+            if p.get("model_macs") and t.get("model_macs"):
+                lines.append(f"{mode}: landmark models, multiply-adds a frame: ours {t['model_macs'] / 1e6:.1f}M, "
+                             f"the peer's {p['model_macs'] / 1e6:.1f}M ({t['model_macs'] / p['model_macs']:.1f}x)")
     return "\n".join(lines)
 
 
