@@ -20,7 +20,7 @@ percentiles) of --runs calls each. Machines are shared and noisy: compare the
 ratios, not the absolute times.
 
 Without the weights file (e.g. no trained weights/demo.h5 yet), or with
---random CONFIG, a model of that config (tools.landmarks.config: demo or full)
+--random CONFIG, a model of that config (tools.landmarks.config: demo, lite or full)
 with random weights and batch-norm statistics is exported to a temporary file
 and benchmarked instead; speed does not depend on the weight values.
 
@@ -92,7 +92,7 @@ def _time_interleaved(fns: dict, runs: int, warmup: int, sequential: bool = Fals
 
 
 def random_weights(config_name: str, seed: int = 0) -> Path:
-    """Export a model of config `config_name` ("demo" or "full") with random weights to a temp file."""
+    """Export a model of config `config_name` ("demo", "lite" or "full") with random weights to a temp file."""
     from tools.landmarks import config as landmark_config
     from tools.landmarks.export import folded_arrays, write_weights
     from tools.fixtures.make_model_fixtures import random_model
@@ -213,7 +213,7 @@ def print_layer_table(rows: list[dict], threads: int, peak: float, forward_ms: f
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--weights", default="weights/demo.h5")
-    ap.add_argument("--random", choices=["demo", "full"], default=None,
+    ap.add_argument("--random", choices=["demo", "lite", "full"], default=None,
                     help="benchmark random weights of this config instead of --weights "
                          "(default when --weights does not exist: demo)")
     ap.add_argument("--runs", type=int, default=200)

@@ -31,12 +31,12 @@ import torch.nn.functional as F
 from tools import common
 from tools.landmarks import data as D
 from tools.landmarks import evaluate as E
-from tools.landmarks.config import (INPUT_SIZE, demo_config, full_config, make_config,
+from tools.landmarks.config import (INPUT_SIZE, demo_config, full_config, lite_config, make_config,
                                     with_input_size)
 from tools.landmarks.export import load_checkpoint
 from tools.landmarks.model import LandmarkNet, count_params
 
-CONFIGS = {"demo": demo_config, "full": full_config}
+CONFIGS = {"demo": demo_config, "lite": lite_config, "full": full_config}
 DEFAULT_DATA = common.SHARED_DATA / "300w"
 
 
@@ -288,7 +288,7 @@ def flip_shift_arg(text: str) -> float | list[float]:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config", default="demo", help="demo | full | JSON file")
+    ap.add_argument("--config", default="demo", help="demo | lite | full | JSON file")
     ap.add_argument("--alpha", type=float, help="width multiplier (overrides --config)")
     ap.add_argument("--data", nargs="+", default=[str(DEFAULT_DATA)])
     ap.add_argument("--out", required=True)
