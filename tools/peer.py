@@ -17,9 +17,8 @@ from tools.tflite_macs import tflite_macs
 #: for ours); answers one JSON line per sequence: per-frame seconds of cvtColor to RGB +
 #: FaceMesh.process, and whether a face came out. An empty line ends it.
 PEER_WORKER = r"""
-import json, sys, time
+import json, os, sys, time
 import cv2, numpy as np
-import os
 import mediapipe as mp
 fm = mp.solutions.face_mesh
 model = os.path.join(os.path.dirname(mp.__file__), "modules", "face_landmark", "face_landmark.tflite")

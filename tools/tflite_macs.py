@@ -15,6 +15,7 @@ outputs, batch 1; everything else (adds, activations, pads, pools) is left out, 
 from __future__ import annotations
 
 import argparse
+import math
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,17 +101,11 @@ def tflite_macs(path) -> TfliteCost:
         code = codes[fb.scalar(op, 0, "I")]
         if code not in OP_NAMES:
             continue
-        inputs, out = fb.ints(op, 1), shapes[fb.ints(op, 2)[0]]
-        w = shapes[inputs[1]]
-        if code == CONV_2D:
-            m = out[1] * out[2] * w[0] * w[1] * w[2] * w[3]
-        elif code == DEPTHWISE_CONV_2D:
-            m = out[1] * out[2] * w[1] * w[2] * w[3]
-        else:
-            m = w[0] * w[1]
-        n = 1
-        for d in w:
-            n *= d
+        out, w = shapes[fb.ints(op, 2)[0]], shapes[fb.ints(op, 1)[1]]
+        n = math.prod(w)
+        # A conv's or depthwise's filter is applied once per output pixel (a depthwise
+        # filter's leading dimension is 1); a fully connected layer's weights once.
+        m = n if code == FULLY_CONNECTED else out[1] * out[2] * n
         macs, weights = macs + m, weights + n
         by_op[OP_NAMES[code]] = by_op.get(OP_NAMES[code], 0) + m
     return TfliteCost(shapes[fb.ints(graph, 1)[0]], macs, weights, by_op)
