@@ -43,7 +43,7 @@ def test_rejects_bad_input(stored, backend):
 
 
 @pytest.mark.parametrize("backend", ["numba", "numpy"])
-@pytest.mark.parametrize("name", ["demo", "full"])
+@pytest.mark.parametrize("name", ["demo", "lite", "full"])
 def test_shipped_weights_match_checkpoint(name, backend):
     """weights/<name>.h5 reproduces its PyTorch checkpoint (tools/checkpoints/<name>.pt)."""
     weights = Path(__file__).resolve().parents[1] / "weights" / f"{name}.h5"

@@ -324,8 +324,8 @@ def add_engine_arguments(parser: argparse.ArgumentParser, threads: bool = True) 
     group.add_argument("--max-faces", type=int, default=1, metavar="N",
                        help="most faces tracked at once (default 1)")
     group.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS,
-                       help="landmark model: a weights file, or a shipped model's name, demo (default, "
-                            "fastest) or full (most accurate)")
+                       help="landmark model: a weights file, or a shipped model's name: demo (default), "
+                            "lite (faster, slightly less accurate) or full (most accurate)")
     group.add_argument("--detector", choices=sorted(DETECTORS), default=DEFAULT_DETECTOR,
                        help=f"face detector (default {DEFAULT_DETECTOR})")
     group.add_argument("--backend", choices=BACKENDS, default=None,

@@ -40,7 +40,7 @@ class Landmarker:
 
     Args:
         weights: the HDF5 weights file, or a shipped model's name ("demo", the
-            default, or "full"), found wherever the package is installed.
+            default, "lite" or "full"), found wherever the package is installed.
         flip_average: also run each crop mirrored and average the two results
             (the mirrored points mapped back through the file's "flip"
             permutation): 2-3% lower error on our validation faces for twice
@@ -158,7 +158,7 @@ def load_landmarker(weights: str | os.PathLike = DEFAULT_WEIGHTS, backend: str |
                     threads: int | None = None, flip_average: bool = False) -> Landmarker:
     """`Landmarker(weights, backend, threads, flip_average)`, errors naming the file.
 
-    weights : a weights file or a shipped model's name ("demo", "full");
+    weights : a weights file or a shipped model's name ("demo", "lite", "full");
     backend : "numba", "numpy" or None (Numba when it can be imported);
     threads : thread cap for the model and OpenCV (None: see `Landmarker`);
     flip_average : average each face with its mirrored crop (see `Landmarker`).

@@ -46,7 +46,7 @@ def resource(*parts: str) -> Path:
 
 
 def shipped_weights(weights: str | os.PathLike) -> Path:
-    """A weights path as given, or for a shipped model's bare name ("demo", "full") its file.
+    """A weights path as given, or for a shipped model's bare name ("demo", "lite", "full") its file.
 
     A name is one path component without a suffix that is not an existing file or
     folder; it resolves to ``resource("weights", NAME + ".h5")`` wherever the package

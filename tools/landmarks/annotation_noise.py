@@ -107,7 +107,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("folders", nargs="*", default=[str(DEFAULT_DATA)],
                     help="folders of image + .pts pairs (default: the 300-W training data)")
-    ap.add_argument("--weights", help="also a model's similarity-aligned error (demo, full or a file)")
+    ap.add_argument("--weights", help="also a model's similarity-aligned error (demo, lite, full or a file)")
     ap.add_argument("--min-ncc", type=float, default=0.98,
                     help="how alike two pictures must be to count as one face")
     ap.add_argument("--json", help="also write the figures here")

@@ -212,7 +212,7 @@ def format_table(rows: dict) -> str:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("folders", nargs="+", help="folders of image + .pts pairs (searched recursively)")
-    ap.add_argument("--weights", default="demo", help="a shipped model's name (demo, full) or a file")
+    ap.add_argument("--weights", default="demo", help="a shipped model's name (demo, lite, full) or a file")
     ap.add_argument("--split", choices=["all", "train", "val"], default="all",
                     help="evaluate only this part of the fixed-seed training split")
     ap.add_argument("--fit-report", action="store_true",
