@@ -40,6 +40,24 @@ def test_bias_is_the_mean_signed_error_in_inter_ocular_units():
     assert abs(E.bias(pred, gt)["mean_x"]) < 1e-4 and E.nme_per_face(pred, gt)["io"].min() > 0
 
 
+def test_paired_difference_reads_a_shift_from_noise_shared_by_both_models():
+    rng = np.random.default_rng(1)
+    hard = rng.gamma(2.0, 2.5, 133)                   # how hard each face is, for any model
+    a = hard + rng.normal(0, 0.05, 133)
+    p = E.paired_difference(a, a + 0.1)               # b is 0.1 worse on every face
+    assert p["diff"] == pytest.approx(0.1) and p["rel"] == pytest.approx(0.1 / a.mean())
+    assert p["ci95"][0] == pytest.approx(0.1) and p["ci95"][1] == pytest.approx(0.1)
+    assert p["b_closer"] == 0.0 and p["faces"] == 133
+    # The same mean shift drowned in per-face noise: the interval holds both 0 and the shift.
+    b = a + 0.1 + rng.normal(0, 2.0, 133)
+    p = E.paired_difference(a, b)
+    assert p["ci95"][0] < 0 < p["ci95"][1] and p["ci95"][0] < p["diff"] < p["ci95"][1]
+    assert p["mean_b"] - p["mean_a"] == pytest.approx(p["diff"])
+    assert E.paired_difference(a, b) == p             # a fixed seed: the same interval every run
+    with pytest.raises(ValueError, match="one length"):
+        E.paired_difference(a, b[:-1])
+
+
 def test_contour_errors_split_a_slide_along_the_jaw_from_a_step_off_it():
     gt = _faces().astype(np.float64)
     io = np.linalg.norm(gt[:, 36] - gt[:, 45], axis=-1)
@@ -75,7 +93,7 @@ def test_fit_report_and_bias_from_one_command(tmp_path, capsys):
     train, val = D.split_pairs(D.find_pairs(folder), 0.1, seed=0)
     out = tmp_path / "fit.json"
     rc = E.main([str(folder), "--weights", "demo", "--fit-report", "--bias", "--contour",
-                 "--json", str(out),
+                 "--compare", "lite", "--json", str(out),
                  "--ced", str(tmp_path / "ced.png")])
     assert rc == 0
     text = capsys.readouterr().out
@@ -91,6 +109,11 @@ def test_fit_report_and_bias_from_one_command(tmp_path, capsys):
         b = report["bias"][name]
         assert len(b["x"]) == 68 and b["mean_x"] == pytest.approx(np.mean(b["x"]))
     assert "along" in text and set(report["contour"]["val refined"]) == set(E.PARTS)
+    for name, split in (("train", train), ("val", val)):
+        p = report["compare"][name]
+        assert p["faces"] == len(split) and p["ci95"][0] <= p["diff"] <= p["ci95"][1]
+        assert p["mean_a"] == pytest.approx(rows[f"{name} refined (stage 2)"]["nme_ip"])
+    assert "lite closer on" in text
     # A trained model lands within a few % of the inter-ocular distance on average.
     assert 0.5 < rows["val refined (stage 2)"]["nme_io"] < 15
 

@@ -4,6 +4,8 @@
     python -m tools.landmarks.evaluate --weights weights/demo.h5 --split val ../shared/data/300w
     python -m tools.landmarks.evaluate --weights demo --fit-report --bias ../shared/data/300w
 
+`--compare W` runs a second model on the same faces and prints the paired per-face difference
+of the NME with a bootstrap interval: whether the faces tell the two models apart.
 `--fit-report` scores the training and the validation split side by side (a model
 that fits its training faces far better than unseen ones overfits; one that
 scores them alike underfits). `--bias` adds the mean *signed* error per landmark
@@ -113,6 +115,28 @@ def summary(pred, gt) -> dict:
         "fr10_io": float((e["io"] > 0.10).mean() * 100),
         "auc8_io": float(auc(e["io"], 0.08)),
     }
+
+
+def paired_difference(a, b, resamples: int = 10000, seed: int = 0) -> dict:
+    """How far apart two models are on the same faces, and how sure that is.
+
+    a, b : float (N,) per-face errors of two models on the same N faces, in the same order.
+    -> {"faces", "mean_a", "mean_b", "diff" (mean of b - a), "rel" (diff / mean_a),
+    "ci95" ([low, high] of the diff: percentiles of `resamples` bootstrap resamples of the faces,
+    drawn with `seed`), "b_closer" (share of faces where b's error is below a's)}. Pairing the
+    faces removes what all models find hard; an interval holding 0 means these faces do not
+    tell the two apart.
+    """
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.shape != b.shape or a.ndim != 1 or len(a) == 0:
+        raise ValueError(f"expected two per-face error arrays of one length, got {a.shape} and {b.shape}")
+    d = b - a
+    idx = np.random.default_rng(seed).integers(0, len(d), (resamples, len(d)))
+    boot = d[idx].mean(1)
+    return {"faces": int(len(d)), "mean_a": float(a.mean()), "mean_b": float(b.mean()),
+            "diff": float(d.mean()), "rel": float(d.mean() / a.mean()),
+            "ci95": [float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))],
+            "b_closer": float((d < 0).mean())}
 
 
 def bias(pred, gt) -> dict:
@@ -226,6 +250,9 @@ def main(argv=None):
     ap.add_argument("--backend", choices=["numba", "numpy"])
     ap.add_argument("--flip-average", action="store_true",
                     help="average each face with its mirrored crop (tracker.landmarks.Landmarker)")
+    ap.add_argument("--compare", metavar="WEIGHTS",
+                    help="also run these weights on the same faces and print the paired per-face "
+                         "difference of the inter-pupil NME (compare - weights) with a bootstrap 95%% interval")
     args = ap.parse_args(argv)
     try:
         pairs = [p for f in args.folders for p in D.find_pairs(f)]
@@ -241,6 +268,8 @@ def main(argv=None):
             splits = {"all": pairs}
         results = {name: run(args.weights, ps, args.backend, flip_average=args.flip_average)
                    for name, ps in splits.items()}
+        others = {name: run(args.compare, ps, args.backend, flip_average=args.flip_average)
+                  for name, ps in splits.items()} if args.compare else {}
     except (OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -277,6 +306,17 @@ def main(argv=None):
               "part's fraction of all point error (refined points)")
         print(format_contour(contours))
         report["contour"] = contours
+    if others:
+        print(f"paired per face, inter-pupil NME %: {args.compare} minus {args.weights} "
+              "(95% interval from 10,000 bootstrap resamples of the faces)")
+        report["compare"] = {"weights": str(args.compare)}
+        for name, (refined, _, gt) in results.items():
+            p = paired_difference(nme_per_face(refined, gt)["ip"] * 100,
+                                  nme_per_face(others[name][0], gt)["ip"] * 100)
+            print(f"  {name}: {p['mean_b']:.3f} - {p['mean_a']:.3f} = {p['diff']:+.3f} "
+                  f"({p['rel'] * 100:+.1f}%), 95% [{p['ci95'][0]:+.3f}, {p['ci95'][1]:+.3f}]; "
+                  f"{args.compare} closer on {p['b_closer'] * 100:.0f}% of {p['faces']} faces")
+            report["compare"][name] = p
     refined, coarse, gt = results[next(iter(results))] if len(results) == 1 else results["val"]
     plot_ced({"refined": nme_per_face(refined, gt)["io"],
               "coarse": nme_per_face(coarse, gt)["io"]}, args.ced)
