@@ -119,6 +119,14 @@ def test_fit_report_and_bias_from_one_command(tmp_path, capsys):
 
 
 @needs_data
+def test_compare_with_missing_weights_fails_before_any_model_runs(tmp_path, capsys):
+    folder = _copy_faces(tmp_path / "faces", 2)
+    assert E.main([str(folder), "--compare", str(tmp_path / "nosuch.h5")]) == 2
+    captured = capsys.readouterr()
+    assert "nosuch.h5" in captured.err and "faces/s" not in captured.err and captured.out == ""
+
+
+@needs_data
 def test_overfit_check_fits_a_few_faces(tmp_path, capsys):
     pytest.importorskip("torch")
     from tools.landmarks import overfit_check

@@ -266,6 +266,8 @@ def main(argv=None):
             splits = {args.split: val if args.split == "val" else train}
         else:
             splits = {"all": pairs}
+        if args.compare:  # a bad second file fails here, not after the first model's run
+            Landmarker(args.compare, backend=args.backend)
         results = {name: run(args.weights, ps, args.backend, flip_average=args.flip_average)
                    for name, ps in splits.items()}
         others = {name: run(args.compare, ps, args.backend, flip_average=args.flip_average)
