@@ -96,7 +96,7 @@ def test_refuses_other_model_type():
 
 @pytest.mark.parametrize("name", ["demo", "lite", "full"])
 def test_shipped_models_score_faces_by_the_softmax_peak(name):
-    """Both shipped models carry the score kind and the tracking threshold tuned for it."""
+    """Every shipped model carries the score kind and the tracking threshold tuned for it."""
     from tracker.landmarks import Landmarker
     from tracker.tracking import default_min_tracking_score
 

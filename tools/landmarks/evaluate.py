@@ -117,7 +117,11 @@ def summary(pred, gt) -> dict:
     }
 
 
-def paired_difference(a, b, resamples: int = 10000, seed: int = 0) -> dict:
+#: Bootstrap resamples behind `paired_difference`'s interval.
+RESAMPLES = 10_000
+
+
+def paired_difference(a, b, resamples: int = RESAMPLES, seed: int = 0) -> dict:
     """How far apart two models are on the same faces, and how sure that is.
 
     a, b : float (N,) per-face errors of two models on the same N faces, in the same order.
@@ -213,13 +217,24 @@ def read_faces(pairs, progress=True):
 def run(weights, pairs, backend=None, progress=True, flip_average=False):
     """-> (refined, coarse, gt) arrays (N, 68, 2) in frame pixels."""
     lm = Landmarker(weights, backend=backend, flip_average=flip_average)
-    refined, coarse, gts = [], [], []
+    return run_landmarkers([lm], pairs, progress)[0]
+
+
+def run_landmarkers(landmarkers, pairs, progress=True):
+    """Several models on the same faces, each image read once.
+
+    -> one (refined, coarse, gt) per `tracker.landmarks.Landmarker`, as `run` returns.
+    """
+    points = [([], []) for _ in landmarkers]
+    gts = []
     for img, gt in read_faces(pairs, progress):
-        res = lm.run(img, [box_to_crop(landmark_box(gt), lm.crop_scale)])[0]
-        refined.append(res.points)
-        coarse.append(res.coarse)
+        for lm, (refined, coarse) in zip(landmarkers, points):
+            res = lm.run(img, [box_to_crop(landmark_box(gt), lm.crop_scale)])[0]
+            refined.append(res.points)
+            coarse.append(res.coarse)
         gts.append(gt)
-    return np.stack(refined), np.stack(coarse), np.stack(gts)
+    gt = np.stack(gts)
+    return [(np.stack(refined), np.stack(coarse), gt) for refined, coarse in points]
 
 
 def format_table(rows: dict) -> str:
@@ -266,12 +281,13 @@ def main(argv=None):
             splits = {args.split: val if args.split == "val" else train}
         else:
             splits = {"all": pairs}
-        if args.compare:  # a bad second file fails here, not after the first model's run
-            Landmarker(args.compare, backend=args.backend)
-        results = {name: run(args.weights, ps, args.backend, flip_average=args.flip_average)
-                   for name, ps in splits.items()}
-        others = {name: run(args.compare, ps, args.backend, flip_average=args.flip_average)
-                  for name, ps in splits.items()} if args.compare else {}
+        # Both models load before any face is read (a bad second file fails at once), and
+        # with --compare each image is read once for both.
+        models = [Landmarker(w, backend=args.backend, flip_average=args.flip_average)
+                  for w in [args.weights] + ([args.compare] if args.compare else [])]
+        runs = {name: run_landmarkers(models, ps) for name, ps in splits.items()}
+        results = {name: r[0] for name, r in runs.items()}
+        others = {name: r[1] for name, r in runs.items()} if args.compare else {}
     except (OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -310,7 +326,7 @@ def main(argv=None):
         report["contour"] = contours
     if others:
         print(f"paired per face, inter-pupil NME %: {args.compare} minus {args.weights} "
-              "(95% interval from 10,000 bootstrap resamples of the faces)")
+              f"(95% interval from {RESAMPLES:,} bootstrap resamples of the faces)")
         report["compare"] = {"weights": str(args.compare)}
         for name, (refined, _, gt) in results.items():
             p = paired_difference(nme_per_face(refined, gt)["ip"] * 100,
