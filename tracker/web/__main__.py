@@ -3,7 +3,7 @@
 usage: python -m tracker.web [--host 127.0.0.1] [--port 8000] [--certfile cert.pem --keyfile key.pem]
                              [--max-sessions N] [--max-upload-mb MB] [--max-megapixels MP]
                              [--idle-timeout S] [--workers N]
-                             [--max-faces N] [--weights demo|full|FILE] [--detector NAME]
+                             [--max-faces N] [--weights demo|lite|full|FILE] [--detector NAME]
                              [--backend numba|numpy] [--threads N]
 
 Open the printed address in a browser. Browsers give a page the camera only on https or
