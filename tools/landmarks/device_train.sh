@@ -11,9 +11,9 @@
 #       bash tools/landmarks/device_train.sh train 8 --config demo --epochs 400 --coord-loss l1 --lambda-coord 10
 #   bash tools/landmarks/device_train.sh resume CHECKPOINT MINUTES [tools.landmarks.train arguments ...]
 #       there: continues a run from CHECKPOINT (a last.pt, e.g. the committed
-#       tools/checkpoints/full_nohm240_resume.pt; its recipe, epochs and learning rate come
+#       tools/checkpoints/full.pt; its recipe, epochs and learning rate come
 #       with it) for about MINUTES, into $OUT/run like train. Example:
-#       bash tools/landmarks/device_train.sh resume tools/checkpoints/full_nohm240_resume.pt 8 --eval-every 4
+#       bash tools/landmarks/device_train.sh resume tools/checkpoints/full.pt 8 --eval-every 4
 #   Rehearse here on the CPU first, with a tiny run:
 #       OUT=/tmp/dev bash tools/landmarks/device_train.sh train 0.1 --config demo --epochs 1 --threads 2
 set -euo pipefail
