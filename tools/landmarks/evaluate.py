@@ -228,8 +228,9 @@ def run_landmarkers(landmarkers, pairs, progress=True):
     points = [([], []) for _ in landmarkers]
     gts = []
     for img, gt in read_faces(pairs, progress):
+        box = landmark_box(gt)
         for lm, (refined, coarse) in zip(landmarkers, points):
-            res = lm.run(img, [box_to_crop(landmark_box(gt), lm.crop_scale)])[0]
+            res = lm.run(img, [box_to_crop(box, lm.crop_scale)])[0]
             refined.append(res.points)
             coarse.append(res.coarse)
         gts.append(gt)
